@@ -1,0 +1,94 @@
+#include "em/io/file.hpp"
+
+#include "em/core/error.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <random>
+#include <unistd.h>
+
+namespace em::io {
+namespace fs = std::filesystem;
+
+std::string read_file(const std::string& path) {
+  if (path == "-") {
+    std::string data((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    return data;
+  }
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) fail("{}: is a folder, expected a file", path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("{}: cannot open ({})", path, std::strerror(errno));
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) fail("{}: read error", path);
+  return data;
+}
+
+void write_stdout(std::string_view bytes) {
+  if (std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size() || std::fflush(stdout) != 0)
+    fail("stdout: write failed ({})", std::strerror(errno));
+}
+
+void sync_directory(const fs::path& dir) {
+  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+void write_file_atomic(const fs::path& path, std::string_view bytes) {
+  if (path == "-") return write_stdout(bytes);
+  fs::path dir = path.parent_path();
+  if (!dir.empty()) fs::create_directories(dir);
+  std::random_device rd;
+  fs::path tmp = path;
+  tmp += fmt::format(".tmp-{}-{:x}", ::getpid(), rd());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail("{}: cannot create ({})", tmp.string(), std::strerror(errno));
+  size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      fail("{}: write failed ({})", path.string(), std::strerror(e));
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    fail("{}: write failed ({})", path.string(), std::strerror(errno));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    fail("{}: cannot rename into place ({})", path.string(), std::strerror(e));
+  }
+  sync_directory(dir);
+}
+
+void replace_directory(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::path old;
+  if (fs::exists(to, ec)) {
+    old = to;
+    old += ".old";
+    fs::remove_all(old, ec);
+    fs::rename(to, old, ec);
+    if (ec) fail("{}: cannot move aside ({})", to.string(), ec.message());
+  }
+  fs::rename(from, to, ec);
+  if (ec) fail("{}: cannot rename into place ({})", to.string(), ec.message());
+  sync_directory(to.parent_path());
+  if (!old.empty()) fs::remove_all(old, ec);
+}
+
+}  // namespace em::io

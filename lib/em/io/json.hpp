@@ -1,0 +1,24 @@
+// JSON documents: nlohmann::ordered_json for what we build and write (keys keep their order, NaN prints as null),
+// parsing with errors that name the file and position. Hot-path parsing (requests, safetensors headers) uses simdjson.
+#pragma once
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace em::io {
+
+using Json = nlohmann::ordered_json;
+
+// Parses text; `what` (a path or "request") prefixes the error message. Throws em::Error.
+Json parse_json(const std::string& text, const std::string& what);
+Json read_json_file(const std::string& path);
+// Compact (indent < 0) or pretty; non-finite numbers become null.
+std::string dump_json(const Json& value, int indent = -1);
+// Writes pretty JSON + newline atomically.
+void write_json_file(const std::filesystem::path& path, const Json& value, int indent = 2);
+
+// Typed field access with messages like "config.json: field \"depths\": expected an array of integers".
+const Json& require_field(const Json& object, const std::string& key, const std::string& what);
+
+}  // namespace em::io
