@@ -1,0 +1,258 @@
+#include "em/train/hyperparameters.hpp"
+
+#include "em/core/error.hpp"
+#include "em/core/log.hpp"
+
+#include <cmath>
+#include <functional>
+#include <limits>
+
+namespace em::train {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+[[noreturn]] void bad(const std::string& name, const std::string& value, const std::string& expected) {
+  usage_fail("hyperparameter {}: invalid value '{}' (expected {})", name, value, expected);
+}
+
+std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\n\r"), e = s.find_last_not_of(" \t\n\r");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+double parse_float(const std::string& name, const std::string& raw, double lo, double hi, bool lo_open,
+                   const std::string& range) {
+  std::string s = trim(raw);
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &used);
+  } catch (const std::exception&) {
+    bad(name, raw, "a number in " + range);
+  }
+  if (used != s.size() || !std::isfinite(v)) bad(name, raw, "a number in " + range);
+  if (v < lo || v > hi || (lo_open && v == lo)) bad(name, raw, "a number in " + range);
+  return v;
+}
+
+int64_t parse_int(const std::string& name, const std::string& raw, double lo, double hi, const std::string& range) {
+  std::string s = trim(raw);
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &used);  // accepts "3" and "3.0" (platforms pass numbers as strings)
+  } catch (const std::exception&) {
+    bad(name, raw, "an integer in " + range);
+  }
+  if (used != s.size() || !std::isfinite(v) || v != std::floor(v) || std::fabs(v) > 9.0e15)
+    bad(name, raw, "an integer in " + range);
+  if (v < lo || v > hi) bad(name, raw, "an integer in " + range);
+  return static_cast<int64_t>(v);
+}
+
+bool parse_bool(const std::string& name, const std::string& raw) {
+  std::string s = trim(raw);
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (s == "true" || s == "1" || s == "yes") return true;
+  if (s == "false" || s == "0" || s == "no") return false;
+  bad(name, raw, "true or false");
+}
+
+std::string parse_choice(const std::string& name, const std::string& raw, const std::vector<std::string>& choices) {
+  std::string s = trim(raw);
+  for (const auto& c : choices)
+    if (s == c) return s;
+  std::string all;
+  for (const auto& c : choices) all += (all.empty() ? "" : ", ") + c;
+  bad(name, raw, "one of " + all);
+}
+
+struct Entry {
+  ParamSpec spec;
+  std::function<void(Hyperparameters&, const std::string&)> set;
+  std::function<io::Json(const Hyperparameters&)> get;
+};
+
+#define EM_INT_PARAM(field, lo, hi, range, help, c, s, d)                                          \
+  Entry {                                                                                          \
+    {#field, "int", range, help, c, s, d},                                                         \
+        [](Hyperparameters& h, const std::string& v) { h.field = parse_int(#field, v, lo, hi, range); }, \
+        [](const Hyperparameters& h) { return io::Json(h.field); }                                  \
+  }
+#define EM_FLOAT_PARAM(field, lo, hi, lo_open, range, help, c, s, d)                                          \
+  Entry {                                                                                                     \
+    {#field, "float", range, help, c, s, d},                                                                  \
+        [](Hyperparameters& h, const std::string& v) { h.field = parse_float(#field, v, lo, hi, lo_open, range); }, \
+        [](const Hyperparameters& h) { return io::Json(h.field); }                                             \
+  }
+#define EM_BOOL_PARAM(field, help)                                                                        \
+  Entry {                                                                                                 \
+    {#field, "bool", "true|false", help, true, true, true},                                               \
+        [](Hyperparameters& h, const std::string& v) { h.field = parse_bool(#field, v); },                 \
+        [](const Hyperparameters& h) { return io::Json(h.field); }                                         \
+  }
+#define EM_CHOICE_PARAM(field, choices, help)                                                                 \
+  Entry {                                                                                                     \
+    {#field, "string", "", help, true, true, true},                                                           \
+        [](Hyperparameters& h, const std::string& v) { h.field = parse_choice(#field, v, choices); },         \
+        [](const Hyperparameters& h) { return io::Json(h.field); }                                             \
+  }
+
+const std::vector<std::string> kSchedules{"linear", "cosine", "constant", "constant_with_warmup"};
+const std::vector<std::string> kEvalStrategies{"no", "epoch", "steps"};
+
+std::vector<Entry> make_table() {
+  std::vector<Entry> t{
+      EM_INT_PARAM(input_size, 1, kInf, "[1, inf)", "Images are resized to input_size x input_size", true, false,
+                   false),
+      EM_FLOAT_PARAM(learning_rate, 0, kInf, false, "[0, inf)", "Initial AdamW learning rate", true, true, true),
+      // The batch-size range differs per algorithm (classification [2, inf)): checked in validate().
+      EM_INT_PARAM(per_device_train_batch_size, 1, kInf, "[1, inf) ([2, inf) for classification)",
+                   "Training batch size", true, true, true),
+      EM_INT_PARAM(per_device_eval_batch_size, 1, kInf, "[1, inf)", "Evaluation batch size", true, true, true),
+      EM_FLOAT_PARAM(num_train_epochs, 0, kInf, true, "(0, inf) (an integer >= 1 for classification)",
+                     "Training epochs (fractions allowed for segmentation and detection)", true, true, true),
+      EM_FLOAT_PARAM(threshold, 0, 1, false, "[0, 1]", "Score threshold of returned detections", false, false, true),
+      EM_INT_PARAM(save_steps, 1, kInf, "[1, inf)", "Save a checkpoint every N optimizer steps", true, true, true),
+      EM_INT_PARAM(seed, 0, 9.0e15, "[0, 9e15]", "Seed of initialisation, shuffling and augmentation", true, true,
+                   true),
+      EM_FLOAT_PARAM(weight_decay, 0, kInf, false, "[0, inf)", "AdamW decoupled weight decay", true, true, true),
+      EM_FLOAT_PARAM(warmup_ratio, 0, 1, false, "[0, 1]", "Fraction of steps with linear warmup", true, true, true),
+      EM_CHOICE_PARAM(lr_scheduler_type, kSchedules, "Learning-rate schedule after warmup"),
+      EM_INT_PARAM(logging_steps, 1, kInf, "[1, inf)", "Log loss and learning rate every N steps", true, true, true),
+      EM_CHOICE_PARAM(eval_strategy, kEvalStrategies, "When to evaluate on validation"),
+      EM_INT_PARAM(eval_steps, 0, kInf, "[0, inf)", "With eval_strategy=steps: every N steps (0 = save_steps)", true,
+                   true, true),
+      EM_INT_PARAM(save_total_limit, 0, kInf, "[0, inf)", "Keep at most N checkpoints (0 = all)", true, true, true),
+      EM_BOOL_PARAM(load_best_model_at_end, "Write the best evaluated checkpoint as model/ instead of the last"),
+      EM_INT_PARAM(early_stopping_patience, 0, kInf, "[0, inf)",
+                   "Stop after N evaluations without improvement (0 = off)", true, true, true),
+      EM_FLOAT_PARAM(max_grad_norm, 0, kInf, false, "[0, inf)", "Clip the gradient norm (0 = off)", true, true, true),
+      EM_BOOL_PARAM(bf16, "bf16 autocast for forward passes (AMX/AVX-512 CPUs)"),
+      EM_INT_PARAM(num_workers, 0, 64, "[0, 64]", "Data loader threads (0 = load in the training thread)", true, true,
+                   true),
+      EM_INT_PARAM(image_size, 32, 8192, "[32, 8192]", "Input size of segmentation / detection images", false, true,
+                   true),
+      EM_INT_PARAM(max_bad_samples, 0, kInf, "[0, inf)",
+                   "Unreadable training images skipped (with a warning) before failing", true, true, true),
+  };
+  for (auto& e : t) {
+    if (e.spec.name == "lr_scheduler_type") e.spec.range = "linear|cosine|constant|constant_with_warmup";
+    if (e.spec.name == "eval_strategy") e.spec.range = "no|epoch|steps";
+  }
+  return t;
+}
+
+const std::vector<Entry>& table() {
+  static const std::vector<Entry> t = make_table();
+  return t;
+}
+
+const Entry& find_entry(const std::string& name) {
+  for (const auto& e : table())
+    if (e.spec.name == name) return e;
+  std::string names;
+  for (const auto& e : table()) names += (names.empty() ? "" : ", ") + e.spec.name;
+  usage_fail("unknown hyperparameter '{}' (known: {})", name, names);
+}
+
+}  // namespace
+
+const std::vector<ParamSpec>& param_specs() {
+  static const std::vector<ParamSpec> specs = [] {
+    std::vector<ParamSpec> s;
+    for (const auto& e : table()) s.push_back(e.spec);
+    return s;
+  }();
+  return specs;
+}
+
+bool applies(const ParamSpec& spec, Algo algo) {
+  return algo == Algo::classification ? spec.classification
+         : algo == Algo::segmentation ? spec.segmentation
+                                      : spec.detection;
+}
+
+Hyperparameters Hyperparameters::defaults(Algo algo) {
+  Hyperparameters h;
+  h.algo = algo;
+  if (algo != Algo::classification) {
+    h.learning_rate = 2e-4;
+    h.per_device_train_batch_size = 4;
+    h.per_device_eval_batch_size = 4;
+    h.num_train_epochs = 3.0;
+    h.weight_decay = algo == Algo::detection ? 1e-4 : 0.0;
+  }
+  if (algo == Algo::detection) {
+    h.max_grad_norm = 0.1;  // DETR's recipe
+    h.image_size = 800;
+  }
+  return h;
+}
+
+void Hyperparameters::set(const std::string& name, const std::string& value) {
+  const Entry& e = find_entry(name);
+  if (!applies(e.spec, algo))
+    usage_fail("hyperparameter {} does not apply to --algo {}", name, algo_name(algo));
+  e.set(*this, value);
+}
+
+void Hyperparameters::set_json(const std::string& name, const io::Json& value, const std::string& where) {
+  std::string text;
+  if (value.is_string()) {
+    text = value.get<std::string>();
+  } else if (value.is_boolean()) {
+    text = value.get<bool>() ? "true" : "false";
+  } else if (value.is_number_integer()) {
+    text = std::to_string(value.get<int64_t>());
+  } else if (value.is_number()) {
+    text = fmt::format("{:.17g}", value.get<double>());
+  } else {
+    usage_fail("{}: hyperparameter {}: expected a number, a boolean or a string, got {}", where, name,
+               io::dump_json(value));
+  }
+  try {
+    set(name, text);
+  } catch (const UsageError& e) {
+    throw UsageError(where + ": " + e.what());
+  }
+}
+
+void Hyperparameters::apply_file(const std::string& path) {
+  io::Json doc;
+  try {
+    doc = io::read_json_file(path);
+  } catch (const Error& e) {
+    throw UsageError(std::string("--hyperparameters: ") + e.what());
+  }
+  if (!doc.is_object()) usage_fail("{}: --hyperparameters expects a JSON object {{\"name\": value, ...}}", path);
+  for (auto it = doc.begin(); it != doc.end(); ++it) set_json(it.key(), it.value(), path);
+}
+
+void Hyperparameters::validate() const {
+  if (algo == Algo::classification) {
+    if (per_device_train_batch_size < 2)
+      usage_fail("hyperparameter per_device_train_batch_size: invalid value '{}' (expected an integer in [2, inf) "
+                 "for classification)",
+                 per_device_train_batch_size);
+    if (num_train_epochs < 1 || num_train_epochs != std::floor(num_train_epochs))
+      usage_fail("hyperparameter num_train_epochs: invalid value '{}' (expected an integer in [1, inf) for "
+                 "classification)",
+                 num_train_epochs);
+  }
+  if (learning_rate >= 0.01)
+    log::warn("learning_rate {} is very high for AdamW (the seed's classification default is 0.1, kept for "
+              "compatibility); 1e-3 to 1e-4 usually trains better (see docs/training.md)",
+              learning_rate);
+}
+
+io::Json Hyperparameters::to_json() const {
+  io::Json out = io::Json::object();
+  out["algo"] = algo_name(algo);
+  for (const auto& e : table())
+    if (applies(e.spec, algo)) out[e.spec.name] = e.get(*this);
+  return out;
+}
+
+}  // namespace em::train

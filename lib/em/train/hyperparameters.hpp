@@ -1,0 +1,67 @@
+// Training hyperparameters: the seed's names, types, defaults and ranges per algorithm (SPEC §3) plus the HF Trainer
+// names we add. One table drives flags, --hyperparameters files and validation, so the three can never disagree.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "em/core/algo.hpp"
+#include "em/io/json.hpp"
+
+namespace em::train {
+
+struct Hyperparameters {
+  Algo algo = Algo::classification;
+  // The seed's parameters.
+  int64_t input_size = 28;  // classification only
+  double learning_rate = 0.1;
+  int64_t per_device_train_batch_size = 16;
+  int64_t per_device_eval_batch_size = 16;
+  double num_train_epochs = 3;  // an integer for classification
+  double threshold = 0.5;       // detection only
+  int64_t save_steps = 500;
+  // Beyond the seed (HF Trainer names).
+  int64_t seed = 42;
+  double weight_decay = 0.0;
+  double warmup_ratio = 0.0;
+  std::string lr_scheduler_type = "linear";
+  int64_t logging_steps = 10;
+  std::string eval_strategy = "epoch";  // no | epoch | steps
+  int64_t eval_steps = 0;               // with eval_strategy=steps; 0 = save_steps
+  int64_t save_total_limit = 0;         // 0 = keep every checkpoint
+  bool load_best_model_at_end = false;
+  int64_t early_stopping_patience = 0;  // evaluations without improvement; 0 = off
+  double max_grad_norm = 1.0;           // 0 = no clipping
+  bool bf16 = false;
+  int64_t num_workers = 2;              // data loader threads
+  int64_t image_size = 512;             // segmentation/detection input size
+  int64_t max_bad_samples = 0;          // unreadable training images tolerated (skipped with a warning)
+
+  // The seed's defaults for `algo` (SPEC §3 table), ours for the rest.
+  static Hyperparameters defaults(Algo algo);
+
+  // Sets a parameter from text (flag value, or a string in a JSON file): checks name, type and range;
+  // throws em::UsageError naming the parameter, the value and the valid range.
+  void set(const std::string& name, const std::string& value);
+  // Sets from a JSON value (number, bool or string); `where` names the file.
+  void set_json(const std::string& name, const io::Json& value, const std::string& where);
+  // Applies a whole --hyperparameters file (a JSON object).
+  void apply_file(const std::string& path);
+
+  // Cross-parameter checks and warnings (e.g. the seed's lr 0.1 for AdamW).
+  void validate() const;
+  // Every parameter that applies to `algo`, by name (hyperparameters.json in the run directory).
+  io::Json to_json() const;
+};
+
+// One row of the table: what a parameter is, for the docs, --help and validation.
+struct ParamSpec {
+  std::string name;
+  std::string type;   // "int", "float", "bool", "string"
+  std::string range;  // "[1, inf)" or "linear|cosine|..."
+  std::string help;
+  bool classification, segmentation, detection;  // where it applies
+};
+const std::vector<ParamSpec>& param_specs();
+bool applies(const ParamSpec& spec, Algo algo);
+
+}  // namespace em::train

@@ -1,0 +1,52 @@
+// What the trainer and em-eval need from one algorithm: its model, training batches, loss, evaluation and how it
+// saves itself. One implementation per algorithm (classification_task.hpp, ...); the loop in trainer.cpp is shared.
+#pragma once
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "em/data/batch.hpp"
+#include "em/io/json.hpp"
+#include "em/train/optimizer.hpp"
+
+namespace em::train {
+
+struct LossOutput {
+  torch::Tensor loss;                    // scalar, what is back-propagated
+  std::map<std::string, double> terms;   // extra terms logged as train/<name> (detection: loss_ce, loss_bbox, ...)
+};
+
+struct EvalOptions {
+  std::string split = "validation";
+  std::string predictions_path;          // "" = none; else the predictions file/folder (format per algorithm)
+  bool bf16 = false;
+  bool show_progress = true;
+};
+
+struct EvalResult {
+  io::Json metrics;                          // the full metrics JSON em-eval prints
+  std::map<std::string, double> scalars;     // logged as eval/<name> (TensorBoard) and eval_<name> (metrics.jsonl)
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  virtual torch::nn::Module& model() = 0;
+  virtual int64_t train_size() const = 0;
+  // The training batch for these dataset indices; augmentation is seeded per sample from (seed, epoch, index).
+  virtual data::Batch train_batch(const std::vector<int64_t>& indices, int64_t epoch) = 0;
+  virtual LossOutput loss(const data::Batch& batch) = 0;
+  virtual EvalResult evaluate(const EvalOptions& options) = 0;
+  // Parameter groups for AdamW (detection gives its backbone a smaller learning rate).
+  virtual std::vector<ParamGroup> param_groups(double weight_decay) = 0;
+  // Writes a loadable model folder: config.json, model.safetensors, preprocessor_config.json.
+  virtual void save_model(const std::filesystem::path& dir) = 0;
+  // The metric that decides "best" (greater is better): accuracy, mean_iou, AP.
+  virtual std::string main_metric() const = 0;
+};
+
+}  // namespace em::train
