@@ -1,0 +1,218 @@
+#include "em/models/model_io.hpp"
+
+#include "em/core/error.hpp"
+#include "em/core/log.hpp"
+#include "em/io/file.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+namespace em::models {
+namespace fs = std::filesystem;
+namespace {
+
+bool is_num_batches_tracked(const std::string& name) {
+  static const std::string leaf = "num_batches_tracked";
+  return name == leaf ||
+         (name.size() > leaf.size() && name.compare(name.size() - leaf.size(), leaf.size(), leaf) == 0 &&
+          name[name.size() - leaf.size() - 1] == '.');
+}
+
+// Every parameter and buffer by name (the handles alias the module's tensors, so copy_ into them loads in place).
+std::map<std::string, torch::Tensor> targets_of(const torch::nn::Module& module) {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& p : module.named_parameters(/*recurse=*/true)) out.emplace(p.key(), p.value());
+  for (const auto& b : module.named_buffers(/*recurse=*/true)) out.emplace(b.key(), b.value());
+  return out;
+}
+
+std::string shape_of(const torch::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
+
+// The first few items and a count, so that a message stays one readable line for a 300-tensor mismatch.
+std::string some(const std::vector<std::string>& items, size_t limit = 8) {
+  std::string out;
+  for (size_t i = 0; i < items.size() && i < limit; ++i) out += (i ? ", " : "") + items[i];
+  if (items.size() > limit) out += fmt::format(", ... ({} more)", items.size() - limit);
+  return out;
+}
+
+bool dtypes_compatible(const torch::Tensor& file, const torch::Tensor& target) {
+  return file.scalar_type() == target.scalar_type() ||
+         (torch::isFloatingType(file.scalar_type()) && torch::isFloatingType(target.scalar_type()));
+}
+
+}  // namespace
+
+io::TensorMap state_of(const torch::nn::Module& module) {
+  io::TensorMap out;
+  for (auto& [name, t] : targets_of(module))
+    if (!is_num_batches_tracked(name)) out.emplace(name, t.detach());
+  return out;
+}
+
+void load_state_strict(torch::nn::Module& module, const io::TensorMap& tensors, const std::string& what) {
+  auto targets = targets_of(module);
+  std::vector<std::string> missing, unexpected, mismatched;
+  for (const auto& [name, target] : targets)
+    if (!tensors.count(name) && !is_num_batches_tracked(name)) missing.push_back(name);
+  for (const auto& [name, t] : tensors) {
+    auto it = targets.find(name);
+    if (it == targets.end()) {
+      unexpected.push_back(name);
+    } else if (!t.sizes().equals(it->second.sizes()) || !dtypes_compatible(t, it->second)) {
+      mismatched.push_back(fmt::format("{} (file {} {}, model {} {})", name, shape_of(t), c10::toString(t.scalar_type()),
+                                       shape_of(it->second), c10::toString(it->second.scalar_type())));
+    }
+  }
+  if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
+    std::vector<std::string> parts;
+    if (!missing.empty()) parts.push_back(fmt::format("{} missing from the file: {}", missing.size(), some(missing)));
+    if (!unexpected.empty())
+      parts.push_back(fmt::format("{} not in the model: {}", unexpected.size(), some(unexpected)));
+    if (!mismatched.empty())
+      parts.push_back(fmt::format("{} of another shape or dtype: {}", mismatched.size(), some(mismatched, 4)));
+    fail("{}: weights do not fit the model built from its config ({}); the file must hold exactly the model's "
+         "tensors under HF names",
+         what, fmt::join(parts, "; "));
+  }
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, t] : tensors) targets.at(name).copy_(t);
+}
+
+void save_model_dir(const fs::path& dir, const io::Json& config, const torch::nn::Module& module,
+                    const io::Json& preprocessor) {
+  fs::create_directories(dir);
+  io::save_safetensors(dir / "model.safetensors", state_of(module));
+  if (!preprocessor.is_null()) io::write_json_file(dir / "preprocessor_config.json", preprocessor);
+  io::write_json_file(dir / "config.json", config);
+}
+
+io::TensorMap load_model_weights(const fs::path& dir) {
+  std::error_code ec;
+  const fs::path single = dir / "model.safetensors";
+  if (fs::exists(single, ec)) return io::load_safetensors(single.string());
+  const fs::path index = dir / "model.safetensors.index.json";
+  if (fs::exists(index, ec)) {
+    // A sharded checkpoint: weight_map names, for every tensor, the shard that holds it.
+    io::Json j = io::read_json_file(index.string());
+    const io::Json& map = io::require_field(j, "weight_map", index.string());
+    if (!map.is_object()) fail("{}: field \"weight_map\": expected an object {{tensor: shard file}}", index.string());
+    std::set<std::string> shards;
+    for (const auto& shard : map) {
+      if (!shard.is_string()) fail("{}: field \"weight_map\": expected shard file names", index.string());
+      shards.insert(shard.get<std::string>());
+    }
+    io::TensorMap out;
+    for (const auto& shard : shards) {
+      for (auto& [name, t] : io::load_safetensors((dir / shard).string()))
+        if (!out.emplace(name, std::move(t)).second) fail("{}: tensor \"{}\" is in two shards", index.string(), name);
+    }
+    return out;
+  }
+  if (fs::exists(dir / "pytorch_model.bin", ec))
+    fail("{}: has only pytorch_model.bin (a Python pickle, which emkit does not read); convert it with "
+         "transformers: AutoModel.from_pretrained(dir).save_pretrained(out, safe_serialization=True)",
+         dir.string());
+  fail("{}: no model.safetensors in this folder (expected an HF model folder with config.json + model.safetensors)",
+       dir.string());
+}
+
+InitReport load_init_tensors(torch::nn::Module& module, const io::TensorMap& tensors, const std::string& what,
+                             const InitOptions& options) {
+  auto targets = targets_of(module);
+  InitReport report;
+  report.source = what;
+
+  // Map file names onto module names across HF's base-model prefix (bare ResNetModel <-> ResNetForImageClassification).
+  auto has_prefix = [](const std::string& name, const std::string& prefix) { return name.rfind(prefix, 0) == 0; };
+  std::string add, strip;
+  if (!options.base_model_prefix.empty()) {
+    const std::string p = options.base_model_prefix + ".";
+    bool model_prefixed = std::any_of(targets.begin(), targets.end(), [&](auto& kv) { return has_prefix(kv.first, p); });
+    bool file_prefixed = std::any_of(tensors.begin(), tensors.end(), [&](auto& kv) { return has_prefix(kv.first, p); });
+    if (model_prefixed && !file_prefixed) add = p;
+    if (!model_prefixed && file_prefixed) strip = p;
+  }
+  std::map<std::string, std::string> file_name_of;  // module name -> file name
+  for (const auto& [name, t] : tensors) {
+    std::string mapped = name;
+    if (!add.empty()) mapped = add + name;
+    if (!strip.empty() && has_prefix(name, strip)) mapped = name.substr(strip.size());
+    file_name_of.emplace(mapped, name);
+  }
+
+  std::set<std::string> used;
+  std::vector<std::string> reinit_detail;
+  torch::NoGradGuard no_grad;
+  for (auto& [name, target] : targets) {
+    auto it = file_name_of.find(name);
+    if (it == file_name_of.end()) {
+      if (!is_num_batches_tracked(name)) report.missing.push_back(name);
+      continue;
+    }
+    const torch::Tensor& src = tensors.at(it->second);
+    used.insert(it->second);
+    if (!src.sizes().equals(target.sizes()) || !dtypes_compatible(src, target)) {
+      if (is_num_batches_tracked(name)) continue;
+      report.reinitialised.push_back(name);
+      reinit_detail.push_back(fmt::format("{} {} (checkpoint {})", name, shape_of(target), shape_of(src)));
+      continue;
+    }
+    target.copy_(src);
+    if (!is_num_batches_tracked(name)) report.loaded.push_back(name);
+  }
+  for (const auto& [name, t] : tensors)
+    if (!used.count(name)) report.ignored.push_back(name);
+
+  if (report.loaded.empty())
+    fail("{}: none of its {} tensors matches the model by name and shape (the model expects names like \"{}\", the "
+         "file has names like \"{}\"); --init needs a checkpoint of the same architecture under HF names",
+         what, tensors.size(), targets.empty() ? "" : targets.begin()->first,
+         tensors.empty() ? "" : tensors.begin()->first);
+  log::info("--init {}: loaded {} of {} model tensors", what, report.loaded.size(),
+            report.loaded.size() + report.reinitialised.size() + report.missing.size());
+  if (!report.reinitialised.empty())
+    log::warn("--init {}: {} tensors have another shape in the checkpoint (a head for another number of labels?) and "
+              "keep their fresh initialisation: {}",
+              what, report.reinitialised.size(), some(reinit_detail));
+  if (!report.missing.empty())
+    log::warn("--init {}: {} model tensors are not in the checkpoint and keep their fresh initialisation: {}", what,
+              report.missing.size(), some(report.missing));
+  if (!report.ignored.empty())
+    log::warn("--init {}: ignored {} checkpoint tensors the model does not have: {}", what, report.ignored.size(),
+              some(report.ignored));
+  return report;
+}
+
+InitReport load_init_weights(torch::nn::Module& module, const std::string& path, const InitOptions& options) {
+  std::error_code ec;
+  if (!fs::exists(path, ec))
+    fail("{}: no such file or folder (--init takes an HF model folder with config.json + model.safetensors, or a "
+         ".safetensors file)",
+         path);
+  std::optional<io::Json> config;
+  io::TensorMap tensors;
+  if (fs::is_directory(path, ec)) {
+    tensors = load_model_weights(path);
+    const fs::path config_path = fs::path(path) / "config.json";
+    if (fs::exists(config_path, ec)) config = io::read_json_file(config_path.string());
+  } else {
+    tensors = io::load_safetensors(path);
+  }
+  InitReport report = load_init_tensors(module, tensors, path, options);
+  report.config = std::move(config);
+  return report;
+}
+
+void to_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters(/*recurse=*/true))
+    if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  for (auto& b : module.buffers(/*recurse=*/true))
+    if (b.dim() == 4) b.set_data(b.contiguous(torch::MemoryFormat::ChannelsLast));
+}
+
+}  // namespace em::models

@@ -1,0 +1,65 @@
+// Weights in and out of any torch::nn::Module by HF parameter name: strict loading of our own model folders, lenient
+// --init loading (heads of another size re-initialised), the model/ folder writer, and the channels-last conversion.
+#pragma once
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <torch/nn/module.h>
+
+#include "em/io/json.hpp"
+#include "em/io/safetensors.hpp"
+
+namespace em::models {
+
+// Parameters and buffers by name, detached (they share storage with the module), without num_batches_tracked
+// (HF checkpoints do not store it). Pass to io::save_safetensors, which writes contiguous NCHW copies.
+io::TensorMap state_of(const torch::nn::Module& module);
+
+// Copies every tensor of `tensors` into the module's parameter/buffer of the same name. Strict: every tensor in the
+// file must be used and every module tensor present (num_batches_tracked may be absent); any missing, unexpected
+// or wrongly shaped name is an error listing them all, prefixed with `what` (the file). Floating dtypes convert
+// (F16/BF16 files load into F32 models); the module keeps its memory format (channels-last stays channels-last).
+void load_state_strict(torch::nn::Module& module, const io::TensorMap& tensors, const std::string& what);
+
+// Writes an HF model folder: dir/config.json, dir/model.safetensors and (when not null) dir/preprocessor_config.json,
+// each atomically. The folder loads in HF transformers (from_pretrained) and in em-eval/em-predict/em-serve.
+void save_model_dir(const std::filesystem::path& dir, const io::Json& config, const torch::nn::Module& module,
+                    const io::Json& preprocessor = nullptr);
+
+// The weights of an HF model folder: dir/model.safetensors, or the shards a model.safetensors.index.json lists.
+// Errors name the folder (with a hint when only a pickled pytorch_model.bin is there, which we cannot read).
+io::TensorMap load_model_weights(const std::filesystem::path& dir);
+
+// What --init did; also logged as warnings.
+struct InitReport {
+  std::string source;                      // the file or folder read
+  std::optional<io::Json> config;          // the folder's config.json, when --init named a folder with one
+  std::vector<std::string> loaded;         // module tensors copied from the file
+  std::vector<std::string> reinitialised;  // same name, other shape (a head for another label count): left as built
+  std::vector<std::string> missing;        // module tensors the file lacks: left as built
+  std::vector<std::string> ignored;        // file tensors the module has no use for (an ImageNet head, a pooler...)
+};
+
+struct InitOptions {
+  // HF's base_model_prefix ("resnet"): a checkpoint of the bare model (ResNetModel: "embedder...") loads into the
+  // task model ("resnet.embedder...") and vice versa, as from_pretrained allows.
+  std::string base_model_prefix;
+};
+
+// Lenient start-from weights for --init: `path` is an HF model folder (config.json + model.safetensors) or a bare
+// .safetensors file. Copies the tensors whose name and shape match; a tensor of another shape (a classifier for
+// another num_labels) keeps the module's fresh initialisation, with a warning naming it and both shapes; tensors
+// the module lacks are ignored with a warning giving their count. Throws when no tensor matches at all.
+InitReport load_init_weights(torch::nn::Module& module, const std::string& path, const InitOptions& options = {});
+// The same on tensors already in memory (`what` names their source in messages).
+InitReport load_init_tensors(torch::nn::Module& module, const io::TensorMap& tensors, const std::string& what,
+                             const InitOptions& options = {});
+
+// Converts every 4-D parameter and buffer to channels-last in place (LibTorch 1.13 has no Module::to(MemoryFormat)).
+// With channels-last inputs, convolutions and BatchNorm then run in NHWC end to end (faster with oneDNN on CPU and
+// tensor cores on GPU). Call after moving the module to its device and before building the optimizer.
+void to_channels_last(torch::nn::Module& module);
+
+}  // namespace em::models

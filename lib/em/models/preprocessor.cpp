@@ -1,0 +1,133 @@
+#include "em/models/preprocessor.hpp"
+
+#include "em/core/error.hpp"
+#include "em/core/log.hpp"
+
+#include <cmath>
+#include <set>
+
+namespace em::models {
+namespace {
+
+// The fields this struct interprets; everything else goes to `extra`.
+const std::set<std::string>& known_fields() {
+  static const std::set<std::string> fields = {"do_resize",     "size",       "resample",   "do_rescale",
+                                               "rescale_factor", "do_normalize", "image_mean", "image_std",
+                                               "image_processor_type"};
+  return fields;
+}
+
+bool boolean(const io::Json& j, const char* key, bool fallback, const std::string& what) {
+  auto it = j.find(key);
+  if (it == j.end()) return fallback;
+  if (!it->is_boolean()) fail("{}: field \"{}\": expected true or false, got {}", what, key, io::dump_json(*it));
+  return it->get<bool>();
+}
+
+int64_t positive(const io::Json& j, const std::string& field, const std::string& what) {
+  if (!j.is_number_integer() || j.get<int64_t>() < 1)
+    fail("{}: field \"{}\": expected a positive integer, got {}", what, field, io::dump_json(j));
+  return j.get<int64_t>();
+}
+
+std::vector<double> numbers(const io::Json& j, const std::string& field, const std::string& what) {
+  // HF also accepts a single float for all channels.
+  if (j.is_number()) return {j.get<double>()};
+  bool ok = j.is_array() && !j.empty();
+  if (ok)
+    for (const auto& v : j) ok = ok && v.is_number();
+  if (!ok) fail("{}: field \"{}\": expected a number or a non-empty array of numbers, got {}", what, field,
+                io::dump_json(j));
+  return j.get<std::vector<double>>();
+}
+
+}  // namespace
+
+PreprocessorConfig PreprocessorConfig::classification(int64_t input_size) {
+  PreprocessorConfig p;
+  p.height = p.width = input_size;
+  return p;
+}
+
+void PreprocessorConfig::validate(const std::string& what) const {
+  if (height < 1 || width < 1) fail("{}: field \"size\": expected positive height and width, got {}x{}", what,
+                                    height, width);
+  if (resample < 0 || resample > 5)
+    fail("{}: field \"resample\": expected a PIL filter code 0..5 (2 = bilinear), got {}", what, resample);
+  if (!(rescale_factor > 0) || !std::isfinite(rescale_factor))
+    fail("{}: field \"rescale_factor\": expected a positive number, got {}", what, rescale_factor);
+  if (image_mean.empty() || image_std.size() != image_mean.size())
+    fail("{}: fields \"image_mean\" ({} values) and \"image_std\" ({} values) must be non-empty and of equal length",
+         what, image_mean.size(), image_std.size());
+  for (size_t i = 0; i < image_std.size(); ++i)
+    if (!(image_std[i] > 0) || !std::isfinite(image_std[i]) || !std::isfinite(image_mean[i]))
+      fail("{}: field \"image_std\"[{}]: expected a positive number, got {}", what, i, image_std[i]);
+  if (!extra.is_object()) fail("{}: extra fields must form a JSON object", what);
+}
+
+PreprocessorConfig PreprocessorConfig::from_json(const io::Json& j, const std::string& what) {
+  if (!j.is_object()) fail("{}: expected a JSON object (an HF preprocessor_config.json)", what);
+  PreprocessorConfig p;
+  p.do_resize = boolean(j, "do_resize", p.do_resize, what);
+  if (auto it = j.find("size"); it != j.end()) {
+    if (it->is_number_integer()) {
+      p.height = p.width = positive(*it, "size", what);
+    } else if (it->is_object() && it->contains("height") && it->contains("width")) {
+      p.height = positive(it->at("height"), "size.height", what);
+      p.width = positive(it->at("width"), "size.width", what);
+    } else if (it->is_object() && it->contains("shortest_edge")) {
+      p.height = p.width = positive(it->at("shortest_edge"), "size.shortest_edge", what);
+      log::warn("{}: \"size\" {} read as {}x{}: emkit resizes classification images to a square and does not crop",
+                what, io::dump_json(*it), p.height, p.width);
+    } else {
+      fail("{}: field \"size\": expected {{\"height\": H, \"width\": W}}, an integer or {{\"shortest_edge\": N}}, "
+           "got {}",
+           what, io::dump_json(*it));
+    }
+  }
+  if (auto it = j.find("resample"); it != j.end()) {
+    if (!it->is_number_integer())
+      fail("{}: field \"resample\": expected a PIL filter code 0..5, got {}", what, io::dump_json(*it));
+    p.resample = it->get<int>();
+  }
+  p.do_rescale = boolean(j, "do_rescale", p.do_rescale, what);
+  if (auto it = j.find("rescale_factor"); it != j.end()) {
+    if (!it->is_number()) fail("{}: field \"rescale_factor\": expected a number, got {}", what, io::dump_json(*it));
+    p.rescale_factor = it->get<double>();
+  }
+  p.do_normalize = boolean(j, "do_normalize", p.do_normalize, what);
+  if (auto it = j.find("image_mean"); it != j.end()) p.image_mean = numbers(*it, "image_mean", what);
+  if (auto it = j.find("image_std"); it != j.end()) p.image_std = numbers(*it, "image_std", what);
+  // A single value means "every channel" in HF; expand so that the two lists have equal lengths.
+  if (p.image_mean.size() == 1 && p.image_std.size() > 1) p.image_mean.resize(p.image_std.size(), p.image_mean[0]);
+  if (p.image_std.size() == 1 && p.image_mean.size() > 1) p.image_std.resize(p.image_mean.size(), p.image_std[0]);
+  if (auto it = j.find("image_processor_type"); it != j.end()) {
+    if (!it->is_string())
+      fail("{}: field \"image_processor_type\": expected a string, got {}", what, io::dump_json(*it));
+    p.image_processor_type = it->get<std::string>();
+  }
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (!known_fields().count(it.key())) p.extra[it.key()] = it.value();
+  p.validate(what);
+  return p;
+}
+
+PreprocessorConfig PreprocessorConfig::read(const std::string& path) {
+  return from_json(io::read_json_file(path), path);
+}
+
+io::Json PreprocessorConfig::to_json() const {
+  io::Json j{{"do_resize", do_resize},
+             {"size", {{"height", height}, {"width", width}}},
+             {"resample", resample},
+             {"do_rescale", do_rescale},
+             {"rescale_factor", rescale_factor},
+             {"do_normalize", do_normalize},
+             {"image_mean", image_mean},
+             {"image_std", image_std},
+             {"image_processor_type", image_processor_type}};
+  for (auto it = extra.begin(); it != extra.end(); ++it) j[it.key()] = it.value();
+  return j;
+}
+
+}  // namespace em::models

@@ -1,0 +1,358 @@
+#include "em/models/resnet.hpp"
+
+#include "em/core/error.hpp"
+
+#include <set>
+
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+namespace em::models {
+namespace {
+
+// Applies the activation in place where the input is a fresh temporary that nobody else reads (after BatchNorm or
+// the residual sum): saves one allocation per layer. ReLU's backward only needs the output, so in place is safe.
+torch::Tensor activate_(torch::Tensor x, Activation act) {
+  switch (act) {
+    case Activation::none: return x;
+    case Activation::relu: return x.relu_();
+    case Activation::gelu: return torch::gelu(x);
+    case Activation::gelu_tanh: return torch::gelu(x, "tanh");
+    case Activation::silu: return torch::silu(x);
+    case Activation::tanh: return x.tanh_();
+  }
+  return x;
+}
+
+std::string json_text(const io::Json& v) { return io::dump_json(v); }
+
+int64_t positive_int(const io::Json& obj, const char* key, int64_t fallback, const std::string& what) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return fallback;
+  if (!it->is_number_integer() || it->get<int64_t>() < 1)
+    fail("{}: field \"{}\": expected a positive integer, got {}", what, key, json_text(*it));
+  return it->get<int64_t>();
+}
+
+std::vector<int64_t> positive_ints(const io::Json& obj, const char* key, std::vector<int64_t> fallback,
+                                   const std::string& what) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return fallback;
+  bool ok = it->is_array() && !it->empty();
+  if (ok)
+    for (const auto& v : *it) ok = ok && v.is_number_integer() && v.get<int64_t>() >= 1;
+  if (!ok) fail("{}: field \"{}\": expected a non-empty array of positive integers, got {}", what, key, json_text(*it));
+  return it->get<std::vector<int64_t>>();
+}
+
+bool boolean(const io::Json& obj, const char* key, bool fallback, const std::string& what) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return fallback;
+  if (!it->is_boolean()) fail("{}: field \"{}\": expected true or false, got {}", what, key, json_text(*it));
+  return it->get<bool>();
+}
+
+std::string string_field(const io::Json& obj, const char* key, std::string fallback, const std::string& what) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return fallback;
+  if (!it->is_string()) fail("{}: field \"{}\": expected a string, got {}", what, key, json_text(*it));
+  return it->get<std::string>();
+}
+
+// HF keeps id2label as {"0": "cat", ...}; ids must be exactly 0..n-1 for a classifier with n outputs.
+std::vector<std::string> parse_id2label(const io::Json& j, const std::string& what) {
+  if (!j.is_object()) fail("{}: field \"id2label\": expected an object {{\"0\": \"label\", ...}}, got {}", what,
+                           json_text(j));
+  std::vector<std::string> labels(j.size());
+  std::vector<bool> seen(j.size(), false);
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    size_t id = 0;
+    size_t used = 0;
+    try {
+      id = std::stoul(it.key(), &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != it.key().size() || id >= labels.size() || seen[id])
+      fail("{}: field \"id2label\": key \"{}\" is not one of the ids 0..{} (each once)", what, it.key(),
+           labels.size() - 1);
+    if (!it.value().is_string())
+      fail("{}: field \"id2label\".\"{}\": expected a label string, got {}", what, it.key(), json_text(it.value()));
+    labels[id] = it.value().get<std::string>();
+    seen[id] = true;
+  }
+  return labels;
+}
+
+}  // namespace
+
+Activation parse_activation(const std::string& name, const std::string& what) {
+  if (name == "relu") return Activation::relu;
+  if (name == "gelu") return Activation::gelu;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return Activation::gelu_tanh;
+  if (name == "silu" || name == "swish") return Activation::silu;
+  if (name == "tanh") return Activation::tanh;
+  fail("{}: field \"hidden_act\": unsupported activation \"{}\" (expected relu, gelu, gelu_new, silu, swish or tanh)",
+       what, name);
+}
+
+// ---------------------------------------------------------------- config
+
+void ResNetConfig::set_labels(std::vector<std::string> labels) {
+  std::set<std::string> unique(labels.begin(), labels.end());
+  if (unique.size() != labels.size()) fail("resnet config: labels must be distinct, got [{}]", fmt::join(labels, ", "));
+  id2label = std::move(labels);
+}
+
+void ResNetConfig::validate(const std::string& what) const {
+  if (num_channels < 1) fail("{}: field \"num_channels\": expected >= 1, got {}", what, num_channels);
+  if (embedding_size < 1) fail("{}: field \"embedding_size\": expected >= 1, got {}", what, embedding_size);
+  if (hidden_sizes.empty() || hidden_sizes.size() != depths.size())
+    fail("{}: fields \"hidden_sizes\" ({} values) and \"depths\" ({} values) must be non-empty and of equal length",
+         what, hidden_sizes.size(), depths.size());
+  for (size_t i = 0; i < hidden_sizes.size(); ++i) {
+    if (depths[i] < 1) fail("{}: field \"depths\"[{}]: expected >= 1, got {}", what, i, depths[i]);
+    const int64_t min_width = layer_type == "bottleneck" ? 4 : 1;  // a bottleneck runs at width/4
+    if (hidden_sizes[i] < min_width)
+      fail("{}: field \"hidden_sizes\"[{}]: expected >= {} for layer_type \"{}\", got {}", what, i, min_width,
+           layer_type, hidden_sizes[i]);
+  }
+  if (layer_type != "bottleneck" && layer_type != "basic")
+    fail("{}: field \"layer_type\": expected \"bottleneck\" or \"basic\", got \"{}\"", what, layer_type);
+  parse_activation(hidden_act, what);
+  std::set<std::string> unique(id2label.begin(), id2label.end());
+  if (unique.size() != id2label.size()) fail("{}: field \"id2label\": labels must be distinct", what);
+}
+
+ResNetConfig ResNetConfig::from_json(const io::Json& json, const std::string& what) {
+  if (!json.is_object()) fail("{}: expected a JSON object (an HF ResNet config.json)", what);
+  std::string model_type = string_field(json, "model_type", "resnet", what);
+  if (model_type != "resnet")
+    fail("{}: field \"model_type\": expected \"resnet\", got \"{}\" (not a ResNet config)", what, model_type);
+  if (auto it = json.find("architectures"); it != json.end() && !it->is_null()) {
+    if (!it->is_array()) fail("{}: field \"architectures\": expected an array of names, got {}", what, json_text(*it));
+    for (const auto& a : *it)
+      if (!a.is_string() || (a != "ResNetForImageClassification" && a != "ResNetModel" && a != "ResNetBackbone"))
+        fail("{}: field \"architectures\": expected \"ResNetForImageClassification\", got {}", what, json_text(a));
+  }
+
+  ResNetConfig c;
+  c.num_channels = positive_int(json, "num_channels", c.num_channels, what);
+  c.embedding_size = positive_int(json, "embedding_size", c.embedding_size, what);
+  c.hidden_sizes = positive_ints(json, "hidden_sizes", c.hidden_sizes, what);
+  c.depths = positive_ints(json, "depths", c.depths, what);
+  c.layer_type = string_field(json, "layer_type", c.layer_type, what);
+  c.hidden_act = string_field(json, "hidden_act", c.hidden_act, what);
+  c.downsample_in_first_stage = boolean(json, "downsample_in_first_stage", c.downsample_in_first_stage, what);
+  c.downsample_in_bottleneck = boolean(json, "downsample_in_bottleneck", c.downsample_in_bottleneck, what);
+
+  // Labels as HF's PretrainedConfig resolves them: id2label wins, else num_labels LABEL_i names, else 2.
+  if (auto it = json.find("id2label"); it != json.end() && !it->is_null()) {
+    c.id2label = parse_id2label(*it, what);
+    if (auto n = json.find("num_labels"); n != json.end() && (!n->is_number_integer() || *n != c.num_labels()))
+      fail("{}: field \"num_labels\" is {} but \"id2label\" names {} labels", what, json_text(*n), c.num_labels());
+  } else if (auto n = json.find("num_labels"); n != json.end()) {
+    if (!n->is_number_integer() || n->get<int64_t>() < 0)
+      fail("{}: field \"num_labels\": expected a non-negative integer, got {}", what, json_text(*n));
+    c.id2label.clear();
+    for (int64_t i = 0; i < n->get<int64_t>(); ++i) c.id2label.push_back(fmt::format("LABEL_{}", i));
+  }
+  if (auto it = json.find("label2id"); it != json.end() && !it->is_null()) {
+    if (!it->is_object()) fail("{}: field \"label2id\": expected an object {{\"label\": id}}, got {}", what,
+                               json_text(*it));
+    bool ok = it->size() == c.id2label.size();
+    for (size_t i = 0; ok && i < c.id2label.size(); ++i) {
+      auto found = it->find(c.id2label[i]);
+      ok = found != it->end() && found->is_number_integer() && found->get<int64_t>() == static_cast<int64_t>(i);
+    }
+    if (!ok) fail("{}: field \"label2id\" {} disagrees with \"id2label\" (it must be its inverse)", what,
+                  json_text(*it));
+  }
+  c.validate(what);
+  return c;
+}
+
+io::Json ResNetConfig::to_json() const {
+  io::Json id2 = io::Json::object();
+  io::Json l2i = io::Json::object();
+  for (size_t i = 0; i < id2label.size(); ++i) {
+    id2[std::to_string(i)] = id2label[i];
+    l2i[id2label[i]] = i;
+  }
+  return io::Json{{"architectures", {"ResNetForImageClassification"}},
+                  {"model_type", "resnet"},
+                  {"num_channels", num_channels},
+                  {"embedding_size", embedding_size},
+                  {"hidden_sizes", hidden_sizes},
+                  {"depths", depths},
+                  {"layer_type", layer_type},
+                  {"hidden_act", hidden_act},
+                  {"downsample_in_first_stage", downsample_in_first_stage},
+                  {"downsample_in_bottleneck", downsample_in_bottleneck},
+                  {"id2label", id2},
+                  {"label2id", l2i},
+                  {"torch_dtype", "float32"}};
+}
+
+std::vector<std::string> ResNetConfig::builtin_names() {
+  return {"resnet-18", "resnet-34", "resnet-50", "resnet-101", "resnet-152"};
+}
+
+ResNetConfig ResNetConfig::builtin(const std::string& name) {
+  // The values of huggingface.co/microsoft/resnet-*/config.json (embedding 64, stride-1 first stage).
+  ResNetConfig c;
+  if (name == "resnet-18" || name == "resnet-34") {
+    c.layer_type = "basic";
+    c.hidden_sizes = {64, 128, 256, 512};
+    c.depths = name == "resnet-18" ? std::vector<int64_t>{2, 2, 2, 2} : std::vector<int64_t>{3, 4, 6, 3};
+  } else if (name == "resnet-50" || name == "resnet-101" || name == "resnet-152") {
+    c.layer_type = "bottleneck";
+    c.hidden_sizes = {256, 512, 1024, 2048};
+    c.depths = name == "resnet-50"    ? std::vector<int64_t>{3, 4, 6, 3}
+               : name == "resnet-101" ? std::vector<int64_t>{3, 4, 23, 3}
+                                      : std::vector<int64_t>{3, 8, 36, 3};
+  } else {
+    usage_fail("unknown ResNet model \"{}\" (built-in: {})", name, fmt::join(builtin_names(), ", "));
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------- modules
+
+ResNetConvLayerImpl::ResNetConvLayerImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
+                                         int64_t stride, Activation act)
+    : activation(act) {
+  convolution = register_module(
+      "convolution", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, out_channels, kernel_size)
+                                           .stride(stride)
+                                           .padding(kernel_size / 2)
+                                           .bias(false)));
+  normalization = register_module("normalization", torch::nn::BatchNorm2d(out_channels));
+}
+
+torch::Tensor ResNetConvLayerImpl::forward(const torch::Tensor& x) {
+  return activate_(normalization->forward(convolution->forward(x)), activation);
+}
+
+ResNetShortCutImpl::ResNetShortCutImpl(int64_t in_channels, int64_t out_channels, int64_t stride) {
+  convolution = register_module(
+      "convolution",
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, out_channels, 1).stride(stride).bias(false)));
+  normalization = register_module("normalization", torch::nn::BatchNorm2d(out_channels));
+}
+
+torch::Tensor ResNetShortCutImpl::forward(const torch::Tensor& x) {
+  return normalization->forward(convolution->forward(x));
+}
+
+ResNetResidualLayerImpl::ResNetResidualLayerImpl(const ResNetConfig& config, int64_t in_channels,
+                                                 int64_t out_channels, int64_t stride)
+    : activation(parse_activation(config.hidden_act, "resnet config")) {
+  if (in_channels != out_channels || stride != 1)
+    shortcut = register_module("shortcut", ResNetShortCut(in_channels, out_channels, stride));
+  // As in HF, the inner conv layers use ReLU whatever hidden_act says; hidden_act applies after the sum.
+  if (config.layer_type == "bottleneck") {
+    const int64_t reduced = out_channels / 4;
+    const bool first = config.downsample_in_bottleneck;
+    convs.push_back(ResNetConvLayer(in_channels, reduced, 1, first ? stride : 1, Activation::relu));
+    convs.push_back(ResNetConvLayer(reduced, reduced, 3, first ? 1 : stride, Activation::relu));
+    convs.push_back(ResNetConvLayer(reduced, out_channels, 1, 1, Activation::none));
+  } else {
+    convs.push_back(ResNetConvLayer(in_channels, out_channels, 3, stride, Activation::relu));
+    convs.push_back(ResNetConvLayer(out_channels, out_channels, 3, 1, Activation::none));
+  }
+  torch::nn::ModuleList layer;
+  for (auto& c : convs) layer->push_back(c);
+  register_module("layer", layer);
+}
+
+torch::Tensor ResNetResidualLayerImpl::forward(const torch::Tensor& x) {
+  torch::Tensor h = x;
+  for (auto& conv : convs) h = conv->forward(h);
+  // h is the last BatchNorm's fresh output: add the residual into it instead of allocating a sum.
+  h.add_(shortcut ? shortcut->forward(x) : x);
+  return activate_(std::move(h), activation);
+}
+
+ResNetStageImpl::ResNetStageImpl(const ResNetConfig& config, int64_t in_channels, int64_t out_channels,
+                                 int64_t stride, int64_t depth) {
+  torch::nn::ModuleList layers;
+  for (int64_t i = 0; i < depth; ++i) {
+    blocks.push_back(ResNetResidualLayer(config, i == 0 ? in_channels : out_channels, out_channels,
+                                         i == 0 ? stride : 1));
+    layers->push_back(blocks.back());
+  }
+  register_module("layers", layers);
+}
+
+torch::Tensor ResNetStageImpl::forward(torch::Tensor x) {
+  for (auto& block : blocks) x = block->forward(x);
+  return x;
+}
+
+ResNetModelImpl::ResNetModelImpl(const ResNetConfig& config) : num_channels_(config.num_channels) {
+  config.validate("resnet config");
+  // HF nests the stem as embedder.embedder (ResNetEmbeddings holds the conv layer and the max pool).
+  auto embedder = register_module("embedder", std::make_shared<torch::nn::Module>("ResNetEmbeddings"));
+  stem = embedder->register_module(
+      "embedder",
+      ResNetConvLayer(config.num_channels, config.embedding_size, 7, 2, parse_activation(config.hidden_act, "")));
+  auto encoder = register_module("encoder", std::make_shared<torch::nn::Module>("ResNetEncoder"));
+  torch::nn::ModuleList list;
+  int64_t in = config.embedding_size;
+  for (size_t s = 0; s < config.depths.size(); ++s) {
+    const int64_t stride = s == 0 && !config.downsample_in_first_stage ? 1 : 2;
+    stages.push_back(ResNetStage(config, in, config.hidden_sizes[s], stride, config.depths[s]));
+    list->push_back(stages.back());
+    in = config.hidden_sizes[s];
+  }
+  encoder->register_module("stages", list);
+}
+
+torch::Tensor ResNetModelImpl::embed(const torch::Tensor& pixel_values) {
+  if (pixel_values.dim() != 4 || pixel_values.size(1) != num_channels_)
+    fail("resnet: pixel_values must be [N, {}, H, W], got [{}]", num_channels_, fmt::join(pixel_values.sizes(), ", "));
+  return torch::max_pool2d(stem->forward(pixel_values), 3, 2, 1);
+}
+
+torch::Tensor ResNetModelImpl::forward(const torch::Tensor& pixel_values) {
+  torch::Tensor h = embed(pixel_values);
+  for (auto& stage : stages) h = stage->forward(h);
+  return torch::adaptive_avg_pool2d(h, {1, 1}).flatten(1);
+}
+
+std::vector<torch::Tensor> ResNetModelImpl::forward_stages(const torch::Tensor& pixel_values) {
+  std::vector<torch::Tensor> out;
+  torch::Tensor h = embed(pixel_values);
+  for (auto& stage : stages) out.push_back(h = stage->forward(h));
+  return out;
+}
+
+ResNetForImageClassificationImpl::ResNetForImageClassificationImpl(ResNetConfig config)
+    : config_(std::move(config)) {
+  config_.validate("resnet config");
+  resnet = register_module("resnet", ResNetModel(config_));
+  auto head = register_module("classifier", std::make_shared<torch::nn::Module>("Sequential"));
+  if (config_.num_labels() > 0)
+    classifier = head->register_module("1", torch::nn::Linear(config_.hidden_sizes.back(), config_.num_labels()));
+  init_resnet_weights(*this);
+}
+
+torch::Tensor ResNetForImageClassificationImpl::forward(const torch::Tensor& pixel_values) {
+  torch::Tensor pooled = resnet->forward(pixel_values);
+  return classifier ? classifier->forward(pooled) : pooled;
+}
+
+void init_resnet_weights(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& m : module.modules(/*include_self=*/true)) {
+    if (auto* conv = m->as<torch::nn::Conv2d>()) {
+      torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
+    } else if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
+      torch::nn::init::ones_(bn->weight);
+      torch::nn::init::zeros_(bn->bias);
+    }
+  }
+}
+
+}  // namespace em::models

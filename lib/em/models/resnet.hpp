@@ -1,0 +1,139 @@
+// ResNet for image classification, built from a config that maps 1:1 to Hugging Face's ResNetConfig (config.json),
+// with submodules registered under HF's names (resnet.embedder..., resnet.encoder.stages.{s}.layers.{l}..., classifier.1).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include "em/io/json.hpp"
+
+namespace em::models {
+
+// The activations HF's ACT2FN offers that make sense here ("relu", "gelu", "gelu_new", "silu"/"swish", "tanh").
+enum class Activation { none, relu, gelu, gelu_tanh, silu, tanh };
+Activation parse_activation(const std::string& name, const std::string& what);
+
+// HF transformers' ResNetConfig, field for field. model_type is always "resnet" and architectures
+// ["ResNetForImageClassification"]; labels are id2label in id order (label2id is derived).
+struct ResNetConfig {
+  int64_t num_channels = 3;
+  int64_t embedding_size = 64;
+  std::vector<int64_t> hidden_sizes{256, 512, 1024, 2048};
+  std::vector<int64_t> depths{3, 4, 6, 3};
+  std::string layer_type = "bottleneck";  // "bottleneck" (resnet-50 and up) or "basic" (resnet-18/34)
+  std::string hidden_act = "relu";
+  bool downsample_in_first_stage = false;
+  bool downsample_in_bottleneck = false;  // true: the stride sits in the first 1x1 conv instead of the 3x3
+  std::vector<std::string> id2label{"LABEL_0", "LABEL_1"};  // HF's default when a config names no labels
+
+  int64_t num_labels() const { return static_cast<int64_t>(id2label.size()); }
+  // Replaces the labels (class id = position). Throws on duplicates: label2id must be a function.
+  void set_labels(std::vector<std::string> labels);
+  // Checks every field; `what` (a path or "resnet config") prefixes the messages. Throws em::Error.
+  void validate(const std::string& what) const;
+
+  // Reads an HF config.json object (microsoft/resnet-*, ours, the parity fixtures). Unknown fields that HF's
+  // PretrainedConfig carries (torch_dtype, transformers_version, out_features...) are ignored; a wrong type or value
+  // of a ResNet field is an error naming the field, the value and what is valid.
+  static ResNetConfig from_json(const io::Json& json, const std::string& what);
+  // The HF-compatible config.json object (transformers' AutoConfig/AutoModelForImageClassification load it).
+  io::Json to_json() const;
+
+  // Architectures of microsoft/resnet-{18,34,50,101,152} (labels left at the default; set them with set_labels).
+  static ResNetConfig builtin(const std::string& name);
+  static std::vector<std::string> builtin_names();
+};
+
+// conv (no bias, "same" padding) -> BatchNorm -> activation: HF's ResNetConvLayer.
+class ResNetConvLayerImpl : public torch::nn::Module {
+ public:
+  ResNetConvLayerImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride,
+                      Activation activation);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::nn::Conv2d convolution{nullptr};
+  torch::nn::BatchNorm2d normalization{nullptr};
+  Activation activation;
+};
+TORCH_MODULE(ResNetConvLayer);
+
+// 1x1 conv + BatchNorm projecting the residual when channels or stride change: HF's ResNetShortCut.
+class ResNetShortCutImpl : public torch::nn::Module {
+ public:
+  ResNetShortCutImpl(int64_t in_channels, int64_t out_channels, int64_t stride);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::nn::Conv2d convolution{nullptr};
+  torch::nn::BatchNorm2d normalization{nullptr};
+};
+TORCH_MODULE(ResNetShortCut);
+
+// One residual block: HF's ResNetBasicLayer (two 3x3) or ResNetBottleNeckLayer (1x1, 3x3, 1x1 at out/4 width).
+// Submodules: "shortcut" (only when in != out or stride != 1), "layer.{i}".
+class ResNetResidualLayerImpl : public torch::nn::Module {
+ public:
+  ResNetResidualLayerImpl(const ResNetConfig& config, int64_t in_channels, int64_t out_channels, int64_t stride);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  ResNetShortCut shortcut{nullptr};  // null = identity
+  std::vector<ResNetConvLayer> convs;
+  Activation activation;
+};
+TORCH_MODULE(ResNetResidualLayer);
+
+// A stage of residual blocks ("layers.{l}"); the first block carries the stride.
+class ResNetStageImpl : public torch::nn::Module {
+ public:
+  ResNetStageImpl(const ResNetConfig& config, int64_t in_channels, int64_t out_channels, int64_t stride,
+                  int64_t depth);
+  torch::Tensor forward(torch::Tensor x);
+
+  std::vector<ResNetResidualLayer> blocks;
+};
+TORCH_MODULE(ResNetStage);
+
+// HF's ResNetModel: "embedder.embedder" (7x7/2 conv layer) + max pool, "encoder.stages.{s}", global average pool.
+class ResNetModelImpl : public torch::nn::Module {
+ public:
+  explicit ResNetModelImpl(const ResNetConfig& config);
+  // pixel_values [N, num_channels, H, W] -> pooled features [N, hidden_sizes.back()].
+  torch::Tensor forward(const torch::Tensor& pixel_values);
+  // The feature map after every stage (for backbones): strides 4, 8, 16, 32 with the default config.
+  std::vector<torch::Tensor> forward_stages(const torch::Tensor& pixel_values);
+
+  ResNetConvLayer stem{nullptr};  // registered as "embedder.embedder"
+  std::vector<ResNetStage> stages;  // registered as "encoder.stages.{s}"
+
+ private:
+  torch::Tensor embed(const torch::Tensor& pixel_values);
+  int64_t num_channels_;
+};
+TORCH_MODULE(ResNetModel);
+
+// HF's ResNetForImageClassification: "resnet" + "classifier.1" (Linear; index 0 is HF's Flatten).
+// forward(pixel_values [N, C, H, W], any memory format, fp32 or under autocast) -> logits [N, num_labels].
+class ResNetForImageClassificationImpl : public torch::nn::Module {
+ public:
+  explicit ResNetForImageClassificationImpl(ResNetConfig config);
+  torch::Tensor forward(const torch::Tensor& pixel_values);
+  const ResNetConfig& config() const { return config_; }
+
+  ResNetModel resnet{nullptr};
+  torch::nn::Linear classifier{nullptr};  // registered as "classifier.1"; null when num_labels == 0 (HF: Identity)
+
+ private:
+  ResNetConfig config_;
+};
+TORCH_MODULE(ResNetForImageClassification);
+
+// HF's _init_weights: conv kaiming-normal (fan_out, relu), BatchNorm weight 1 / bias 0; Linear keeps torch's default.
+void init_resnet_weights(torch::nn::Module& module);
+
+}  // namespace em::models
