@@ -1,0 +1,138 @@
+#include "em/data/classification_dataset.hpp"
+
+#include "em/core/error.hpp"
+#include "em/core/log.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <map>
+
+#include <fmt/ranges.h>
+
+namespace em::data {
+namespace fs = std::filesystem;
+namespace {
+
+bool is_hidden(const fs::path& p) {
+  std::string name = p.filename().string();
+  return !name.empty() && name[0] == '.';
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::vector<fs::directory_entry> sorted_entries(const fs::path& dir) {
+  std::vector<fs::directory_entry> entries;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    if (!is_hidden(it->path())) entries.push_back(*it);
+  if (ec) fail("{}: cannot list folder ({})", dir.string(), ec.message());
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.path().filename().string() < b.path().filename().string(); });
+  return entries;
+}
+
+}  // namespace
+
+size_t SplitListing::num_images() const {
+  size_t n = 0;
+  for (const auto& f : folders) n += f.images.size();
+  return n;
+}
+
+bool has_image_extension(const std::string& path) {
+  static const char* kExtensions[] = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp",
+                                      ".gif", ".tga", ".pnm", ".pgm", ".ppm"};
+  std::string ext = lower(fs::path(path).extension().string());
+  return std::any_of(std::begin(kExtensions), std::end(kExtensions), [&](const char* e) { return ext == e; });
+}
+
+SplitListing list_classification_split(const std::string& dir, const std::string& split) {
+  SplitListing listing;
+  fs::path root = fs::path(dir) / split;
+  listing.dir = root.string();
+  std::error_code ec;
+  listing.exists = fs::is_directory(root, ec);
+  if (!listing.exists) return listing;
+  for (const auto& entry : sorted_entries(root)) {
+    if (entry.is_directory(ec)) {
+      SplitListing::LabelFolder folder{entry.path().filename().string(), {}};
+      for (const auto& file : sorted_entries(entry.path())) {
+        if (!file.is_directory(ec) && has_image_extension(file.path().string()))
+          folder.images.push_back(file.path().string());
+        else
+          listing.ignored.push_back(file.path().string());
+      }
+      listing.folders.push_back(std::move(folder));
+    } else if (has_image_extension(entry.path().string())) {
+      listing.stray_images.push_back(entry.path().string());
+    }
+    // Other files next to the label folders (README, CSVs) are not part of the layout: ignored silently.
+  }
+  return listing;
+}
+
+ClassificationDataset ClassificationDataset::scan(const std::string& dir, bool require_validation) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    fail("{}: no such dataset folder (expected {}/train/{{label}}/IMAGE, see docs/datasets.md)", dir, dir);
+  ClassificationDataset ds;
+  ds.dir = dir;
+  SplitListing train = list_classification_split(dir, "train");
+  if (!train.exists) fail("{}: missing split folder (expected {}/{{label}}/IMAGE)", train.dir, train.dir);
+  if (train.num_images() == 0)
+    fail("{}: no images (expected {}/{{label}}/IMAGE with extension png, jpg, jpeg, bmp, gif, tga, pnm)", train.dir,
+         train.dir);
+  for (const auto& f : train.folders) ds.labels.push_back(f.name);
+
+  auto collect = [&](const SplitListing& listing, std::vector<LabeledImage>& out) {
+    std::map<std::string, int64_t> index;
+    for (size_t i = 0; i < ds.labels.size(); ++i) index[ds.labels[i]] = static_cast<int64_t>(i);
+    for (const auto& f : listing.folders) {
+      auto it = index.find(f.name);
+      if (it == index.end())
+        fail("{}/{}: label \"{}\" is not a train label (train has: {})", listing.dir, f.name, f.name,
+             fmt::join(ds.labels, ", "));
+      if (f.images.empty()) log::warn("{}/{}: empty label folder", listing.dir, f.name);
+      for (const auto& p : f.images) out.push_back({p, it->second});
+    }
+    if (!listing.stray_images.empty())
+      log::warn("{}: {} image(s) outside a label folder ignored, e.g. {}", listing.dir, listing.stray_images.size(),
+                listing.stray_images.front());
+    if (!listing.ignored.empty())
+      log::warn("{}: {} file(s) or folder(s) that are not images ignored, e.g. {}", listing.dir,
+                listing.ignored.size(), listing.ignored.front());
+    ds.ignored_files += listing.ignored.size();
+  };
+  collect(train, ds.train);
+
+  SplitListing validation = list_classification_split(dir, "validation");
+  if (validation.exists) {
+    collect(validation, ds.validation);
+    if (ds.validation.empty()) fail("{}: no images (expected {}/{{label}}/IMAGE)", validation.dir, validation.dir);
+  } else if (require_validation) {
+    fail("{}: missing split folder (expected {}/{{label}}/IMAGE; the seed layout needs train and validation)",
+         validation.dir, validation.dir);
+  }
+  SplitListing test = list_classification_split(dir, "test");
+  if (test.exists) {
+    collect(test, ds.test);
+    if (ds.test.empty()) fail("{}: no images (remove the folder or add {}/{{label}}/IMAGE)", test.dir, test.dir);
+  }
+  return ds;
+}
+
+const std::vector<LabeledImage>& ClassificationDataset::split(const std::string& name) const {
+  const std::vector<LabeledImage>* items = name == "train"        ? &train
+                                           : name == "validation" ? &validation
+                                           : name == "test"       ? &test
+                                                                  : nullptr;
+  if (items && !items->empty()) return *items;
+  if (items) fail("{}/{}: missing split folder (the dataset has no {} split)", dir, name, name);
+  usage_fail("unknown split \"{}\" (expected train, validation or test)", name);
+}
+
+}  // namespace em::data

@@ -1,0 +1,224 @@
+#include "em/data/transforms.hpp"
+
+#include "em/core/error.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include <fmt/ranges.h>
+
+namespace em::data {
+namespace {
+
+// The constants and rounding of Pillow's libImaging/Resample.c (8 bits per channel path).
+constexpr int kPrecisionBits = 32 - 8 - 2;
+
+struct Coefficients {
+  int ksize = 0;
+  std::vector<int> bounds;      // per output pixel: first input index, count
+  std::vector<int32_t> weights; // per output pixel: ksize fixed-point weights
+};
+
+double triangle(double x) {
+  x = std::abs(x);
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+// Pillow's precompute_coeffs + normalize_coeffs_8bpc for the whole input range (box = 0..in_size).
+Coefficients precompute(int in_size, int out_size) {
+  double scale = static_cast<double>(in_size) / out_size;
+  double filterscale = std::max(scale, 1.0);
+  double support = 1.0 * filterscale;
+  Coefficients c;
+  c.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
+  c.bounds.resize(2 * static_cast<size_t>(out_size));
+  c.weights.assign(static_cast<size_t>(out_size) * c.ksize, 0);
+  std::vector<double> k(c.ksize);
+  for (int xx = 0; xx < out_size; ++xx) {
+    double center = (xx + 0.5) * scale;
+    double ss = 1.0 / filterscale;
+    int xmin = std::max(static_cast<int>(center - support + 0.5), 0);
+    int xmax = std::min(static_cast<int>(center + support + 0.5), in_size) - xmin;
+    double ww = 0.0;
+    for (int x = 0; x < xmax; ++x) {
+      k[x] = triangle((x + xmin - center + 0.5) * ss);
+      ww += k[x];
+    }
+    for (int x = 0; x < xmax; ++x) {
+      double w = ww != 0.0 ? k[x] / ww : k[x];
+      c.weights[static_cast<size_t>(xx) * c.ksize + x] =
+          static_cast<int32_t>(w < 0 ? -0.5 + w * (1 << kPrecisionBits) : 0.5 + w * (1 << kPrecisionBits));
+    }
+    c.bounds[2 * xx] = xmin;
+    c.bounds[2 * xx + 1] = xmax;
+  }
+  return c;
+}
+
+uint8_t clip8(int32_t v) {
+  if (v >= (1 << kPrecisionBits << 8)) return 255;
+  if (v <= 0) return 0;
+  return static_cast<uint8_t>(v >> kPrecisionBits);
+}
+
+void check_image(const Image& image, const char* what) {
+  if (image.width <= 0 || image.height <= 0 || image.channels <= 0 || image.pixels.size() != image.size())
+    fail("{}: bad image {}x{}x{} with {} bytes", what, image.width, image.height, image.channels,
+         image.pixels.size());
+}
+
+}  // namespace
+
+Image resize_bilinear(const Image& in, int width, int height) {
+  check_image(in, "resize");
+  if (width <= 0 || height <= 0) fail("resize: target size must be positive, got {}x{}", width, height);
+  if (width == in.width && height == in.height) return in;
+  const int ch = in.channels;
+  Coefficients horiz = precompute(in.width, width);
+  Coefficients vert = precompute(in.height, height);
+
+  // Horizontal pass over the rows the vertical pass will read (Pillow's ybox_first..ybox_last), into 8 bits.
+  int row_first = vert.bounds[0];
+  int row_last = vert.bounds[2 * (height - 1)] + vert.bounds[2 * (height - 1) + 1];
+  Image temp;
+  const Image* src = &in;
+  if (width != in.width) {
+    temp.width = width;
+    temp.height = row_last - row_first;
+    temp.channels = ch;
+    temp.pixels.resize(temp.size());
+    for (int y = 0; y < temp.height; ++y) {
+      const uint8_t* row = in.pixels.data() + static_cast<size_t>(y + row_first) * in.width * ch;
+      uint8_t* out = temp.pixels.data() + static_cast<size_t>(y) * width * ch;
+      for (int xx = 0; xx < width; ++xx) {
+        int xmin = horiz.bounds[2 * xx], count = horiz.bounds[2 * xx + 1];
+        const int32_t* k = horiz.weights.data() + static_cast<size_t>(xx) * horiz.ksize;
+        for (int c = 0; c < ch; ++c) {
+          int32_t ss = 1 << (kPrecisionBits - 1);
+          for (int x = 0; x < count; ++x) ss += row[(xmin + x) * ch + c] * k[x];
+          out[xx * ch + c] = clip8(ss);
+        }
+      }
+    }
+    for (int yy = 0; yy < height; ++yy) vert.bounds[2 * yy] -= row_first;
+    src = &temp;
+  }
+  if (height == src->height && row_first == 0) return temp;  // only the width changed
+
+  Image out;
+  out.width = width;
+  out.height = height;
+  out.channels = ch;
+  out.pixels.resize(out.size());
+  const size_t stride = static_cast<size_t>(src->width) * ch;
+  for (int yy = 0; yy < height; ++yy) {
+    int ymin = vert.bounds[2 * yy], count = vert.bounds[2 * yy + 1];
+    const int32_t* k = vert.weights.data() + static_cast<size_t>(yy) * vert.ksize;
+    uint8_t* dst = out.pixels.data() + static_cast<size_t>(yy) * stride;
+    for (size_t i = 0; i < stride; ++i) {
+      int32_t ss = 1 << (kPrecisionBits - 1);
+      for (int y = 0; y < count; ++y) ss += src->pixels[(ymin + y) * stride + i] * k[y];
+      dst[i] = clip8(ss);
+    }
+  }
+  return out;
+}
+
+Image resize_nearest(const Image& in, int width, int height) {
+  check_image(in, "resize");
+  if (width <= 0 || height <= 0) fail("resize: target size must be positive, got {}x{}", width, height);
+  if (width == in.width && height == in.height) return in;
+  // Pillow's ImagingScaleAffine: the source coordinate is accumulated by repeated addition from a0 * 0.5,
+  // and truncated; accumulate the same way so rounding at exact .0 boundaries matches.
+  auto table = [](int in_size, int out_size) {
+    std::vector<int> t(out_size);
+    double a = static_cast<double>(in_size) / out_size;
+    double pos = a * 0.5;
+    for (int i = 0; i < out_size; ++i, pos += a) t[i] = std::min(static_cast<int>(pos), in_size - 1);
+    return t;
+  };
+  std::vector<int> xs = table(in.width, width), ys = table(in.height, height);
+  Image out;
+  out.width = width;
+  out.height = height;
+  out.channels = in.channels;
+  out.pixels.resize(out.size());
+  const int ch = in.channels;
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x)
+      std::memcpy(&out.pixels[(static_cast<size_t>(y) * width + x) * ch],
+                  &in.pixels[(static_cast<size_t>(ys[y]) * in.width + xs[x]) * ch], ch);
+  return out;
+}
+
+Image horizontal_flip(const Image& in) {
+  check_image(in, "horizontal_flip");
+  Image out = in;
+  const int ch = in.channels;
+  for (int y = 0; y < in.height; ++y)
+    for (int x = 0; x < in.width; ++x)
+      std::memcpy(&out.pixels[(static_cast<size_t>(y) * in.width + x) * ch],
+                  &in.pixels[(static_cast<size_t>(y) * in.width + (in.width - 1 - x)) * ch], ch);
+  return out;
+}
+
+Image to_rgb(const Image& in) {
+  check_image(in, "to_rgb");
+  if (in.channels == 3) return in;
+  Image out;
+  out.width = in.width;
+  out.height = in.height;
+  out.channels = 3;
+  out.pixels.resize(out.size());
+  const size_t n = static_cast<size_t>(in.width) * in.height;
+  for (size_t i = 0; i < n; ++i)
+    for (int c = 0; c < 3; ++c)
+      out.pixels[i * 3 + c] = in.channels < 3 ? in.pixels[i * in.channels] : in.pixels[i * in.channels + c];
+  return out;
+}
+
+torch::Tensor to_normalized_tensor(const Image& image, const std::array<float, 3>& mean,
+                                   const std::array<float, 3>& std) {
+  check_image(image, "to_normalized_tensor");
+  if (image.channels != 3) fail("to_normalized_tensor: expected 3 channels, got {}", image.channels);
+  const int64_t plane = static_cast<int64_t>(image.width) * image.height;
+  torch::Tensor out = torch::empty({3, image.height, image.width}, torch::kFloat32);
+  float* dst = out.data_ptr<float>();
+  for (int c = 0; c < 3; ++c) {
+    // HF's order of operations: rescale (x * 1/255) then (x - mean) / std.
+    const float m = mean[c], s = std[c];
+    float* p = dst + c * plane;
+    for (int64_t i = 0; i < plane; ++i) p[i] = (image.pixels[i * 3 + c] * (1.0f / 255.0f) - m) / s;
+  }
+  return out;
+}
+
+torch::Tensor preprocess_classification(const Image& image, int input_size) {
+  if (input_size < 1) fail("preprocess: input_size must be >= 1, got {}", input_size);
+  Image rgb = to_rgb(image);
+  return to_normalized_tensor(resize_bilinear(rgb, input_size, input_size));
+}
+
+torch::Tensor stack_tensors(const std::vector<torch::Tensor>& items) {
+  if (items.empty()) fail("stack_tensors: no tensors");
+  const auto& first = items.front();
+  std::vector<int64_t> shape = {static_cast<int64_t>(items.size())};
+  for (auto d : first.sizes()) shape.push_back(d);
+  torch::Tensor out = torch::empty(shape, first.options());
+  const size_t bytes = first.numel() * first.element_size();
+  auto* dst = static_cast<char*>(out.data_ptr());
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& t = items[i];
+    if (t.sizes() != first.sizes() || t.scalar_type() != first.scalar_type() || t.device() != first.device())
+      fail("stack_tensors: item {} has shape {} {} but item 0 has {} {}", i, fmt::join(t.sizes(), "x"),
+           std::string(c10::toString(t.scalar_type())), fmt::join(first.sizes(), "x"),
+           std::string(c10::toString(first.scalar_type())));
+    torch::Tensor src = t.contiguous();
+    if (!src.device().is_cpu()) fail("stack_tensors: expected CPU tensors");
+    std::memcpy(dst + i * bytes, src.data_ptr(), bytes);
+  }
+  return out;
+}
+
+}  // namespace em::data

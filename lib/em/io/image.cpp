@@ -1,0 +1,178 @@
+#include "em/io/image.hpp"
+
+#include "em/core/error.hpp"
+#include "em/io/file.hpp"
+
+#include <stb_image.h>
+#include <stb_image_write.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <memory>
+
+namespace em::io {
+namespace {
+
+[[noreturn]] void not_an_image(const std::string& what, const std::string& reason) {
+  fail("{}: not an image ({})", what, reason);
+}
+
+uint32_t le16(std::string_view b, size_t at) {
+  return static_cast<uint8_t>(b[at]) | (static_cast<uint8_t>(b[at + 1]) << 8);
+}
+uint32_t le32(std::string_view b, size_t at) { return le16(b, at) | (le16(b, at + 2) << 16); }
+
+bool looks_like_text(std::string_view bytes) {
+  size_t n = std::min<size_t>(bytes.size(), 512);
+  for (size_t i = 0; i < n; ++i) {
+    auto c = static_cast<unsigned char>(bytes[i]);
+    if (c < 0x20 && c != '\n' && c != '\r' && c != '\t') return false;
+    if (c == 0x7f) return false;
+  }
+  return n > 0;  // UTF-8 bytes >= 0x80 count as text too
+}
+
+// Byte count a complete uncompressed file needs, or 0 when the format compresses (then stb itself notices a short
+// file) or the header is too short to say. stb fills missing pixels of BMP/TGA/PNM with zeros instead of failing,
+// so without this a half-copied BMP would train as a half-black image.
+size_t expected_uncompressed_size(const std::string& format, std::string_view b) {
+  if (format == "BMP" && b.size() >= 30) {
+    uint32_t header = le32(b, 14);
+    int64_t width, height, bpp, compression = 0;
+    if (header == 12) {
+      width = le16(b, 18), height = le16(b, 20), bpp = le16(b, 24);
+    } else if (header >= 40 && b.size() >= 34) {
+      width = static_cast<int32_t>(le32(b, 18)), height = static_cast<int32_t>(le32(b, 22));
+      bpp = le16(b, 28), compression = le32(b, 30);
+    } else {
+      return 0;
+    }
+    if (compression != 0 && compression != 3) return 0;  // RLE
+    int64_t stride = (width * bpp + 31) / 32 * 4;
+    return static_cast<size_t>(le32(b, 10) + stride * std::abs(height));
+  }
+  if (format == "TGA" && b.size() >= 18) {
+    int type = static_cast<uint8_t>(b[2]);
+    if (type != 1 && type != 2 && type != 3) return 0;  // 9-11 are RLE
+    size_t colormap = b[1] ? le16(b, 5) * ((static_cast<uint8_t>(b[7]) + 7) / 8) : 0;
+    size_t pixel_bytes = (static_cast<uint8_t>(b[16]) + 7) / 8;
+    return 18 + static_cast<uint8_t>(b[0]) + colormap + size_t(le16(b, 12)) * le16(b, 14) * pixel_bytes;
+  }
+  if (format == "PNM") {
+    // "P5"/"P6", then width, height, maxval as whitespace-separated numbers (with # comments), one whitespace byte.
+    size_t pos = 2;
+    int64_t values[3] = {0, 0, 0};
+    for (auto& v : values) {
+      while (pos < b.size() && (std::isspace(static_cast<unsigned char>(b[pos])) || b[pos] == '#')) {
+        if (b[pos] == '#')
+          while (pos < b.size() && b[pos] != '\n') ++pos;
+        else
+          ++pos;
+      }
+      if (pos >= b.size() || !std::isdigit(static_cast<unsigned char>(b[pos]))) return 0;
+      while (pos < b.size() && std::isdigit(static_cast<unsigned char>(b[pos])) && v < (1 << 24))
+        v = v * 10 + (b[pos++] - '0');
+    }
+    ++pos;
+    int64_t channels = b[1] == '6' ? 3 : 1, sample = values[2] > 255 ? 2 : 1;
+    return static_cast<size_t>(pos + values[0] * values[1] * channels * sample);
+  }
+  return 0;
+}
+
+// stb's short reasons that mean the data stopped early (it reads zeros past the end, hence the JPEG ones).
+bool is_truncation_reason(const std::string& reason) {
+  static const char* kReasons[] = {"outofdata", "expected marker", "no SOF", "bad APP len", "unexpected end",
+                                   "not enough pixels", "no IDAT", "no IEND", "truncated"};
+  return std::any_of(std::begin(kReasons), std::end(kReasons),
+                     [&](const char* r) { return reason.find(r) != std::string::npos; });
+}
+
+ImageInfo checked_info(std::string_view bytes, const std::string& what) {
+  if (bytes.empty()) not_an_image(what, "zero bytes");
+  ImageInfo info;
+  info.format = sniff_image_format(bytes);
+  if (info.format.empty()) not_an_image(what, looks_like_text(bytes) ? "unknown format: text" : "unknown format");
+  if (bytes.size() > static_cast<size_t>(INT32_MAX)) not_an_image(what, "file over 2 GiB");
+  if (!stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()),
+                             &info.width, &info.height, &info.channels)) {
+    const char* r = stbi_failure_reason();
+    std::string reason = r ? r : "";
+    if (is_truncation_reason(reason) || bytes.size() < 32) not_an_image(what, "truncated " + info.format);
+    not_an_image(what, "corrupt " + info.format + (reason.empty() ? "" : ": " + reason));
+  }
+  if (info.width <= 0 || info.height <= 0) not_an_image(what, "corrupt " + info.format + ": zero size");
+  if (int64_t(info.width) * info.height > kMaxImagePixels)
+    not_an_image(what, fmt::format("too large: {}x{} pixels, limit {}", info.width, info.height, kMaxImagePixels));
+  size_t expected = expected_uncompressed_size(info.format, bytes);
+  if (expected > bytes.size()) not_an_image(what, "truncated " + info.format);
+  // A GIF ends with the trailer byte 0x3B; stb decodes a cut-off first frame as if the rest were zeros.
+  if (info.format == "GIF" && bytes.back() != 0x3B) not_an_image(what, "truncated GIF");
+  return info;
+}
+
+}  // namespace
+
+std::string sniff_image_format(std::string_view b) {
+  auto starts = [&](std::string_view magic) { return b.size() >= magic.size() && b.substr(0, magic.size()) == magic; };
+  if (starts("\x89PNG\r\n\x1a\n")) return "PNG";
+  if (starts("\xff\xd8")) return "JPEG";
+  if (starts("BM")) return "BMP";
+  if (starts("GIF87a") || starts("GIF89a")) return "GIF";
+  if (starts("P5") || starts("P6")) return "PNM";
+  // TGA has no magic: check the header fields stb's own test checks (colormap type, image type, pixel depth).
+  if (b.size() >= 18) {
+    int cmap = static_cast<uint8_t>(b[1]), type = static_cast<uint8_t>(b[2]), bpp = static_cast<uint8_t>(b[16]);
+    bool type_ok = type == 1 || type == 2 || type == 3 || type == 9 || type == 10 || type == 11;
+    bool bpp_ok = bpp == 8 || bpp == 15 || bpp == 16 || bpp == 24 || bpp == 32;
+    if (cmap <= 1 && type_ok && bpp_ok && le16(b, 12) > 0 && le16(b, 14) > 0 && !looks_like_text(b.substr(0, 18)))
+      return "TGA";
+  }
+  return "";
+}
+
+ImageInfo image_info(std::string_view bytes, const std::string& what) { return checked_info(bytes, what); }
+
+Image decode_image(std::string_view bytes, const std::string& what, int want_channels) {
+  if (want_channels < 1 || want_channels > 4) fail("decode_image: want_channels must be 1-4, got {}", want_channels);
+  ImageInfo info = checked_info(bytes, what);
+  Image image;
+  int channels_in_file = 0;
+  std::unique_ptr<stbi_uc, void (*)(void*)> data(
+      stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()),
+                            &image.width, &image.height, &channels_in_file, want_channels),
+      stbi_image_free);
+  if (!data) {
+    const char* r = stbi_failure_reason();  // thread_local in stb compiled as C++ (see stb_impl.cpp)
+    std::string reason = r ? r : "";
+    if (is_truncation_reason(reason)) not_an_image(what, "truncated " + info.format);
+    not_an_image(what, "corrupt " + info.format + (reason.empty() ? "" : ": " + reason));
+  }
+  image.channels = want_channels;
+  image.pixels.assign(data.get(), data.get() + image.size());
+  return image;
+}
+
+Image read_image(const std::string& path, int want_channels) {
+  return decode_image(read_file(path), path, want_channels);
+}
+
+std::string encode_png(const Image& image) {
+  if (image.channels < 1 || image.channels > 4 || image.width <= 0 || image.height <= 0 ||
+      image.pixels.size() != image.size())
+    fail("encode_png: bad image {}x{}x{} with {} bytes", image.width, image.height, image.channels,
+         image.pixels.size());
+  std::string out;
+  auto append = [](void* context, void* data, int size) {
+    static_cast<std::string*>(context)->append(static_cast<const char*>(data), static_cast<size_t>(size));
+  };
+  if (!stbi_write_png_to_func(append, &out, image.width, image.height, image.channels, image.pixels.data(),
+                              image.width * image.channels))
+    fail("encode_png: stb_image_write failed for a {}x{}x{} image", image.width, image.height, image.channels);
+  return out;
+}
+
+void write_png(const std::string& path, const Image& image) { write_file_atomic(path, encode_png(image)); }
+
+}  // namespace em::io
