@@ -47,40 +47,55 @@ const char* type_name(dom::element_type t) {
   return "?";
 }
 
-double as_number(dom::element e, const std::string& where) {
+// Where a value sits ("gt.json: annotations[12].bbox"); formatted only when something is wrong, so that parsing
+// millions of detections builds no strings.
+struct Loc {
+  const std::string& what;
+  const char* list;  // "annotations", or "" for the top-level array of a results file
+  std::size_t index;
+  const char* field = nullptr;
+  Loc at(const char* f) const { return Loc{what, list, index, f}; }
+  std::string str() const {
+    std::string s = fmt::format("{}: {}[{}]", what, list, index);
+    if (field) s += fmt::format(".{}", field);
+    return s;
+  }
+};
+
+double as_number(dom::element e, const Loc& loc) {
   switch (e.type()) {
     case dom::element_type::INT64: return static_cast<double>(int64_t(e));
     case dom::element_type::UINT64: return static_cast<double>(uint64_t(e));
     case dom::element_type::DOUBLE: return double(e);
-    default: fail("{}: expected a number, got {}", where, type_name(e.type()));
+    default: fail("{}: expected a number, got {}", loc.str(), type_name(e.type()));
   }
 }
 
 // COCO ids are integers; 3.0 is accepted as 3 (Python's dict treats them as the same key).
-std::int64_t as_id(dom::element e, const std::string& where) {
+std::int64_t as_id(dom::element e, const Loc& loc) {
   switch (e.type()) {
     case dom::element_type::INT64: return int64_t(e);
     case dom::element_type::UINT64: {
       uint64_t v = uint64_t(e);
-      if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) fail("{}: id {} is too large", where, v);
+      if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) fail("{}: id {} is too large", loc.str(), v);
       return static_cast<int64_t>(v);
     }
     case dom::element_type::DOUBLE: {
       double v = double(e);
-      if (std::floor(v) != v || std::fabs(v) > 9.0e15) fail("{}: expected an integer id, got {}", where, v);
+      if (std::floor(v) != v || std::fabs(v) > 9.0e15) fail("{}: expected an integer id, got {}", loc.str(), v);
       return static_cast<int64_t>(v);
     }
-    default: fail("{}: expected an integer id, got {}", where, type_name(e.type()));
+    default: fail("{}: expected an integer id, got {}", loc.str(), type_name(e.type()));
   }
 }
 
-std::array<double, 4> as_bbox(dom::element e, const std::string& where) {
+std::array<double, 4> as_bbox(dom::element e, const Loc& loc) {
   dom::array arr;
-  if (e.get(arr)) fail("{}: expected [x, y, w, h], got {}", where, type_name(e.type()));
-  if (arr.size() != 4) fail("{}: expected [x, y, w, h] (4 numbers), got {} values", where, arr.size());
+  if (e.get(arr)) fail("{}: expected [x, y, w, h], got {}", loc.str(), type_name(e.type()));
+  if (arr.size() != 4) fail("{}: expected [x, y, w, h] (4 numbers), got {} values", loc.str(), arr.size());
   std::array<double, 4> box{};
   std::size_t i = 0;
-  for (dom::element v : arr) box[i++] = as_number(v, where);
+  for (dom::element v : arr) box[i++] = as_number(v, loc);
   return box;
 }
 
@@ -96,22 +111,29 @@ dom::array require_array(dom::element e, const std::string& where) {
   return arr;
 }
 
-dom::object require_object(dom::element e, const std::string& where) {
+dom::object require_object(dom::element e, const Loc& loc) {
   dom::object obj;
-  if (e.get(obj)) fail("{}: expected an object, got {}", where, type_name(e.type()));
+  if (e.get(obj)) fail("{}: expected an object, got {}", loc.str(), type_name(e.type()));
   return obj;
 }
 
-std::string item(const std::string& what, const char* list, std::size_t index) {
-  return fmt::format("{}: {}[{}]", what, list, index);
+// Files are read straight into simdjson's padded buffer (no copy); "-" and unreadable paths go through io::read_file,
+// which reads stdin and words the error the way every tool does.
+simdjson::padded_string read_padded(const std::string& path) {
+  if (path != "-") {
+    simdjson::padded_string text;
+    if (!simdjson::padded_string::load(path).get(text)) return text;
+  }
+  return simdjson::padded_string(io::read_file(path));
 }
 
-}  // namespace
-
-CocoGroundTruth parse_coco_ground_truth(std::string_view json_text, const std::string& what) {
-  simdjson::padded_string text(json_text);
+CocoGroundTruth parse_ground_truth(const simdjson::padded_string& text, const std::string& what) {
   dom::parser parser;
-  dom::object root = require_object(parse_root(parser, text, what), what + ": top level (COCO ground truth)");
+  dom::object root;
+  {
+    dom::element e = parse_root(parser, text, what);
+    if (e.get(root)) fail("{}: expected a COCO ground-truth object, got {}", what, type_name(e.type()));
+  }
   CocoGroundTruth gt;
 
   // pycocotools' COCO.createIndex reads "images", "categories" and "annotations"; loadRes() needs "categories".
@@ -123,43 +145,43 @@ CocoGroundTruth parse_coco_ground_truth(std::string_view json_text, const std::s
 
   std::size_t index = 0;
   for (dom::element e : require_array(images, what + ": images")) {
-    std::string where = item(what, "images", index++);
+    Loc loc{what, "images", index++};
     CocoImage img;
     bool has_id = false;
-    for (auto field : require_object(e, where)) {
+    for (auto field : require_object(e, loc)) {
       if (field.key == "id") {
-        img.id = as_id(field.value, where + ".id");
+        img.id = as_id(field.value, loc.at("id"));
         has_id = true;
       } else if (field.key == "file_name") {
         std::string_view s;
         if (!field.value.get(s)) img.file_name = std::string(s);
       } else if (field.key == "width") {
-        if (field.value.is_number()) img.width = static_cast<int>(as_number(field.value, where + ".width"));
+        if (field.value.is_number()) img.width = static_cast<int>(as_number(field.value, loc.at("width")));
       } else if (field.key == "height") {
-        if (field.value.is_number()) img.height = static_cast<int>(as_number(field.value, where + ".height"));
+        if (field.value.is_number()) img.height = static_cast<int>(as_number(field.value, loc.at("height")));
       }
     }
-    if (!has_id) fail("{}: missing field \"id\"", where);
+    if (!has_id) fail("{}: missing field \"id\"", loc.str());
     gt.images.push_back(std::move(img));
   }
 
   index = 0;
   for (dom::element e : require_array(categories, what + ": categories")) {
-    std::string where = item(what, "categories", index++);
+    Loc loc{what, "categories", index++};
     CocoCategory cat;
     bool has_id = false, has_name = false;
-    for (auto field : require_object(e, where)) {
+    for (auto field : require_object(e, loc)) {
       if (field.key == "id") {
-        cat.id = as_id(field.value, where + ".id");
+        cat.id = as_id(field.value, loc.at("id"));
         has_id = true;
       } else if (field.key == "name") {
         std::string_view s;
-        if (field.value.get(s)) fail("{}.name: expected a string, got {}", where, type_name(field.value.type()));
+        if (field.value.get(s)) fail("{}: expected a string, got {}", loc.at("name").str(), type_name(field.value.type()));
         cat.name = std::string(s);
         has_name = true;
       }
     }
-    if (!has_id) fail("{}: missing field \"id\"", where);
+    if (!has_id) fail("{}: missing field \"id\"", loc.str());
     if (!has_name) cat.name = std::to_string(cat.id);
     gt.categories.push_back(std::move(cat));
   }
@@ -170,25 +192,24 @@ CocoGroundTruth parse_coco_ground_truth(std::string_view json_text, const std::s
     dom::array anns = require_array(annotations, what + ": annotations");
     gt.annotations.reserve(anns.size());
     for (dom::element e : anns) {
-      std::string_view list = "annotations";
+      Loc loc{what, "annotations", index++};
       CocoAnnotation ann;
       bool has_id = false, has_image = false, has_cat = false, has_bbox = false, has_area = false;
-      auto where = [&] { return item(what, list.data(), index); };
-      for (auto field : require_object(e, where())) {
+      for (auto field : require_object(e, loc)) {
         if (field.key == "id") {
-          ann.id = as_id(field.value, where() + ".id");
+          ann.id = as_id(field.value, loc.at("id"));
           has_id = true;
         } else if (field.key == "image_id") {
-          ann.image_id = as_id(field.value, where() + ".image_id");
+          ann.image_id = as_id(field.value, loc.at("image_id"));
           has_image = true;
         } else if (field.key == "category_id") {
-          ann.category_id = as_id(field.value, where() + ".category_id");
+          ann.category_id = as_id(field.value, loc.at("category_id"));
           has_cat = true;
         } else if (field.key == "bbox") {
-          ann.bbox = as_bbox(field.value, where() + ".bbox");
+          ann.bbox = as_bbox(field.value, loc.at("bbox"));
           has_bbox = true;
         } else if (field.key == "area") {
-          ann.area = as_number(field.value, where() + ".area");
+          ann.area = as_number(field.value, loc.at("area"));
           has_area = true;
         } else if (field.key == "iscrowd") {
           // cocoeval.py:109 takes its truth value; a boolean is accepted as well.
@@ -196,21 +217,20 @@ CocoGroundTruth parse_coco_ground_truth(std::string_view json_text, const std::s
           if (!field.value.get(b)) {
             ann.iscrowd = b;
           } else {
-            ann.iscrowd = as_number(field.value, where() + ".iscrowd") != 0;
+            ann.iscrowd = as_number(field.value, loc.at("iscrowd")) != 0;
           }
         }
       }
-      if (!has_id) fail("{}: missing field \"id\" (pycocotools indexes annotations by id)", where());
-      if (!has_image) fail("{}: missing field \"image_id\"", where());
-      if (!has_cat) fail("{}: missing field \"category_id\"", where());
-      if (!has_bbox) fail("{}: missing field \"bbox\" ([x, y, w, h])", where());
+      if (!has_id) fail("{}: missing field \"id\" (pycocotools indexes annotations by id)", loc.str());
+      if (!has_image) fail("{}: missing field \"image_id\"", loc.str());
+      if (!has_cat) fail("{}: missing field \"category_id\"", loc.str());
+      if (!has_bbox) fail("{}: missing field \"bbox\" ([x, y, w, h])", loc.str());
       if (!has_area) {
         // pycocotools would raise KeyError; torchvision's convert_to_coco_api uses the box area, so do we.
         ann.area = ann.bbox[2] * ann.bbox[3];
         ++missing_area;
       }
       gt.annotations.push_back(ann);
-      ++index;
     }
   }
   if (missing_area > 0)
@@ -219,12 +239,7 @@ CocoGroundTruth parse_coco_ground_truth(std::string_view json_text, const std::s
   return gt;
 }
 
-CocoGroundTruth load_coco_ground_truth(const std::string& path) {
-  return parse_coco_ground_truth(io::read_file(path), path);
-}
-
-CocoResults parse_coco_results(std::string_view json_text, const std::string& what) {
-  simdjson::padded_string text(json_text);
+CocoResults parse_results(const simdjson::padded_string& text, const std::string& what) {
   dom::parser parser;
   dom::element root = parse_root(parser, text, what);
   // coco.py loadRes: "results in not an array of objects".
@@ -237,39 +252,57 @@ CocoResults parse_coco_results(std::string_view json_text, const std::string& wh
   res.detections.reserve(arr.size());
   std::size_t index = 0;
   for (dom::element e : arr) {
-    auto where = [&] { return fmt::format("{}: [{}]", what, index); };
+    Loc loc{what, "", index++};
     CocoDetection det;
     bool has_image = false, has_cat = false, has_bbox = false, has_score = false;
-    for (auto field : require_object(e, where())) {
+    for (auto field : require_object(e, loc)) {
       if (field.key == "image_id") {
-        det.image_id = as_id(field.value, where() + ".image_id");
+        det.image_id = as_id(field.value, loc.at("image_id"));
         has_image = true;
       } else if (field.key == "category_id") {
-        det.category_id = as_id(field.value, where() + ".category_id");
+        det.category_id = as_id(field.value, loc.at("category_id"));
         has_cat = true;
       } else if (field.key == "bbox") {
-        det.bbox = as_bbox(field.value, where() + ".bbox");
+        det.bbox = as_bbox(field.value, loc.at("bbox"));
         has_bbox = true;
       } else if (field.key == "score") {
-        det.score = as_number(field.value, where() + ".score");
+        det.score = as_number(field.value, loc.at("score"));
         has_score = true;
       }
       // Everything else ("area", "segmentation", "iscrowd", "category_name", ...) is ignored: loadRes overwrites
       // area with w*h and iscrowd with 0 (coco.py:338-340).
     }
-    if (!has_image) fail("{}: missing field \"image_id\"", where());
-    if (!has_cat) fail("{}: missing field \"category_id\"", where());
-    if (!has_bbox) fail("{}: missing field \"bbox\" ([x, y, w, h]); only box results are evaluated", where());
-    if (!has_score) fail("{}: missing field \"score\"", where());
+    if (!has_image) fail("{}: missing field \"image_id\"", loc.str());
+    if (!has_cat) fail("{}: missing field \"category_id\"", loc.str());
+    if (!has_bbox) fail("{}: missing field \"bbox\" ([x, y, w, h]); only box results are evaluated", loc.str());
+    if (!has_score) fail("{}: missing field \"score\"", loc.str());
     res.detections.push_back(det);
-    ++index;
   }
   return res;
 }
 
-CocoResults load_coco_results(const std::string& path) { return parse_coco_results(io::read_file(path), path); }
+}  // namespace
+
+CocoGroundTruth parse_coco_ground_truth(std::string_view json_text, const std::string& what) {
+  return parse_ground_truth(simdjson::padded_string(json_text), what);
+}
+
+CocoGroundTruth load_coco_ground_truth(const std::string& path) { return parse_ground_truth(read_padded(path), path); }
+
+CocoResults parse_coco_results(std::string_view json_text, const std::string& what) {
+  return parse_results(simdjson::padded_string(json_text), what);
+}
+
+CocoResults load_coco_results(const std::string& path) { return parse_results(read_padded(path), path); }
 
 // ============================================================================================ parameters
+
+namespace {
+// One 64-bit mask per (detection, area range) holds evaluateImg's per-threshold output: bit t = dtm[t] != 0 (matched
+// to a ground truth whose id is not 0), bit 32 + t = dtIgnore[t].
+constexpr int kIgnoredShift = 32;
+constexpr std::size_t kMaxIouThresholds = 32;
+}  // namespace
 
 std::vector<double> numpy_linspace(double start, double stop, int num) {
   // numpy/core/function_base.py linspace (endpoint=True): y = arange(num) * step + start; y[-1] = stop.
@@ -309,6 +342,8 @@ void CocoEvalParams::validate() const {
     for (std::size_t j = 0; j < i; ++j)
       if (area_ranges[i].label == area_ranges[j].label)
         usage_fail("coco eval: area_ranges: label \"{}\" is used twice", area_ranges[i].label);
+  if (iou_thresholds.size() > kMaxIouThresholds)
+    usage_fail("coco eval: at most {} iou_thresholds, got {}", kMaxIouThresholds, iou_thresholds.size());
   if (threads < 0) usage_fail("coco eval: threads: {} must be >= 0 (0 = all cores)", threads);
 }
 
@@ -316,8 +351,6 @@ void CocoEvalParams::validate() const {
 
 namespace {
 
-constexpr std::uint8_t kMatched = 1;  // dtm != 0: matched to a ground truth whose id is not 0
-constexpr std::uint8_t kIgnored = 2;  // dtIgnore
 
 // Runs fn(i) for i in [0, n) on up to `threads` threads; the first exception is rethrown here.
 template <typename Fn>
@@ -406,7 +439,7 @@ struct CategoryBuffers {
   std::size_t n = 0;                 // detections kept (<= maxDets[-1] per image), images in id order
   std::vector<double> scores;        // dtScores, per image sorted by score
   std::vector<std::uint32_t> rank;   // position in its image's sorted list: kept for maxDet m iff rank < maxDets[m]
-  std::vector<std::uint8_t> flags;   // [A][T][n]: kMatched | kIgnored
+  std::vector<std::uint64_t> masks;  // [A][n]: matched / ignored bits per IoU threshold
   std::vector<std::size_t> npig;     // [A]: non-ignored ground truth over all images
 };
 
@@ -532,7 +565,7 @@ CocoEvalResult coco_evaluate(const CocoGroundTruth& gt, const CocoResults& resul
   for (auto& cb : cats) {
     cb.scores.resize(cb.n);
     cb.rank.resize(cb.n);
-    cb.flags.assign(A * T * cb.n, 0);
+    cb.masks.assign(A * cb.n, 0);
     cb.npig.assign(A, 0);
   }
   std::vector<std::size_t> group_npig(groups.size() * A, 0);
@@ -549,13 +582,16 @@ CocoEvalResult coco_evaluate(const CocoGroundTruth& gt, const CocoResults& resul
       const Group& grp = groups[gi];
       auto& cb = cats[grp.k];
 
-      // dt sorted by score, highest first, stable (np.argsort(-scores, kind='mergesort')), cut at maxDets[-1].
+      // dt sorted by score, highest first, stable (np.argsort(-scores, kind='mergesort')), cut at maxDets[-1]. A
+      // stable sort's result is unique: equal to sorting by (score descending, file position).
       const std::size_t d_all = grp.dt_end - grp.dt_begin;
       order.resize(d_all);
       std::iota(order.begin(), order.end(), 0u);
       auto score_of = [&](std::uint32_t j) { return results.detections[dt_keys[grp.dt_begin + j].second].score; };
-      std::stable_sort(order.begin(), order.end(),
-                       [&](std::uint32_t x, std::uint32_t y) { return score_of(x) > score_of(y); });
+      std::sort(order.begin(), order.end(), [&](std::uint32_t x, std::uint32_t y) {
+        const double sx = score_of(x), sy = score_of(y);
+        return sx > sy || (sx == sy && x < y);
+      });
       const std::size_t D = std::min(d_all, max_det_last);
       dt.resize(D);
       for (std::size_t j = 0; j < D; ++j) {
@@ -622,8 +658,8 @@ CocoEvalResult coco_evaluate(const CocoGroundTruth& gt, const CocoResults& resul
         out_of_range.resize(D);
         for (std::size_t dd = 0; dd < D; ++dd) out_of_range[dd] = dt[dd].area < lo || dt[dd].area > hi;
 
+        std::uint64_t* masks = cb.masks.data() + a * cb.n + grp.out_offset;
         for (std::size_t t = 0; t < T; ++t) {
-          std::uint8_t* flags = cb.flags.data() + (a * T + t) * cb.n + grp.out_offset;
           gtm.assign(G, 0);
           for (std::size_t dd = 0; dd < D; ++dd) {
             // Greedy matching, cocoeval.py:274-296, branch for branch.
@@ -647,7 +683,8 @@ CocoEvalResult coco_evaluate(const CocoGroundTruth& gt, const CocoResults& resul
               gtm[static_cast<std::size_t>(m)] = 1;                 // gtm = d['id'] >= 1
             }
             if (!matched_nonzero && out_of_range[dd]) ignored = true;
-            flags[dd] = static_cast<std::uint8_t>((matched_nonzero ? kMatched : 0) | (ignored ? kIgnored : 0));
+            if (matched_nonzero) masks[dd] |= std::uint64_t{1} << t;
+            if (ignored) masks[dd] |= std::uint64_t{1} << (kIgnoredShift + t);
           }
         }
       }
@@ -660,56 +697,76 @@ CocoEvalResult coco_evaluate(const CocoGroundTruth& gt, const CocoResults& resul
   // ---- accumulate() (cocoeval.py:315-418) ----
   // All images' kept detections of a category, in image-id order, sorted by score with a stable sort
   // (cocoeval.py:362-366). Sorted once per category; each (area, maxDet) walks that order and skips the detections
-  // past maxDet in their image (e['dtScores'][0:maxDet]).
+  // past maxDet in their image (e['dtScores'][0:maxDet]): a stable sort of a subset keeps the full sort's order.
   std::vector<std::vector<std::uint32_t>> cat_order(K);
   parallel_for(K, params.threads, [&](std::size_t k) {
     auto& order = cat_order[k];
     const auto& sc = cats[k].scores;
     order.resize(cats[k].n);
     std::iota(order.begin(), order.end(), 0u);
-    std::stable_sort(order.begin(), order.end(), [&](std::uint32_t x, std::uint32_t y) { return sc[x] > sc[y]; });
+    std::sort(order.begin(), order.end(), [&](std::uint32_t x, std::uint32_t y) {
+      return sc[x] > sc[y] || (sc[x] == sc[y] && x < y);
+    });
   });
 
+  // pycocotools computes rc and pr at every detection, makes pr monotone from the right and reads it at
+  // searchsorted(rc, recThrs, 'left'). The same numbers come from the true positives alone: rc only grows at a true
+  // positive, so searchsorted lands on one (or on index 0 for a threshold of 0, where the answer is the overall
+  // maximum); and after a true positive, pr only falls (same tp, more fp) until the next, so the suffix maximum is a
+  // maximum over true positives. rc and pr are computed with pycocotools' operations: tp / npig and
+  // tp / (fp + tp + eps) in float64.
   const double eps = std::nextafter(1.0, 2.0) - 1.0;  // np.spacing(1)
+  const std::uint64_t t_bits = T == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << T) - 1;
   parallel_for(K * A, params.threads, [&](std::size_t task) {
     const std::size_t k = task / A, a = task % A;
     const auto& cb = cats[k];
     const std::size_t npig = cb.npig[a];
     if (npig == 0) return;  // no (non-ignored) ground truth: precision and recall stay -1 (cocoeval.py:360, 373)
-    std::vector<std::uint32_t> sel;
-    std::vector<double> rc, pr;
+    const double npig_d = static_cast<double>(npig);
+    const auto& order = cat_order[k];
+    std::vector<std::uint64_t> mask(cb.n);
+    std::vector<std::uint32_t> rank(cb.n);
+    for (std::size_t j = 0; j < cb.n; ++j) {
+      mask[j] = cb.masks[a * cb.n + order[j]];
+      rank[j] = cb.rank[order[j]];
+    }
+    struct Point {
+      double rc, pr;
+    };
+    std::vector<std::vector<Point>> tps(T);
+    std::vector<std::uint64_t> tp(T), ign(T);
     for (std::size_t m = 0; m < M; ++m) {
       const std::uint32_t max_det = static_cast<std::uint32_t>(params.max_dets[m]);
-      sel.clear();
-      for (std::uint32_t pos : cat_order[k])
-        if (cb.rank[pos] < max_det) sel.push_back(pos);
-      const std::size_t nd = sel.size();
-      rc.resize(nd);
-      pr.resize(nd);
-      for (std::size_t t = 0; t < T; ++t) {
-        const std::uint8_t* flags = cb.flags.data() + (a * T + t) * cb.n;
-        // tps = dtm & ~dtIg, fps = ~dtm & ~dtIg; cumulative sums as float64.
-        double tp = 0, fp = 0;
-        for (std::size_t j = 0; j < nd; ++j) {
-          const std::uint8_t f = flags[sel[j]];
-          if (!(f & kIgnored)) {
-            if (f & kMatched)
-              tp += 1;
-            else
-              fp += 1;
-          }
-          rc[j] = tp / static_cast<double>(npig);
-          pr[j] = tp / (fp + tp + eps);
+      for (auto& v : tps) v.clear();
+      std::fill(tp.begin(), tp.end(), 0);
+      std::fill(ign.begin(), ign.end(), 0);
+      std::uint64_t seen = 0, ign_all = 0;
+      for (std::size_t j = 0; j < cb.n; ++j) {
+        if (rank[j] >= max_det) continue;
+        ++seen;
+        const std::uint64_t ignored = (mask[j] >> kIgnoredShift) & t_bits;
+        if (ignored == t_bits) {  // ignored at every threshold (outside the area range, or on a crowd)
+          ++ign_all;
+          continue;
         }
-        res.recall[((t * K + k) * A + a) * M + m] = nd ? rc[nd - 1] : 0.0;
-        // Precision made monotone from the right (cocoeval.py:398-400).
-        for (std::size_t i = nd; i-- > 1;)
-          if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
+        for (std::uint64_t b = ignored; b; b &= b - 1) ++ign[static_cast<std::size_t>(__builtin_ctzll(b))];
+        for (std::uint64_t b = mask[j] & t_bits & ~ignored; b; b &= b - 1) {  // tps = dtm & ~dtIg
+          const auto t = static_cast<std::size_t>(__builtin_ctzll(b));
+          const double tpv = static_cast<double>(++tp[t]);
+          const double fpv = static_cast<double>(seen - tp[t] - ign_all - ign[t]);
+          tps[t].push_back({tpv / npig_d, tpv / (fpv + tpv + eps)});
+        }
+      }
+      for (std::size_t t = 0; t < T; ++t) {
+        auto& pts = tps[t];
+        res.recall[((t * K + k) * A + a) * M + m] = seen ? static_cast<double>(tp[t]) / npig_d : 0.0;
+        for (std::size_t i = pts.size(); i-- > 1;)  // monotone from the right (cocoeval.py:398-400)
+          if (pts[i].pr > pts[i - 1].pr) pts[i - 1].pr = pts[i].pr;
         // np.searchsorted(rc, recThrs, side='left'); past the end the rest stays 0 (the try/except, 403-408).
         std::size_t pi = 0;
         for (std::size_t r = 0; r < R; ++r) {
-          while (pi < nd && rc[pi] < rec_thrs[r]) ++pi;
-          res.precision[(((t * R + r) * K + k) * A + a) * M + m] = pi < nd ? pr[pi] : 0.0;
+          while (pi < pts.size() && pts[pi].rc < rec_thrs[r]) ++pi;
+          res.precision[(((t * R + r) * K + k) * A + a) * M + m] = pi < pts.size() ? pts[pi].pr : 0.0;
         }
       }
     }
