@@ -1,0 +1,73 @@
+// em-metrics: metrics from prediction files + ground truth, without a model (SPEC §6); JSON on stdout.
+#include "common/cli.hpp"
+#include "em/core/algo.hpp"
+#include "em/core/log.hpp"
+#include "em/io/file.hpp"
+#include "em/io/json.hpp"
+#include "em/metrics/classification_io.hpp"
+#include "em/metrics/segmentation_io.hpp"
+
+int main(int argc, char** argv) {
+  std::string algo, truth, pred, output = "-";
+  bool allow_missing = false, compact = false, reduce_labels = false;
+  int ignore_index = 255;
+  em::cli::ToolInfo info{
+      "em-metrics",
+      "Compute evaluation metrics from prediction files and ground truth, without a model. classification: "
+      "accuracy, macro precision/recall/F1 (scikit-learn), per-class values, confusion matrix; segmentation: "
+      "mean IoU, mean/overall accuracy, per-class IoU/accuracy (HF evaluate mean_iou).",
+      "em-metrics --algo classification --truth DIR/validation|truth.jsonl --pred predictions.jsonl\n"
+      "  em-metrics --algo segmentation --truth DIR/validation --pred PRED_DIR",
+      "em-metrics --algo classification --truth data/validation --pred pred.jsonl | jq .f1",
+      "em-eval(1), docs/em-metrics.md, docs/metrics.md"};
+  return em::cli::run_main(
+      argc, argv, info,
+      [&](CLI::App& app) {
+        app.add_option("--algo", algo, "classification, segmentation (detection: not yet)")->required();
+        app.add_option("--truth", truth,
+                       "classification: split folder DIR/validation ({label}/ sub-folders) or JSONL of "
+                       "{\"image\",\"label\"} ('-' = stdin); segmentation: split folder DIR/validation")
+            ->required();
+        app.add_option("--pred", pred,
+                       "classification: predictions JSONL ('-' = stdin); segmentation: folder of label PNGs at the "
+                       "truth's seg_map paths")
+            ->required();
+        app.add_flag("--allow_missing", allow_missing,
+                     "Score only the truth images that have a prediction (warn) instead of failing");
+        app.add_option("--ignore_index", ignore_index, "segmentation: truth value left out of the metrics")
+            ->capture_default_str();
+        app.add_flag("--reduce_labels", reduce_labels,
+                     "segmentation: truth 0 becomes ignored and the other ids drop by one (ADE20K-style)");
+        app.add_flag("--compact", compact, "One-line JSON instead of indented");
+        app.add_option("-o,--output", output, "Write the metrics here instead of stdout");
+      },
+      [&] {
+        em::io::Json result;
+        switch (em::parse_algo(algo)) {
+          case em::Algo::classification: {
+            em::metrics::ClassificationMatchOptions options;
+            options.allow_missing = allow_missing;
+            auto score = em::metrics::score_prediction_files(truth, pred, options);
+            em::log::info("scored {} of {} images, {} classes", score.num_scored, score.num_truth,
+                          score.metrics.labels.size());
+            result = score.metrics.to_json();
+            break;
+          }
+          case em::Algo::segmentation: {
+            em::metrics::SegmentationScoreOptions options;
+            options.ignore_index = ignore_index;
+            options.reduce_labels = reduce_labels;
+            options.allow_missing = allow_missing;
+            auto score = em::metrics::score_segmentation_folders(truth, pred, options);
+            em::log::info("scored {} of {} label maps, {} classes", score.num_scored, score.num_images,
+                          score.labels.size());
+            result = score.metrics.to_json(score.labels);
+            break;
+          }
+          case em::Algo::detection:
+            em::usage_fail("--algo detection: not supported by em-metrics yet (use em-eval for COCO metrics)");
+        }
+        em::io::write_file_atomic(output, em::io::dump_json(result, compact ? -1 : 2) + "\n");
+        return em::ExitCode::ok;
+      });
+}
