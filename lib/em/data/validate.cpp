@@ -164,7 +164,11 @@ ValidationReport validate_classification(const std::string& dir, int threads) {
         report.problems.push_back(
             {folder, fmt::format("label \"{}\" is not a train label (train has: {})", f.name, fmt::join(labels, ", "))});
       }
-      if (f.images.empty()) report.problems.push_back({folder, "empty label folder (no images)"});
+      // A train label without images can never be learnt; a validation label without images is just not scored.
+      if (f.images.empty() && std::string(split) == "train")
+        report.problems.push_back({folder, "empty label folder (no images)"});
+      else if (f.images.empty())
+        report.warnings.push_back({folder, "empty label folder (no images; this label is not evaluated here)"});
       for (const auto& p : f.images) {
         files.push_back(p);
         file_split_label.emplace_back(split, f.name);

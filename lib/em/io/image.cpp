@@ -11,6 +11,9 @@
 #include <cstring>
 #include <memory>
 
+// Defined in stb_impl.cpp, the translation unit that owns stb's state.
+void em_stbi_clear_failure_reason();
+
 namespace em::io {
 namespace {
 
@@ -18,10 +21,47 @@ namespace {
   fail("{}: not an image ({})", what, reason);
 }
 
+bool is_truncation_reason(const std::string& reason);
+
 uint32_t le16(std::string_view b, size_t at) {
   return static_cast<uint8_t>(b[at]) | (static_cast<uint8_t>(b[at + 1]) << 8);
 }
 uint32_t le32(std::string_view b, size_t at) { return le16(b, at) | (le16(b, at + 2) << 16); }
+uint32_t be32(std::string_view b, size_t at) {
+  return (uint32_t(uint8_t(b[at])) << 24) | (uint32_t(uint8_t(b[at + 1])) << 16) | (uint32_t(uint8_t(b[at + 2])) << 8) |
+         uint8_t(b[at + 3]);
+}
+
+// Width and height from the header where it sits at a fixed place, so the size limit is checked (and named) before
+// stb, whose own limit (2^30 bytes) answers only "unknown image type". {0, 0} when not known.
+std::pair<int64_t, int64_t> header_dimensions(const std::string& format, std::string_view b) {
+  if (format == "PNG" && b.size() >= 24 && b.substr(12, 4) == "IHDR") return {be32(b, 16), be32(b, 20)};
+  if (format == "GIF" && b.size() >= 10) return {le16(b, 6), le16(b, 8)};
+  if (format == "BMP" && b.size() >= 26 && le32(b, 14) >= 40)
+    return {std::abs(int64_t(int32_t(le32(b, 18)))), std::abs(int64_t(int32_t(le32(b, 22))))};
+  return {0, 0};
+}
+
+// A complete PNG ends with the IEND chunk and a complete JPEG with the EOI marker: when decoding fails and the
+// end is missing, the file was cut off (stb's own reason is often unrelated or absent then).
+bool misses_end_marker(const std::string& format, std::string_view b) {
+  static const std::string_view kIend("\x00\x00\x00\x00IEND\xae\x42\x60\x82", 12);
+  if (format == "PNG") return b.size() < kIend.size() || b.substr(b.size() - kIend.size()) != kIend;
+  if (format == "JPEG") {
+    // Some writers pad after EOI; look for it near the end.
+    std::string_view tail = b.substr(b.size() > 64 ? b.size() - 64 : 0);
+    return tail.find("\xff\xd9") == std::string_view::npos;
+  }
+  return false;
+}
+
+[[noreturn]] void decode_failed(const std::string& what, const std::string& format, std::string_view bytes) {
+  const char* r = stbi_failure_reason();  // thread_local in stb compiled as C++ (see stb_impl.cpp)
+  std::string reason = r ? r : "";
+  if (misses_end_marker(format, bytes) || is_truncation_reason(reason) || bytes.size() < 32)
+    not_an_image(what, "truncated " + format);
+  not_an_image(what, "corrupt " + format + (reason.empty() ? "" : ": " + reason));
+}
 
 bool looks_like_text(std::string_view bytes) {
   size_t n = std::min<size_t>(bytes.size(), 512);
@@ -95,16 +135,17 @@ ImageInfo checked_info(std::string_view bytes, const std::string& what) {
   info.format = sniff_image_format(bytes);
   if (info.format.empty()) not_an_image(what, looks_like_text(bytes) ? "unknown format: text" : "unknown format");
   if (bytes.size() > static_cast<size_t>(INT32_MAX)) not_an_image(what, "file over 2 GiB");
+  auto too_large = [&](int64_t w, int64_t h) {
+    if (w * h > kMaxImagePixels) not_an_image(what, fmt::format("too large: {}x{} pixels, limit {}", w, h, kMaxImagePixels));
+  };
+  auto [header_w, header_h] = header_dimensions(info.format, bytes);
+  too_large(header_w, header_h);
+  em_stbi_clear_failure_reason();
   if (!stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()),
-                             &info.width, &info.height, &info.channels)) {
-    const char* r = stbi_failure_reason();
-    std::string reason = r ? r : "";
-    if (is_truncation_reason(reason) || bytes.size() < 32) not_an_image(what, "truncated " + info.format);
-    not_an_image(what, "corrupt " + info.format + (reason.empty() ? "" : ": " + reason));
-  }
+                             &info.width, &info.height, &info.channels))
+    decode_failed(what, info.format, bytes);
   if (info.width <= 0 || info.height <= 0) not_an_image(what, "corrupt " + info.format + ": zero size");
-  if (int64_t(info.width) * info.height > kMaxImagePixels)
-    not_an_image(what, fmt::format("too large: {}x{} pixels, limit {}", info.width, info.height, kMaxImagePixels));
+  too_large(info.width, info.height);
   size_t expected = expected_uncompressed_size(info.format, bytes);
   if (expected > bytes.size()) not_an_image(what, "truncated " + info.format);
   // A GIF ends with the trailer byte 0x3B; stb decodes a cut-off first frame as if the rest were zeros.
@@ -139,16 +180,12 @@ Image decode_image(std::string_view bytes, const std::string& what, int want_cha
   ImageInfo info = checked_info(bytes, what);
   Image image;
   int channels_in_file = 0;
+  em_stbi_clear_failure_reason();
   std::unique_ptr<stbi_uc, void (*)(void*)> data(
       stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()),
                             &image.width, &image.height, &channels_in_file, want_channels),
       stbi_image_free);
-  if (!data) {
-    const char* r = stbi_failure_reason();  // thread_local in stb compiled as C++ (see stb_impl.cpp)
-    std::string reason = r ? r : "";
-    if (is_truncation_reason(reason)) not_an_image(what, "truncated " + info.format);
-    not_an_image(what, "corrupt " + info.format + (reason.empty() ? "" : ": " + reason));
-  }
+  if (!data) decode_failed(what, info.format, bytes);
   image.channels = want_channels;
   image.pixels.assign(data.get(), data.get() + image.size());
   return image;

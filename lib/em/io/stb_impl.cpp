@@ -29,3 +29,7 @@
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
 #endif
+
+// stb never clears its failure reason, so a decoder that fails without setting one would report the previous
+// failure's reason (of this thread). decode_image() clears it before each call.
+void em_stbi_clear_failure_reason() { stbi__g_failure_reason = nullptr; }

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# em-b64 writes exactly the seed script's bytes (tests/cli/seed_b64.py, copied from the seed appendix) with -o,
+# the same plus a final newline on stdout, several files in order, and warns (exit 0) for a file that is no image.
+source "$(dirname "$0")/lib.sh"
+B64=$EM_BIN/em-b64
+command -v python3 >/dev/null || skip "python3 is not installed"
+
+images=("$EM_SOURCE/tests/golden/image/rgb_37x23.png" "$EM_SOURCE/tests/golden/image/rgb_37x23.jpg")
+[[ -d ${EM_SHARED:-/nonexistent}/data/images ]] && images+=("$EM_SHARED/data/images/chelsea.png" "$EM_SHARED/data/images/camera.png")
+
+for img in "${images[@]}"; do
+  name=$(basename "$img")
+  (cd "$T" && python3 "$EM_SOURCE/tests/cli/seed_b64.py" "$img" && mv input.json "seed-$name.json")
+  expect_exit 0 "em-b64 -o on $name" -- "$B64" "$img" -o "$T/ours-$name.json"
+  if cmp -s "$T/seed-$name.json" "$T/ours-$name.json"; then pass "-o bytes equal the seed script's for $name"
+  else fail "-o output differs from the seed script's for $name"; fi
+  expect_exit 0 "em-b64 to stdout on $name" -- "$B64" "$img"
+  { cat "$T/seed-$name.json"; echo; } >"$T/seed-nl.json"
+  if cmp -s "$T/seed-nl.json" "$T/out"; then pass "stdout is the seed's bytes plus a newline for $name"
+  else fail "stdout differs from the seed's bytes + newline for $name"; fi
+  [[ ! -s "$T/err" ]] || fail "a real image gave stderr output: $(head -c 300 "$T/err")"
+done
+
+# stdin as '-'.
+expect_exit 0 "em-b64 - reads stdin" -- bash -c "'$B64' - < '${images[0]}'"
+{ cat "$T/seed-$(basename "${images[0]}").json"; echo; } >"$T/seed-nl.json"
+cmp -s "$T/seed-nl.json" "$T/out" && pass "stdin gives the same request" || fail "stdin request differs"
+
+# Several files: one instance each, in order (checked by decoding with python3).
+expect_exit 0 "em-b64 with two files" -- "$B64" "${images[0]}" "${images[1]}"
+python3 - "$T/out" "${images[0]}" "${images[1]}" <<'PY' && pass "two instances, in order" || fail "two-file request"
+import base64, json, sys
+req = json.load(open(sys.argv[1]))
+assert [base64.b64decode(i["data"]) for i in req["instances"]] == [open(p, "rb").read() for p in sys.argv[2:]]
+PY
+
+# Not an image: warned about, encoded anyway, exit 0.
+printf 'just text\n' >"$T/notes.png"
+expect_exit 0 "a text file is still encoded" -- "$B64" "$T/notes.png"
+expect_stderr 'warning: .*notes.png: not an image \(unknown format: text\); encoding it anyway' "warning names the file"
+
+# Errors: a missing file (1), no arguments / unknown flag (2).
+expect_exit 1 "a missing file is an error" -- "$B64" "$T/absent.png"
+expect_stderr 'em-b64: error: .*absent.png: cannot open' "error names the missing file"
+expect_exit 2 "no image is a usage error" -- "$B64"
+expect_exit 2 "an unknown flag is a usage error" -- "$B64" --bogus "${images[0]}"
+finish

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# em-validate --algo classification: a dataset with one of each problem lists them all (path + reason) and exits 1;
+# a clean one exits 0 with a summary; --json puts the same report on stdout as JSON; usage errors exit 2.
+source "$(dirname "$0")/lib.sh"
+V=$EM_BIN/em-validate
+PNG=$EM_SOURCE/tests/golden/image/rgb_37x23.png
+JPG=$EM_SOURCE/tests/golden/image/rgb_37x23.jpg
+GRAY=$EM_SOURCE/tests/golden/image/gray_29x31.png
+
+# A good dataset: two labels, PNG + JPEG + grayscale, and a test split.
+D=$T/good
+mkdir -p "$D"/train/{cat,dog} "$D"/validation/{cat,dog} "$D"/test/cat
+cp "$PNG" "$D/train/cat/a.png"; cp "$JPG" "$D/train/cat/b.jpg"; cp "$GRAY" "$D/train/dog/c.png"
+cp "$PNG" "$D/validation/cat/a.png"; cp "$GRAY" "$D/validation/dog/c.png"; cp "$PNG" "$D/test/cat/t.png"
+echo "notes" >"$D/train/README.txt"
+expect_exit 0 "a clean dataset is valid" -- "$V" --algo classification "$D"
+grep -q '^valid$' "$T/out" && pass "text report ends with 'valid'" || fail "text report: $(cat "$T/out")"
+grep -q 'labels: cat, dog' "$T/out" && pass "summary lists the labels" || fail "no label summary: $(cat "$T/out")"
+if command -v jq >/dev/null; then
+  expect_exit 0 "--json on a clean dataset" -- "$V" --algo classification "$D" --json
+  jq -e '.valid == true and .problems == [] and .summary.splits.train.images == 3
+         and .summary.splits.test.images == 1 and .summary.channels["1"] == 2' "$T/out" >/dev/null &&
+    pass "JSON report: valid, counts per split, channels" || fail "JSON report: $(head -c 800 "$T/out")"
+fi
+
+# A broken dataset: every kind of problem once.
+B=$T/bad
+mkdir -p "$B"/train/{cat,dog,empty} "$B"/validation/{cat,bird}
+cp "$PNG" "$B/train/cat/good.png"
+: >"$B/train/cat/zero.png"
+echo "I am text" >"$B/train/cat/text.png"
+head -c 400 "$PNG" >"$B/train/dog/cut.png"
+head -c 600 "$JPG" >"$B/train/dog/cut.jpg"
+cp "$PNG" "$B/train/dog/ok.png"
+cp "$PNG" "$B/train/loose.png"
+cp "$PNG" "$B/validation/cat/v.png"
+cp "$PNG" "$B/validation/bird/v.png"
+expect_exit 1 "a broken dataset is invalid" -- "$V" --algo classification "$B"
+check_problem() {  # PATH_SUFFIX REASON_REGEX
+  if grep -Eq -- "^  .*$1: $2" "$T/out"; then pass "reports $1"; else fail "no '$1: $2' in: $(cat "$T/out")"; fi
+}
+check_problem "train/cat/zero.png" "not an image \(zero bytes\)"
+check_problem "train/cat/text.png" "not an image \(unknown format: text\)"
+check_problem "train/dog/cut.png" "not an image \(truncated PNG\)"
+check_problem "train/dog/cut.jpg" "not an image \(truncated JPEG\)"
+check_problem "train/empty" "empty label folder"
+check_problem "train/loose.png" "image outside a label folder"
+check_problem "validation/bird" 'label "bird" is not a train label'
+grep -q '^invalid: 7 problem(s)$' "$T/out" && pass "7 problems counted" || fail "verdict line: $(tail -1 "$T/out")"
+if command -v jq >/dev/null; then
+  expect_exit 1 "--json on a broken dataset" -- "$V" --algo classification "$B" --json
+  jq -e '.valid == false and (.problems | length) == 7' "$T/out" >/dev/null &&
+    pass "JSON lists the 7 problems" || fail "JSON problems: $(head -c 800 "$T/out")"
+fi
+
+# Missing splits and folders.
+mkdir -p "$T/nosplits"
+expect_exit 1 "no train/validation is invalid" -- "$V" --algo classification "$T/nosplits"
+grep -q 'train: missing split folder' "$T/out" && grep -q 'validation: missing split folder' "$T/out" &&
+  pass "both missing splits reported" || fail "missing splits: $(cat "$T/out")"
+expect_exit 1 "a missing dataset folder is invalid" -- "$V" --algo classification "$T/absent"
+
+# Usage errors.
+expect_exit 2 "unknown algo" -- "$V" --algo pose "$D"
+expect_exit 2 "layout without a validator yet" -- "$V" --algo detection "$D"
+expect_stderr 'does not check this layout yet' "says the layout is not supported yet"
+expect_exit 2 "missing DIR" -- "$V" --algo classification
+expect_exit 0 "--help" -- "$V" --help
+finish
