@@ -29,7 +29,7 @@ struct ParamGroup {
   std::vector<std::string> names;     // one per param: the keys of the optimizer state ("exp_avg.<name>")
   std::vector<torch::Tensor> params;
   double lr_scale = 1.0;              // the group's lr is the base lr (set_lr) times this
-  std::optional<double> weight_decay; // unset: AdamWOptions::weight_decay
+  std::optional<double> weight_decay = std::nullopt;  // unset: AdamWOptions::weight_decay
 };
 
 class AdamW {

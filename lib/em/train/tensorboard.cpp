@@ -49,7 +49,8 @@ void put_bytes_field(std::string& out, uint32_t field, std::string_view bytes) {
 }
 
 // tensorflow/core/util/event.proto: Event{double wall_time = 1; int64 step = 2; oneof what {string file_version = 3;
-// Summary summary = 5;}}. summary.proto: Summary{repeated Value value = 1}, Value{string tag = 1; float simple_value = 2}.
+// Summary summary = 5; SessionLog session_log = 7;}}.
+// summary.proto: Summary{repeated Value value = 1}, Value{string tag = 1; float simple_value = 2}.
 std::string encode_event_header(double wall_time, int64_t step) {
   std::string event;
   put_tag(event, 1, kFixed64);
@@ -127,6 +128,17 @@ EventWriter::~EventWriter() {
 void EventWriter::add_scalar(const std::string& tag, double value, int64_t step, double wall_time) {
   std::lock_guard<std::mutex> lock(mutex_);
   write_record(encode_scalar_event(tag, static_cast<float>(value), step, wall_time));
+}
+
+// event.proto: SessionLog session_log = 7; SessionLog{SessionStatus status = 1} with START = 1.
+void EventWriter::add_session_start(int64_t step, double wall_time) {
+  std::string session_log;
+  put_tag(session_log, 1, kVarint);
+  put_varint(session_log, 1);
+  std::string event = encode_event_header(wall_time, step);
+  put_bytes_field(event, 7, session_log);
+  std::lock_guard<std::mutex> lock(mutex_);
+  write_record(event);
 }
 
 void EventWriter::flush() {

@@ -30,6 +30,11 @@ class EventWriter {
 
   // One Event{wall_time, step, Summary{Value{tag, simple_value}}}. The value is stored as float32, as TensorBoard does.
   void add_scalar(const std::string& tag, double value, int64_t step, double wall_time = now());
+  // A SessionLog START event at `step`. Call once at the start of every training session: step 0 for a fresh run, the
+  // checkpoint's step when resuming. TensorBoard takes the first START of a folder as the beginning and every later one
+  // as a restart, dropping the points at step >= `step` that earlier files hold: a run resumed from checkpoint-500 after
+  // logging up to step 520 shows one clean curve.
+  void add_session_start(int64_t step, double wall_time = now());
   // Hands buffered records to the OS: call after each logged step so a kill loses at most that step.
   void flush();
 
