@@ -79,12 +79,21 @@ else
   echo "note: ../shared absent, CamVid check skipped"
 fi
 
+# Detection: the shared real pair gives pycocotools' numbers; a JSONL truth is a data error naming the file.
+if [ -d "${EM_SHARED:-/nonexistent}/data/coco-eval-pair" ]; then
+  P=$EM_SHARED/data/coco-eval-pair
+  expect_rc 0 "$M" --algo detection --truth "$P/ground_truth.json" --pred "$P/detections.json"
+  jq -e --slurpfile want "$P/expected_pycocotools.json" \
+    '[.AP - $want[0].stats.AP, .AR100 - $want[0].stats.AR100] | map(fabs < 1e-9) | all' "$TMP/out" >/dev/null ||
+    fail "detection on coco-eval-pair differs from pycocotools"
+fi
+expect_rc 1 "$M" --algo detection --truth "$GOLD/truth.jsonl" --pred "$GOLD/pred.jsonl"
+expect_err "truth.jsonl"
+
 # 8. Usage errors exit 2.
 expect_rc 2 "$M" --truth "$GOLD/truth.jsonl" --pred "$GOLD/pred.jsonl"
 expect_rc 2 "$M" --algo regression --truth "$GOLD/truth.jsonl" --pred "$GOLD/pred.jsonl"
 expect_err "unknown algorithm"
-expect_rc 2 "$M" --algo detection --truth "$GOLD/truth.jsonl" --pred "$GOLD/pred.jsonl"
-expect_err "not supported"
 expect_rc 2 "$M" --algo classification --truth - --pred - </dev/null
 expect_rc 2 "$M" --algo classification --truth a --pred b --bogus
 expect_rc 0 "$M" --help

@@ -5,6 +5,7 @@
 #include "em/io/file.hpp"
 #include "em/io/json.hpp"
 #include "em/metrics/classification_io.hpp"
+#include "em/metrics/coco.hpp"
 #include "em/metrics/segmentation_io.hpp"
 
 int main(int argc, char** argv) {
@@ -15,22 +16,25 @@ int main(int argc, char** argv) {
       "em-metrics",
       "Compute evaluation metrics from prediction files and ground truth, without a model. classification: "
       "accuracy, macro precision/recall/F1 (scikit-learn), per-class values, confusion matrix; segmentation: "
-      "mean IoU, mean/overall accuracy, per-class IoU/accuracy (HF evaluate mean_iou).",
+      "mean IoU, mean/overall accuracy, per-class IoU/accuracy (HF evaluate mean_iou); detection: COCO box "
+      "AP/AR and per-class AP (pycocotools COCOeval).",
       "em-metrics --algo classification --truth DIR/validation|truth.jsonl --pred predictions.jsonl\n"
-      "  em-metrics --algo segmentation --truth DIR/validation --pred PRED_DIR",
+      "  em-metrics --algo segmentation --truth DIR/validation --pred PRED_DIR\n"
+      "  em-metrics --algo detection --truth GT.json --pred RESULTS.json",
       "em-metrics --algo classification --truth data/validation --pred pred.jsonl | jq .f1",
       "em-eval(1), docs/em-metrics.md, docs/metrics.md"};
   return em::cli::run_main(
       argc, argv, info,
       [&](CLI::App& app) {
-        app.add_option("--algo", algo, "classification, segmentation (detection: not yet)")->required();
+        app.add_option("--algo", algo, "classification, segmentation, detection")->required();
         app.add_option("--truth", truth,
                        "classification: split folder DIR/validation ({label}/ sub-folders) or JSONL of "
-                       "{\"image\",\"label\"} ('-' = stdin); segmentation: split folder DIR/validation")
+                       "{\"image\",\"label\"} ('-' = stdin); segmentation: split folder DIR/validation; "
+                       "detection: COCO ground-truth JSON")
             ->required();
         app.add_option("--pred", pred,
                        "classification: predictions JSONL ('-' = stdin); segmentation: folder of label PNGs at the "
-                       "truth's seg_map paths")
+                       "truth's seg_map paths; detection: COCO results JSON [{image_id, category_id, bbox, score}]")
             ->required();
         app.add_flag("--allow_missing", allow_missing,
                      "Score only the truth images that have a prediction (warn) instead of failing");
@@ -65,7 +69,8 @@ int main(int argc, char** argv) {
             break;
           }
           case em::Algo::detection:
-            em::usage_fail("--algo detection: not supported by em-metrics yet (use em-eval for COCO metrics)");
+            result = em::metrics::evaluate_coco_files(truth, pred);
+            break;
         }
         em::io::write_file_atomic(output, em::io::dump_json(result, compact ? -1 : 2) + "\n");
         return em::ExitCode::ok;
