@@ -1,0 +1,183 @@
+#include "em/serve/batcher.hpp"
+
+#include "em/core/error.hpp"
+
+namespace em::serve {
+
+using Clock = std::chrono::steady_clock;
+
+void BatcherOptions::validate() const {
+  if (max_batch_size < 1) usage_fail("--max_batch_size {}: must be at least 1", max_batch_size);
+  if (max_batch_delay_ms < 0 || max_batch_delay_ms > 60000)
+    usage_fail("--max_batch_delay_ms {}: must be in [0, 60000]", max_batch_delay_ms);
+}
+
+Batcher::Batcher(PredictFn predict, BatcherOptions options) : predict_(std::move(predict)), options_(options) {
+  options_.validate();
+  thread_ = std::thread([this] { run(); });
+}
+
+Batcher::~Batcher() { stop(); }
+
+std::future<std::vector<io::Json>> Batcher::submit(std::vector<infer::Prepared> images) {
+  auto job = std::make_unique<Job>();
+  job->images = std::move(images);
+  job->queued = Clock::now();
+  auto future = job->done.get_future();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) fail("server is shutting down: request not accepted");
+    if (job->images.empty()) {
+      job->done.set_value({});
+      ++stats_.requests;
+      return future;
+    }
+    queued_images_ += static_cast<int64_t>(job->images.size());
+    queue_.push_back(std::move(job));
+  }
+  wake_.notify_one();
+  return future;
+}
+
+void Batcher::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+BatcherStats Batcher::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+void Batcher::run() {
+  const auto delay = std::chrono::milliseconds(options_.max_batch_delay_ms);
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and everything queued has been answered
+    // The deadline counts from the oldest image's arrival: after a long forward pass the images that queued
+    // meanwhile have waited enough already and go at once; an idle server waits a little for company.
+    const auto deadline = queue_.front()->queued + delay;
+    while (!stopping_ && queued_images_ < options_.max_batch_size && Clock::now() < deadline)
+      wake_.wait_until(lock, deadline);
+    std::vector<std::unique_ptr<Job>> jobs;
+    int64_t images = 0;
+    while (!queue_.empty()) {
+      const auto n = static_cast<int64_t>(queue_.front()->images.size());
+      // Whole submissions only; one larger than a batch goes alone (predict_in_chunks splits it).
+      if (!jobs.empty() && images + n > options_.max_batch_size) break;
+      images += n;
+      queued_images_ -= n;
+      jobs.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    lock.unlock();
+    run_batch(jobs);
+    lock.lock();
+  }
+}
+
+std::vector<io::Json> Batcher::predict_in_chunks(const std::vector<infer::Prepared>& images) const {
+  const auto max = static_cast<size_t>(options_.max_batch_size);
+  if (images.size() <= max) return predict_(images);
+  std::vector<io::Json> out;
+  for (size_t start = 0; start < images.size(); start += max) {
+    size_t end = std::min(images.size(), start + max);
+    for (auto& r : predict_(std::vector<infer::Prepared>(images.begin() + start, images.begin() + end)))
+      out.push_back(std::move(r));
+  }
+  return out;
+}
+
+void Batcher::run_batch(std::vector<std::unique_ptr<Job>>& jobs) {
+  int64_t passes = 0, images = 0;
+  auto run_alone = [&](Job& job) {
+    try {
+      auto results = predict_in_chunks(job.images);
+      passes += (static_cast<int64_t>(job.images.size()) + options_.max_batch_size - 1) / options_.max_batch_size;
+      if (results.size() != job.images.size())
+        fail("predictor returned {} results for {} images", results.size(), job.images.size());
+      images += static_cast<int64_t>(job.images.size());
+      job.done.set_value(std::move(results));
+    } catch (...) {
+      job.done.set_exception(std::current_exception());
+    }
+  };
+  if (jobs.size() == 1) {
+    run_alone(*jobs[0]);
+  } else {
+    std::vector<infer::Prepared> batch;
+    for (const auto& job : jobs) batch.insert(batch.end(), job->images.begin(), job->images.end());
+    std::vector<io::Json> results;
+    bool ok = false;
+    try {
+      results = predict_(batch);
+      ok = results.size() == batch.size();
+      ++passes;
+    } catch (...) {
+      ok = false;
+    }
+    if (ok) {
+      size_t offset = 0;
+      for (auto& job : jobs) {
+        const size_t n = job->images.size();
+        job->done.set_value(std::vector<io::Json>(std::make_move_iterator(results.begin() + offset),
+                                                  std::make_move_iterator(results.begin() + offset + n)));
+        offset += n;
+      }
+      images += static_cast<int64_t>(batch.size());
+    } else {
+      // Isolate the failure: each submission again on its own, so only the one that breaks the model fails.
+      for (auto& job : jobs) run_alone(*job);
+    }
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  stats_.requests += static_cast<int64_t>(jobs.size());
+  stats_.images += images;
+  stats_.batches += passes;
+}
+
+PredictThroughput measure_predict_throughput(const infer::Predictor& predictor, const infer::Prepared& sample,
+                                             int64_t batch_size, double seconds) {
+  std::vector<infer::Prepared> batch(static_cast<size_t>(batch_size), sample);
+  predictor.predict(batch);  // warm-up: allocator, oneDNN primitive caches
+  PredictThroughput out;
+  out.batch_size = batch_size;
+  const auto start = Clock::now();
+  do {
+    predictor.predict(batch);
+    ++out.passes;
+    out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  } while (out.seconds < seconds);
+  out.images_per_second = static_cast<double>(out.passes * batch_size) / out.seconds;
+  return out;
+}
+
+io::Json measure_ceiling(const infer::Predictor& predictor, const io::Image& image, int64_t max_batch_size,
+                         double seconds_per_size) {
+  const infer::Prepared sample = predictor.prepare(image);
+  std::vector<int64_t> sizes;
+  for (int64_t b = 1; b < max_batch_size; b *= 2) sizes.push_back(b);
+  sizes.push_back(max_batch_size);
+  io::Json rows = io::Json::array();
+  io::Json best;
+  double best_rate = -1;
+  for (int64_t b : sizes) {
+    const PredictThroughput t = measure_predict_throughput(predictor, sample, b, seconds_per_size);
+    io::Json row = {{"batch_size", b},
+                    {"images_per_second", t.images_per_second},
+                    {"ms_per_batch", 1000.0 * t.seconds / static_cast<double>(t.passes)}};
+    if (t.images_per_second > best_rate) {
+      best_rate = t.images_per_second;
+      best = row;
+    }
+    rows.push_back(std::move(row));
+  }
+  return {{"batch_sizes", rows}, {"best", best}};
+}
+
+}  // namespace em::serve

@@ -1,0 +1,87 @@
+// Dynamic micro-batching for em-serve: request threads submit their prepared images, one batcher thread runs the
+// forward pass on up to max_batch_size images at a time, waiting at most max_batch_delay_ms for a batch to fill.
+#pragma once
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "em/infer/predictor.hpp"
+#include "em/io/json.hpp"
+
+namespace em::serve {
+
+struct BatcherOptions {
+  int64_t max_batch_size = 16;    // images per forward pass
+  int64_t max_batch_delay_ms = 5; // how long the oldest waiting image may wait for others to join its batch
+  void validate() const;          // throws em::UsageError naming the option, the value and the valid range
+};
+
+struct BatcherStats {
+  int64_t requests = 0;  // submissions answered (results or an error)
+  int64_t images = 0;
+  int64_t batches = 0;   // forward passes (predict() calls)
+};
+
+class Batcher {
+ public:
+  // One response JSON per image, in order; in production Predictor::predict, in tests a fake.
+  using PredictFn = std::function<std::vector<io::Json>(const std::vector<infer::Prepared>&)>;
+
+  Batcher(PredictFn predict, BatcherOptions options);
+  ~Batcher();  // stop()
+  Batcher(const Batcher&) = delete;
+  Batcher& operator=(const Batcher&) = delete;
+
+  // Thread-safe. The future gives one response per image, or the exception predict() threw for this submission
+  // (a failed batch of several submissions is retried one submission at a time, so one bad request fails alone).
+  // After stop(): throws em::Error.
+  std::future<std::vector<io::Json>> submit(std::vector<infer::Prepared> images);
+
+  // Finishes every submission already queued, then joins the batcher thread. Idempotent.
+  void stop();
+  BatcherStats stats() const;
+
+ private:
+  struct Job {
+    std::vector<infer::Prepared> images;
+    std::promise<std::vector<io::Json>> done;
+    std::chrono::steady_clock::time_point queued;
+  };
+  void run();
+  void run_batch(std::vector<std::unique_ptr<Job>>& jobs);
+  std::vector<io::Json> predict_in_chunks(const std::vector<infer::Prepared>& images) const;
+
+  PredictFn predict_;
+  BatcherOptions options_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::unique_ptr<Job>> queue_;
+  int64_t queued_images_ = 0;
+  bool stopping_ = false;
+  BatcherStats stats_;
+  std::thread thread_;
+};
+
+// Model-bound throughput: predict() on `batch_size` copies of one prepared image, repeated for about `seconds`
+// after one warm-up pass. What the batcher can reach at best; em-serve --measure_ceiling prints it.
+struct PredictThroughput {
+  int64_t batch_size = 0;
+  int64_t passes = 0;
+  double seconds = 0;
+  double images_per_second = 0;
+};
+PredictThroughput measure_predict_throughput(const infer::Predictor& predictor, const infer::Prepared& sample,
+                                             int64_t batch_size, double seconds);
+// The throughput at batch sizes 1, 2, 4, ... and max_batch_size, and the best of them (the serving ceiling):
+// {"batch_sizes": [{"batch_size", "images_per_second", "ms_per_batch"}...], "best": {...}}.
+io::Json measure_ceiling(const infer::Predictor& predictor, const io::Image& image, int64_t max_batch_size,
+                         double seconds_per_size);
+
+}  // namespace em::serve
