@@ -1,0 +1,36 @@
+#include "em/infer/classification_predictor.hpp"
+
+#include "em/data/transforms.hpp"
+
+namespace em::infer {
+
+ClassificationPredictor::ClassificationPredictor(const std::string& model_dir, const PredictOptions& options)
+    : classifier_(models::Classifier::load(model_dir)), options_(options) {
+  classifier_.use_channels_last();
+}
+
+Prepared ClassificationPredictor::prepare(const io::Image& image) const {
+  return {classifier_.preprocess(image), image.width, image.height};
+}
+
+std::vector<io::Json> ClassificationPredictor::predict(const std::vector<Prepared>& batch) const {
+  std::vector<torch::Tensor> inputs;
+  for (const auto& p : batch) inputs.push_back(p.pixel_values);
+  torch::NoGradGuard no_grad;
+  torch::Tensor probs = torch::softmax(classifier_.logits(data::stack_tensors(inputs), options_.bf16), 1);
+  const int64_t num_labels = probs.size(1);
+  const int64_t k = options_.top_k > 0 ? std::min(options_.top_k, num_labels) : num_labels;
+  auto [scores, ids] = probs.topk(k, 1, /*largest=*/true, /*sorted=*/true);
+  auto s = scores.accessor<float, 2>();
+  auto id = ids.accessor<int64_t, 2>();
+  std::vector<io::Json> out;
+  for (int64_t i = 0; i < probs.size(0); ++i) {
+    io::Json list = io::Json::array();
+    for (int64_t j = 0; j < k; ++j)
+      list.push_back({{"score", s[i][j]}, {"label", classifier_.config.id2label[static_cast<size_t>(id[i][j])]}});
+    out.push_back(std::move(list));
+  }
+  return out;
+}
+
+}  // namespace em::infer

@@ -1,0 +1,21 @@
+// Classification predictions: softmax over the model's labels, the top_k as [{"score", "label"}] sorted by score
+// (the HF image-classification pipeline's shape, which the seed's response example follows).
+#pragma once
+#include "em/infer/predictor.hpp"
+#include "em/models/classifier.hpp"
+
+namespace em::infer {
+
+class ClassificationPredictor : public Predictor {
+ public:
+  ClassificationPredictor(const std::string& model_dir, const PredictOptions& options);
+  Algo algo() const override { return Algo::classification; }
+  Prepared prepare(const io::Image& image) const override;
+  std::vector<io::Json> predict(const std::vector<Prepared>& batch) const override;
+
+ private:
+  models::Classifier classifier_;
+  PredictOptions options_;
+};
+
+}  // namespace em::infer

@@ -1,0 +1,48 @@
+// Model folder -> predictions: preprocessing, a batched forward pass and the response JSON of SPEC §7, for every
+// algorithm. em-predict and em-serve both go through here, so the same request gives the same bytes from either.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "em/core/algo.hpp"
+#include "em/io/image.hpp"
+#include "em/io/json.hpp"
+
+namespace em::infer {
+
+struct PredictOptions {
+  int64_t top_k = 5;        // classification: labels returned per image (HF pipeline default); 0 = all
+  double threshold = -1;    // detection: score threshold; < 0 = the model's saved threshold
+  bool bf16 = false;        // bf16 autocast for the forward pass
+};
+
+// One preprocessed image, ready to batch with others (em-serve batches across requests).
+struct Prepared {
+  torch::Tensor pixel_values;  // [3,H,W]
+  int original_width = 0, original_height = 0;
+};
+
+class Predictor {
+ public:
+  virtual ~Predictor() = default;
+  // Reads the model folder; the algorithm comes from config.json's model_type.
+  static std::unique_ptr<Predictor> load(const std::string& model_dir, const PredictOptions& options);
+
+  virtual Algo algo() const = 0;
+  // Thread-safe: em-serve calls these from many threads.
+  virtual Prepared prepare(const io::Image& image) const = 0;
+  // One response list per image (SPEC §7 shapes), for a batch of any size.
+  virtual std::vector<io::Json> predict(const std::vector<Prepared>& batch) const = 0;
+
+  // Decodes each instance's bytes ("what" names them in errors), predicts in batches of max_batch_size.
+  std::vector<io::Json> predict_bytes(const std::vector<std::string>& images, int64_t max_batch_size = 16) const;
+};
+
+// The response body: for one instance its list, for several a list of lists (SPEC §7).
+io::Json make_response(std::vector<io::Json> per_instance);
+std::string format_response(const io::Json& response);  // compact JSON + "\n" (em-predict and em-serve alike)
+
+}  // namespace em::infer

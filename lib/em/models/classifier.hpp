@@ -1,0 +1,40 @@
+// A classification model as the tools use it: ResNet config + module + its preprocessing, created for training or
+// loaded from a model folder (config.json, model.safetensors, preprocessor_config.json). One loader for em-eval,
+// em-predict and em-serve.
+#pragma once
+#include <array>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "em/io/image.hpp"
+#include "em/io/json.hpp"
+#include "em/models/preprocessor.hpp"
+#include "em/models/resnet.hpp"
+
+namespace em::models {
+
+struct Classifier {
+  ResNetConfig config;
+  ResNetForImageClassification model{nullptr};
+  PreprocessorConfig preprocessor;
+
+  // A fresh model: `model_config` is a built-in name (resnet-18/34/50/101/152) or an HF config.json path.
+  // Weights are initialised from the current torch seed.
+  static Classifier create(const std::string& model_config, std::vector<std::string> labels, int64_t input_size);
+  // A saved model folder (ours or an HF ResNetForImageClassification folder).
+  static Classifier load(const std::filesystem::path& dir);
+  void save(const std::filesystem::path& dir) const;
+
+  // One decoded image -> [3, height, width], exactly as in training (RGB, bilinear resize, rescale, normalize).
+  torch::Tensor preprocess(const io::Image& image) const;
+  // Eval-mode logits (fp32) for a batch; the caller holds NoGradGuard and chooses bf16.
+  torch::Tensor logits(const torch::Tensor& pixel_values, bool bf16) const;
+  // Moves conv weights to channels-last (faster convolutions on CPU); inputs follow in logits().
+  void use_channels_last();
+  bool channels_last = false;
+};
+
+}  // namespace em::models

@@ -1,0 +1,182 @@
+#include "em/train/checkpoint.hpp"
+
+#include "em/core/error.hpp"
+#include "em/core/log.hpp"
+#include "em/io/file.hpp"
+#include "em/io/safetensors.hpp"
+#include "em/models/model_io.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <algorithm>
+#include <random>
+#include <unistd.h>
+
+namespace em::train {
+namespace fs = std::filesystem;
+
+io::Json TrainerState::to_json() const {
+  return io::Json{{"global_step", global_step},
+                  {"max_steps", total_steps},
+                  {"steps_per_epoch", steps_per_epoch},
+                  {"epoch", epoch},
+                  {"window_loss", window_loss},
+                  {"window_steps", window_steps},
+                  {"total_loss", total_loss},
+                  {"runtime_s", runtime_s},
+                  {"has_best", has_best},
+                  {"best_metric", has_best ? io::Json(best_metric) : io::Json(nullptr)},
+                  {"best_step", best_step},
+                  {"evals_without_improvement", evals_without_improvement},
+                  {"log_history", log_history}};
+}
+
+TrainerState TrainerState::from_json(const io::Json& j, const std::string& what) {
+  TrainerState s;
+  try {
+    s.global_step = j.at("global_step").get<int64_t>();
+    s.total_steps = j.at("max_steps").get<int64_t>();
+    s.steps_per_epoch = j.at("steps_per_epoch").get<int64_t>();
+    s.epoch = j.at("epoch").get<double>();
+    s.window_loss = j.at("window_loss").get<double>();
+    s.window_steps = j.at("window_steps").get<int64_t>();
+    s.total_loss = j.at("total_loss").get<double>();
+    s.runtime_s = j.at("runtime_s").get<double>();
+    s.has_best = j.at("has_best").get<bool>();
+    if (s.has_best) s.best_metric = j.at("best_metric").get<double>();
+    s.best_step = j.at("best_step").get<int64_t>();
+    s.evals_without_improvement = j.at("evals_without_improvement").get<int64_t>();
+    s.log_history = j.at("log_history");
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: not an emkit trainer state ({})", what, e.what());
+  }
+  return s;
+}
+
+namespace {
+
+bool parse_checkpoint_name(const std::string& name, int64_t* step) {
+  const std::string prefix = "checkpoint-";
+  if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size()) return false;
+  for (size_t i = prefix.size(); i < name.size(); ++i)
+    if (!std::isdigit(static_cast<unsigned char>(name[i]))) return false;
+  *step = std::stoll(name.substr(prefix.size()));
+  return true;
+}
+
+// What emkit writes at the top of a run directory; --overwrite_output_dir removes these and nothing else.
+bool is_ours(const fs::path& p) {
+  std::string name = p.filename().string();
+  int64_t step;
+  if (parse_checkpoint_name(name, &step)) return fs::exists(p / run_dir::kTrainerState);
+  static const std::vector<std::string> ours{run_dir::kModel,   run_dir::kBestModel,  run_dir::kRuns,
+                                             run_dir::kMetrics, run_dir::kHyperparameters, "train_results.json",
+                                             "eval_results.json", "all_results.json"};
+  return std::find(ours.begin(), ours.end(), name) != ours.end();
+}
+
+}  // namespace
+
+void prepare_output_dir(const fs::path& out, bool overwrite, bool resuming) {
+  std::error_code ec;
+  if (fs::exists(out, ec) && !fs::is_directory(out, ec)) fail("{}: exists and is not a folder", out.string());
+  if (resuming) return;
+  std::vector<fs::path> ours;
+  if (fs::exists(out, ec))
+    for (const auto& entry : fs::directory_iterator(out))
+      if (is_ours(entry.path())) ours.push_back(entry.path());
+  if (!ours.empty()) {
+    if (!overwrite)
+      usage_fail("{}: holds another run ({} ...); use --overwrite_output_dir to replace it, "
+                 "--resume_from_checkpoint to continue it, or another --output_dir",
+                 out.string(), ours.front().filename().string());
+    for (const auto& p : ours) {
+      fs::remove_all(p, ec);
+      if (ec) fail("{}: cannot remove ({})", p.string(), ec.message());
+    }
+    log::info("--overwrite_output_dir: removed the previous run's {} entries from {}", ours.size(), out.string());
+  }
+  fs::create_directories(out, ec);
+  if (ec) fail("{}: cannot create the output folder ({})", out.string(), ec.message());
+}
+
+std::vector<std::pair<int64_t, fs::path>> list_checkpoints(const fs::path& out) {
+  std::vector<std::pair<int64_t, fs::path>> found;
+  std::error_code ec;
+  if (!fs::is_directory(out, ec)) return found;
+  for (const auto& entry : fs::directory_iterator(out)) {
+    int64_t step;
+    if (entry.is_directory() && parse_checkpoint_name(entry.path().filename().string(), &step) &&
+        fs::exists(entry.path() / run_dir::kTrainerState))
+      found.emplace_back(step, entry.path());
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+fs::path latest_checkpoint(const fs::path& out) {
+  auto all = list_checkpoints(out);
+  if (all.empty())
+    fail("{}: no checkpoint to resume from (looked for checkpoint-<step>/ folders with {})", out.string(),
+         run_dir::kTrainerState);
+  return all.back().second;
+}
+
+void save_checkpoint(const fs::path& out, Task& task, const AdamW& optimizer, const TrainerState& state,
+                     const io::Json& hyperparameters) {
+  fs::path final_dir = out / fmt::format("checkpoint-{}", state.global_step);
+  std::random_device rd;
+  fs::path tmp = out / fmt::format(".tmp-checkpoint-{}-{}-{:x}", state.global_step, ::getpid(), rd());
+  fs::create_directories(tmp);
+  try {
+    task.save_model(tmp);
+    io::save_safetensors(tmp / "optimizer.safetensors", optimizer.state());
+    torch::Tensor rng;
+    {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      rng = gen.get_state();
+    }
+    io::save_safetensors(tmp / "rng_state.safetensors", {{"torch_cpu", rng}});
+    io::write_json_file(tmp / "hyperparameters.json", hyperparameters);
+    // Written last: its presence marks the checkpoint complete.
+    io::write_json_file(tmp / run_dir::kTrainerState, state.to_json());
+    io::sync_directory(tmp);
+    io::replace_directory(tmp, final_dir);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  log::debug("saved {}", final_dir.string());
+}
+
+TrainerState load_checkpoint(const fs::path& dir, Task& task, AdamW& optimizer) {
+  std::string what = (dir / run_dir::kTrainerState).string();
+  TrainerState state = TrainerState::from_json(io::read_json_file(what), what);
+  models::load_state_strict(task.model(), io::load_safetensors((dir / "model.safetensors").string()),
+                            (dir / "model.safetensors").string());
+  optimizer.load_state(io::load_safetensors((dir / "optimizer.safetensors").string()));
+  auto rng = io::load_safetensors((dir / "rng_state.safetensors").string());
+  auto it = rng.find("torch_cpu");
+  if (it == rng.end()) fail("{}: missing tensor torch_cpu", (dir / "rng_state.safetensors").string());
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(it->second);
+  return state;
+}
+
+void rotate_checkpoints(const fs::path& out, int64_t limit, int64_t keep_step) {
+  if (limit <= 0) return;
+  auto all = list_checkpoints(out);
+  int64_t excess = static_cast<int64_t>(all.size()) - limit;
+  for (const auto& [step, path] : all) {
+    if (excess <= 0) break;
+    if (step == keep_step) continue;
+    std::error_code ec;
+    fs::remove_all(path, ec);
+    if (ec) log::warn("{}: cannot remove old checkpoint ({})", path.string(), ec.message());
+    --excess;
+  }
+}
+
+}  // namespace em::train

@@ -1,0 +1,61 @@
+// The run directory on disk: claiming an output folder, atomic checkpoints (temp folder + rename) with model,
+// optimizer, RNG and trainer state, finding the latest complete one, and rotating old ones (save_total_limit).
+#pragma once
+#include <filesystem>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "em/io/json.hpp"
+#include "em/train/optimizer.hpp"
+#include "em/train/task.hpp"
+
+namespace em::train {
+
+// Everything the loop needs to continue exactly where a checkpoint was taken.
+struct TrainerState {
+  int64_t global_step = 0;
+  int64_t total_steps = 0;
+  int64_t steps_per_epoch = 0;
+  double epoch = 0;
+  double window_loss = 0;        // losses summed since the last logged step
+  int64_t window_steps = 0;
+  double total_loss = 0;         // every step's loss summed (train_loss = total_loss / global_step)
+  double runtime_s = 0;          // training time before this process (resumed runs add theirs)
+  bool has_best = false;
+  double best_metric = -std::numeric_limits<double>::infinity();
+  int64_t best_step = 0;
+  int64_t evals_without_improvement = 0;
+  io::Json log_history = io::Json::array();  // HF trainer_state.json field: every logged object
+
+  io::Json to_json() const;
+  static TrainerState from_json(const io::Json& j, const std::string& what);
+};
+
+namespace run_dir {
+constexpr const char* kModel = "model";
+constexpr const char* kBestModel = ".best-model";  // kept up to date with load_best_model_at_end
+constexpr const char* kRuns = "runs";
+constexpr const char* kMetrics = "metrics.jsonl";
+constexpr const char* kHyperparameters = "hyperparameters.json";
+constexpr const char* kTrainerState = "trainer_state.json";
+}  // namespace run_dir
+
+// Refuses an output folder that holds another run unless `overwrite` (then removes only what emkit writes there).
+// Files emkit did not write are never touched. Resuming claims the folder as it is.
+void prepare_output_dir(const std::filesystem::path& out, bool overwrite, bool resuming);
+
+// Complete checkpoints (with trainer_state.json) as (step, path), ascending.
+std::vector<std::pair<int64_t, std::filesystem::path>> list_checkpoints(const std::filesystem::path& out);
+// The latest complete checkpoint, or an error saying none exists.
+std::filesystem::path latest_checkpoint(const std::filesystem::path& out);
+
+void save_checkpoint(const std::filesystem::path& out, Task& task, const AdamW& optimizer, const TrainerState& state,
+                     const io::Json& hyperparameters);
+// Restores model, optimizer, RNG and trainer state from a checkpoint folder.
+TrainerState load_checkpoint(const std::filesystem::path& dir, Task& task, AdamW& optimizer);
+
+// Deletes the oldest checkpoints beyond `limit` (0 = keep all); never the one at `keep_step`.
+void rotate_checkpoints(const std::filesystem::path& out, int64_t limit, int64_t keep_step);
+
+}  // namespace em::train

@@ -1,0 +1,176 @@
+#include "em/train/classification_task.hpp"
+
+#include "em/core/error.hpp"
+#include "em/core/log.hpp"
+#include "em/core/progress.hpp"
+#include "em/data/loader.hpp"
+#include "em/data/transforms.hpp"
+#include "em/metrics/classification.hpp"
+#include "em/metrics/classification_io.hpp"
+#include "em/models/model_io.hpp"
+
+#include <random>
+
+namespace em::train {
+namespace fs = std::filesystem;
+
+ClassificationTask::ClassificationTask(const TrainOptions& opts)
+    : dataset_(data::ClassificationDataset::scan(opts.data_dir)),
+      seed_(static_cast<uint64_t>(opts.hp.seed)),
+      eval_batch_size_(opts.hp.per_device_eval_batch_size),
+      num_workers_(static_cast<int>(opts.hp.num_workers)) {
+  if (dataset_.train.empty()) fail("{}/train: no images to train on", opts.data_dir);
+  torch::manual_seed(opts.hp.seed);
+  classifier_ = models::Classifier::create(opts.model_config, dataset_.labels, opts.hp.input_size);
+  if (!opts.init.empty()) {
+    models::InitOptions io_opts;
+    io_opts.base_model_prefix = "resnet";
+    models::load_init_weights(*classifier_.model, opts.init, io_opts);
+  }
+  classifier_.use_channels_last();
+  for (size_t i = 0; i < dataset_.labels.size(); ++i) dataset_to_model_label_.push_back(static_cast<int64_t>(i));
+  log::info("classification: {} labels, {} train / {} validation images, {} at {}x{}", dataset_.labels.size(),
+            dataset_.train.size(), dataset_.validation.size(),
+            opts.model_config.empty() ? std::string("resnet-50") : opts.model_config, opts.hp.input_size,
+            opts.hp.input_size);
+}
+
+ClassificationTask::ClassificationTask(const std::string& model_dir, const std::string& data_dir,
+                                       int64_t eval_batch_size, int num_workers)
+    : dataset_(data::ClassificationDataset::scan(data_dir, /*require_validation=*/false)),
+      classifier_(models::Classifier::load(model_dir)),
+      eval_batch_size_(eval_batch_size),
+      num_workers_(num_workers) {
+  // The dataset's folder names are matched to the model's labels by name.
+  const auto& model_labels = classifier_.config.id2label;
+  for (const auto& name : dataset_.labels) {
+    auto it = std::find(model_labels.begin(), model_labels.end(), name);
+    if (it == model_labels.end())
+      fail("{}: label '{}' is unknown to the model {} (its labels: {})", data_dir, name, model_dir,
+           fmt::format("{}", fmt::join(model_labels, ", ")));
+    dataset_to_model_label_.push_back(it - model_labels.begin());
+  }
+  classifier_.use_channels_last();
+}
+
+const std::vector<data::LabeledImage>& ClassificationTask::split(const std::string& name) const {
+  if (name == "train") return dataset_.train;
+  if (name == "validation") return dataset_.validation;
+  if (name == "test") return dataset_.test;
+  usage_fail("--split: unknown split '{}' (expected train, validation or test)", name);
+}
+
+data::Batch ClassificationTask::train_batch(const std::vector<int64_t>& indices, int64_t epoch) {
+  data::Batch batch;
+  std::vector<torch::Tensor> images;
+  std::vector<int64_t> labels;
+  for (int64_t index : indices) {
+    const auto& sample = dataset_.train[static_cast<size_t>(index)];
+    io::Image image;
+    try {
+      image = io::read_image(sample.path, 3);
+    } catch (const Error& e) {
+      log::warn("skipping {}", e.what());
+      ++batch.skipped;
+      continue;
+    }
+    // Augmentation: a horizontal flip with probability 1/2, decided by (seed, epoch, index) alone.
+    if (data::sample_seed(seed_, epoch, index) & 1) image = data::horizontal_flip(image);
+    images.push_back(classifier_.preprocess(image));
+    labels.push_back(dataset_to_model_label_[static_cast<size_t>(sample.label)]);
+    batch.indices.push_back(index);
+  }
+  if (images.empty()) return batch;
+  batch.pixel_values = data::stack_tensors(images);
+  batch.labels = torch::tensor(labels, torch::kInt64);
+  return batch;
+}
+
+LossOutput ClassificationTask::loss(const data::Batch& batch) {
+  if (batch.size() == 0) fail("a training batch has no readable image");
+  torch::Tensor x = classifier_.channels_last ? batch.pixel_values.contiguous(at::MemoryFormat::ChannelsLast)
+                                              : batch.pixel_values;
+  torch::Tensor logits = classifier_.model->forward(x);
+  return {torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), batch.labels), {}};
+}
+
+EvalResult ClassificationTask::evaluate(const EvalOptions& options) {
+  const auto& samples = split(options.split);
+  if (samples.empty()) fail("split '{}' has no images to evaluate", options.split);
+  metrics::ClassificationAccumulator acc(classifier_.config.id2label);
+  std::vector<metrics::ClassificationPrediction> predictions;
+  const int64_t n = static_cast<int64_t>(samples.size());
+  const size_t num_batches = static_cast<size_t>((n + eval_batch_size_ - 1) / eval_batch_size_);
+
+  torch::NoGradGuard no_grad;
+  classifier_.model->eval();
+  data::PrefetchLoader loader(
+      num_batches,
+      [&](size_t b) {
+        data::Batch batch;
+        std::vector<torch::Tensor> images;
+        std::vector<int64_t> labels;
+        const int64_t from = static_cast<int64_t>(b) * eval_batch_size_, to = std::min(n, from + eval_batch_size_);
+        for (int64_t i = from; i < to; ++i) {
+          const auto& s = samples[static_cast<size_t>(i)];
+          images.push_back(classifier_.preprocess(io::read_image(s.path, 3)));
+          labels.push_back(dataset_to_model_label_[static_cast<size_t>(s.label)]);
+          batch.indices.push_back(i);
+        }
+        batch.pixel_values = data::stack_tensors(images);
+        batch.labels = torch::tensor(labels, torch::kInt64);
+        return batch;
+      },
+      num_workers_, std::max(2, num_workers_ * 2));
+  Progress progress("eval " + options.split, n, "image");
+  int64_t done = 0;
+  while (auto batch = loader.next()) {
+    torch::Tensor probs = torch::softmax(classifier_.logits(batch->pixel_values, options.bf16), 1);
+    auto [score, predicted] = probs.max(1);
+    auto s = score.accessor<float, 1>();
+    auto p = predicted.accessor<int64_t, 1>();
+    auto t = batch->labels.accessor<int64_t, 1>();
+    for (int64_t i = 0; i < batch->size(); ++i) {
+      acc.add(t[i], p[i]);
+      if (!options.predictions_path.empty()) {
+        const auto& sample = samples[static_cast<size_t>(batch->indices[static_cast<size_t>(i)])];
+        metrics::ClassificationPrediction pred;
+        pred.image = metrics::normalize_image_path(
+            fs::relative(sample.path, fs::path(dataset_.dir)).generic_string());
+        pred.label = classifier_.config.id2label[static_cast<size_t>(p[i])];
+        pred.score = s[i];
+        pred.label_id = p[i];
+        predictions.push_back(std::move(pred));
+      }
+    }
+    done += batch->size();
+    if (options.show_progress) progress.update(done);
+  }
+  if (options.show_progress) progress.finish();
+  if (!options.predictions_path.empty()) metrics::write_predictions_jsonl(options.predictions_path, predictions);
+
+  metrics::ClassificationMetrics m = acc.compute();
+  EvalResult result;
+  result.metrics = m.to_json();
+  result.scalars = {{"accuracy", m.accuracy}, {"precision", m.precision}, {"recall", m.recall}, {"f1", m.f1}};
+  return result;
+}
+
+std::vector<ParamGroup> ClassificationTask::param_groups(double weight_decay) {
+  // HF Trainer's grouping: no weight decay on biases and normalisation weights.
+  ParamGroup decay, no_decay;
+  no_decay.weight_decay = 0.0;
+  for (const auto& item : classifier_.model->named_parameters()) {
+    bool is_norm_or_bias = item.key().find("normalization") != std::string::npos ||
+                           item.key().size() >= 4 && item.key().compare(item.key().size() - 4, 4, "bias") == 0;
+    ParamGroup& g = is_norm_or_bias ? no_decay : decay;
+    g.names.push_back(item.key());
+    g.params.push_back(item.value());
+  }
+  decay.weight_decay = weight_decay;
+  return {decay, no_decay};
+}
+
+void ClassificationTask::save_model(const fs::path& dir) { classifier_.save(dir); }
+
+}  // namespace em::train

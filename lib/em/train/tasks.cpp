@@ -1,0 +1,28 @@
+#include "em/train/tasks.hpp"
+
+#include "em/core/error.hpp"
+#include "em/models/model_kind.hpp"
+#include "em/train/classification_task.hpp"
+
+#include <filesystem>
+
+namespace em::train {
+
+std::unique_ptr<Task> make_training_task(const TrainOptions& opts) {
+  switch (opts.hp.algo) {
+    case Algo::classification: return std::make_unique<ClassificationTask>(opts);
+    default: usage_fail("--algo {}: not available yet in this build", algo_name(opts.hp.algo));
+  }
+}
+
+std::unique_ptr<Task> make_eval_task(const EvalTaskOptions& options) {
+  Algo algo = models::algo_of_model_dir(options.model_dir);
+  switch (algo) {
+    case Algo::classification:
+      return std::make_unique<ClassificationTask>(options.model_dir, options.data_dir, options.batch_size,
+                                                  options.num_workers);
+    default: fail("{}: this build cannot evaluate {} models yet", options.model_dir, algo_name(algo));
+  }
+}
+
+}  // namespace em::train

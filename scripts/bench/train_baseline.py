@@ -1,0 +1,71 @@
+#!/usr/bin/python3
+"""The Python baseline em-train is compared with: the same job in PyTorch (Debian python3-torch + torchvision).
+
+torchvision resnet50 (random init, num_classes from the folders) on an ImageFolder of the classification layout,
+Resize(input_size x input_size, bilinear) + RandomHorizontalFlip + ToTensor + ImageNet Normalize, AdamW
+(weight_decay 0, as em-train's default), linear decay to 0, gradient clipping at 1.0 (HF Trainer's default, as
+em-train), cross-entropy; DataLoader with shuffling and worker processes. Prints one JSON line with images/s.
+Run with /usr/bin/python3 (the python3 first on PATH cannot see Debian's packages).
+"""
+import argparse
+import json
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torchvision import datasets, transforms
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("data", help="dataset folder with train/{label}/*.png")
+    p.add_argument("--input_size", type=int, default=28)
+    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--learning_rate", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--channels_last", action="store_true")
+    p.add_argument("--seed", type=int, default=42)
+    a = p.parse_args()
+
+    torch.manual_seed(a.seed)
+    torch.set_num_threads(a.threads)
+    tf = transforms.Compose([
+        transforms.Resize((a.input_size, a.input_size)),
+        transforms.RandomHorizontalFlip(),
+        transforms.ToTensor(),
+        transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+    ])
+    ds = datasets.ImageFolder(a.data + "/train", transform=tf)
+    dl = torch.utils.data.DataLoader(ds, batch_size=a.batch_size, shuffle=True, num_workers=a.workers,
+                                     persistent_workers=a.workers > 0)
+    model = torchvision.models.resnet50(num_classes=len(ds.classes))
+    if a.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.learning_rate, weight_decay=0.0)
+    total = a.epochs * len(dl)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, (total - s) / total))
+    model.train()
+    t0 = time.perf_counter()
+    images = 0
+    for _ in range(a.epochs):
+        for x, y in dl:
+            if a.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            images += x.shape[0]
+    dt = time.perf_counter() - t0
+    print(json.dumps({"images": images, "steps": total, "seconds": dt, "images_per_second": images / dt,
+                      "final_loss": float(loss)}))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

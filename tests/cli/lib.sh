@@ -1,0 +1,42 @@
+# Shared helpers of the CLI tests (sourced). Env from ctest: EM_BIN, EM_SHARED, EM_SOURCE, EM_TMP.
+set -euo pipefail
+: "${EM_BIN:?run through ctest}" "${EM_SOURCE:?}" "${EM_TMP:=/tmp/em-cli-tests}"
+T=$(mktemp -d "${TMPDIR:-/tmp}/em-cli.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+failures=0
+
+skip() { echo "SKIPPED: $*"; exit 77; }
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+pass() { echo "ok: $*"; }
+finish() { if ((failures)); then echo "$failures check(s) failed" >&2; exit 1; fi; echo "all checks passed"; }
+
+# expect_exit CODE DESCRIPTION -- command...: runs the command, captures stdout/stderr in $T/out, $T/err.
+expect_exit() {
+  local want=$1 what=$2; shift 3
+  set +e
+  "$@" >"$T/out" 2>"$T/err"
+  local got=$?
+  set -e
+  if [[ $got -eq $want ]]; then pass "$what (exit $got)"; else fail "$what: exit $got, expected $want; stderr: $(head -c 600 "$T/err")"; fi
+}
+# expect_stderr PATTERN DESCRIPTION: the last command's stderr matches an extended regex.
+expect_stderr() {
+  if grep -Eq -- "$1" "$T/err"; then pass "$2"; else fail "$2: stderr lacks /$1/: $(head -c 600 "$T/err")"; fi
+}
+
+# A small real classification dataset (Fashion-MNIST from Debian's dataset-fashion-mnist) at $1.
+make_fashion_dataset() {
+  local out=$1 train=${2:-40} validation=${3:-20}
+  [[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] ||
+    skip "Debian's dataset-fashion-mnist is not installed (scripts/setup.sh installs it)"
+  python3 "$EM_SOURCE/scripts/fashion_mnist_to_folder.py" --train "$train" --validation "$validation" "$out" >/dev/null 2>&1
+}
+
+# A tiny ResNet config (bottleneck, 4 stages of width 16-64) so training runs in seconds.
+write_tiny_resnet_config() {
+  cat >"$1" <<'JSON'
+{"model_type": "resnet", "architectures": ["ResNetForImageClassification"], "num_channels": 3,
+ "embedding_size": 8, "hidden_sizes": [16, 32, 48, 64], "depths": [1, 1, 1, 1], "layer_type": "bottleneck",
+ "hidden_act": "relu", "downsample_in_first_stage": false, "downsample_in_bottleneck": false}
+JSON
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# em-train / em-eval / em-predict on a small real classification dataset: the run directory, exact resume after
+# SIGKILL, stop on SIGTERM, refusal to clobber a run, hyperparameter errors.
+source "$(dirname "$0")/lib.sh"
+data=$T/fashion
+make_fashion_dataset "$data" 48 24
+cfg=$T/tiny.json
+write_tiny_resnet_config "$cfg"
+common=(--algo classification --data "$data" --model_config "$cfg" --threads 1 --num_workers 1
+        --per_device_train_batch_size 8 --learning_rate 1e-3 --logging_steps 1 --save_steps 3 -q)
+
+# 1. A whole run: 4 epochs x 6 steps.
+expect_exit 0 "em-train runs to the end" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/a" --num_train_epochs 4
+jq -e '.global_step == 24 and (.train_loss | type == "number")' "$T/out" >/dev/null && pass "stdout: train results JSON" || fail "stdout: $(cat "$T/out")"
+for f in model/config.json model/model.safetensors model/preprocessor_config.json checkpoint-3/trainer_state.json \
+         checkpoint-3/optimizer.safetensors checkpoint-24/model.safetensors metrics.jsonl train_results.json \
+         eval_results.json all_results.json hyperparameters.json; do
+  [[ -s $T/a/$f ]] && pass "run dir has $f" || fail "run dir lacks $f"
+done
+ls "$T"/a/runs/events.out.tfevents.* >/dev/null 2>&1 && pass "TensorBoard events written" || fail "no event file"
+n=$(jq -c 'select(.loss != null)' "$T/a/metrics.jsonl" | wc -l)
+[[ $n -eq 24 ]] && pass "metrics.jsonl: a loss on each of 24 steps" || fail "metrics.jsonl has $n loss lines"
+jq -e 'select(.eval_accuracy != null) | .step' "$T/a/metrics.jsonl" >/dev/null && pass "metrics.jsonl: eval lines" || fail "no eval line"
+jq -e '.id2label["0"] == "Ankle_boot" and .label2id.Trouser != null' "$T/a/model/config.json" >/dev/null &&
+  pass "config.json carries id2label/label2id" || fail "config.json labels: $(jq -c .id2label "$T/a/model/config.json")"
+
+# 2. em-eval and em-predict on the result.
+expect_exit 0 "em-eval prints metrics" -- "$EM_BIN/em-eval" --model "$T/a/model" --data "$data" --predictions "$T/preds.jsonl" -q
+cp "$T/out" "$T/eval.json"
+jq -e '(.accuracy|type=="number") and (.precision|type=="number") and (.recall|type=="number") and (.f1|type=="number") and .confusion_matrix != null and .per_class != null' "$T/out" >/dev/null &&
+  pass "em-eval JSON has accuracy, precision, recall, f1, per-class, confusion matrix" || fail "em-eval output: $(head -c 400 "$T/out")"
+[[ $(wc -l <"$T/preds.jsonl") -eq 24 ]] && pass "--predictions: one line per validation image" || fail "predictions: $(wc -l <"$T/preds.jsonl")"
+expect_exit 0 "em-metrics scores em-eval's predictions" -- "$EM_BIN/em-metrics" --algo classification --truth "$data/validation" --pred "$T/preds.jsonl"
+[[ $(jq .accuracy "$T/out") == $(jq .accuracy "$T/eval.json") && $(jq .f1 "$T/out") == $(jq .f1 "$T/eval.json") ]] &&
+  pass "em-metrics accuracy equals em-eval's" || fail "em-metrics accuracy differs"
+img=$(find "$data/validation" -name '*.png' | sort | head -n 1)
+set +e; "$EM_BIN/em-b64" "$img" | "$EM_BIN/em-predict" --model "$T/a/model" --top_k 3 >"$T/pred.json" 2>"$T/err"; rc=$?; set -e
+[[ $rc -eq 0 ]] && jq -e 'length == 3 and (.[0].score >= .[1].score) and (.[0].label|type=="string")' "$T/pred.json" >/dev/null &&
+  pass "em-b64 | em-predict gives 3 labels sorted by score" || fail "em-predict: rc $rc $(cat "$T/pred.json") $(cat "$T/err")"
+expect_exit 0 "em-predict on image paths" -- "$EM_BIN/em-predict" --model "$T/a/model" "$img" "$img"
+jq -e 'length == 2 and (.[0] | length) == 5' "$T/out" >/dev/null && pass "two images: a list of two lists of top 5" || fail "em-predict: $(cat "$T/out")"
+
+# 3. Refusals and usage errors.
+expect_exit 2 "an output dir holding a run is refused" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/a"
+expect_stderr "overwrite_output_dir" "the refusal names --overwrite_output_dir"
+expect_exit 2 "learning_rate -1 is a usage error" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/x" --learning_rate -1
+expect_stderr "learning_rate.*-1.*\[0, inf\)" "the message names parameter, value and range"
+echo '{"per_device_train_batch_size": "1"}' >"$T/hp.json"
+expect_exit 2 "batch size 1 for classification (file) is refused" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/x" --hyperparameters "$T/hp.json"
+expect_stderr "per_device_train_batch_size" "the message names the parameter"
+echo '{"num_train_epochs": "2.5"}' >"$T/hp.json"
+expect_exit 2 "fractional epochs for classification are refused" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/x" --hyperparameters "$T/hp.json"
+echo '{"learning_rat": 0.1}' >"$T/hp.json"
+expect_exit 2 "an unknown hyperparameter name is refused" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/x" --hyperparameters "$T/hp.json"
+expect_stderr "learning_rat" "the message names the unknown parameter"
+expect_exit 2 "threshold does not apply to classification" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/x" --threshold 0.3
+touch "$T/mine.txt"; mkdir -p "$T/keep" && echo "user data" >"$T/keep/notes.txt"
+cp -r "$T/a" "$T/b" && cp "$T/keep/notes.txt" "$T/b/notes.txt"
+expect_exit 0 "--overwrite_output_dir replaces a run" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/b" --num_train_epochs 1 --overwrite_output_dir
+[[ -f $T/b/notes.txt ]] && pass "a file emkit did not write survives --overwrite_output_dir" || fail "notes.txt deleted"
+[[ ! -d $T/b/checkpoint-24 ]] && pass "the old run's checkpoints are gone" || fail "old checkpoint-24 still there"
+
+# 4. SIGKILL after a checkpoint, then resume: same losses, bit-identical weights.
+"$EM_BIN/em-train" "${common[@]}" --output_dir "$T/k" --num_train_epochs 4 2>/dev/null >/dev/null &
+pid=$!
+for _ in $(seq 1 600); do [[ -f $T/k/checkpoint-6/trainer_state.json ]] && break; sleep 0.05; done
+kill -9 $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+expect_exit 0 "resume after SIGKILL" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/k" --num_train_epochs 4 --resume_from_checkpoint
+cmp -s "$T/a/model/model.safetensors" "$T/k/model/model.safetensors" && pass "resumed weights are bit-identical" || fail "resumed weights differ"
+diff <(jq -c 'select(.loss != null) | [.step, .loss]' "$T/a/metrics.jsonl") <(jq -c 'select(.loss != null) | [.step, .loss]' "$T/k/metrics.jsonl") >/dev/null &&
+  pass "resumed run logs the same losses" || fail "losses differ after resume"
+
+# 5. SIGTERM: finish the step, save a checkpoint, exit 130.
+"$EM_BIN/em-train" "${common[@]}" --output_dir "$T/s" --num_train_epochs 40 --save_steps 1000 >/dev/null 2>"$T/s.err" &
+pid=$!
+for _ in $(seq 1 600); do [[ -s $T/s/metrics.jsonl ]] && break; sleep 0.05; done
+kill -TERM $pid; set +e; wait $pid; rc=$?; set -e
+[[ $rc -eq 130 ]] && pass "SIGTERM exits 130" || fail "SIGTERM exit $rc: $(tail -3 "$T/s.err")"
+ls -d "$T"/s/checkpoint-* >/dev/null 2>&1 && pass "SIGTERM left a checkpoint" || fail "no checkpoint after SIGTERM"
+finish

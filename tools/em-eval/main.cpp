@@ -1,0 +1,41 @@
+// em-eval: evaluate a trained model on a dataset split and print the metrics (SPEC §6) as JSON on stdout.
+#include "common/cli.hpp"
+#include "em/io/file.hpp"
+#include "em/train/tasks.hpp"
+
+int main(int argc, char** argv) {
+  em::train::EvalTaskOptions task_options;
+  em::train::EvalOptions eval;
+  em::cli::ToolInfo info{
+      "em-eval",
+      "Evaluate a trained model on a split of a dataset folder; prints the metrics JSON on stdout "
+      "(classification: accuracy, macro precision/recall/f1, per-class values, confusion matrix).",
+      "em-eval --model RUN/model --data DIR [--split validation|test|train] [--predictions FILE]",
+      "em-eval --model run/model --data fashion --split test --predictions preds.jsonl | jq .accuracy",
+      "em-train(1), em-metrics(1), docs/em-eval.md, docs/metrics.md"};
+  return em::cli::run_main(
+      argc, argv, info,
+      [&](CLI::App& app) {
+        app.add_option("--model", task_options.model_dir, "Model folder (a run's model/ or checkpoint-N/)")
+            ->required();
+        app.add_option("--data", task_options.data_dir, "Dataset folder in the algorithm's layout")->required();
+        app.add_option("--split", eval.split, "Split to evaluate")
+            ->check(CLI::IsMember({"train", "validation", "test"}));
+        app.add_option("--predictions", eval.predictions_path,
+                       "Also write the predictions (classification: JSONL, one object per image; '-' = stdout "
+                       "is not allowed, stdout carries the metrics)");
+        app.add_option("--per_device_eval_batch_size", task_options.batch_size, "Images per forward pass")
+            ->check(CLI::PositiveNumber);
+        app.add_option("--num_workers", task_options.num_workers, "Data loader threads")
+            ->check(CLI::Range(0, 64));
+        app.add_flag("--bf16", eval.bf16, "bf16 autocast (faster on AVX-512/AMX CPUs)");
+      },
+      [&] {
+        if (eval.predictions_path == "-")
+          em::usage_fail("--predictions: give a file; stdout carries the metrics JSON");
+        auto task = em::train::make_eval_task(task_options);
+        em::train::EvalResult result = task->evaluate(eval);
+        em::io::write_stdout(em::io::dump_json(result.metrics, 2) + "\n");
+        return em::ExitCode::ok;
+      });
+}

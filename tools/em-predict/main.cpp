@@ -1,0 +1,48 @@
+// em-predict: single-shot prediction — the request JSON (SPEC §7) on stdin, or image paths — to the response JSON.
+#include "common/cli.hpp"
+#include "em/infer/predictor.hpp"
+#include "em/infer/request.hpp"
+#include "em/io/file.hpp"
+
+int main(int argc, char** argv) {
+  std::string model_dir, input = "-";
+  std::vector<std::string> images;
+  em::infer::PredictOptions options;
+  int64_t batch_size = 16;
+  em::cli::ToolInfo info{
+      "em-predict",
+      "Predict with a trained model. Reads the inference request JSON ({\"instances\": [{\"data\": BASE64}]}) on "
+      "stdin (or --input FILE), or takes image paths, and prints the response JSON on stdout: classification "
+      "[{\"score\",\"label\"}], detection [{\"score\",\"label\",\"box\"}], segmentation [{\"score\",\"label\",\"mask\"}]; "
+      "one list per image, wrapped in a list when there are several.",
+      "em-predict --model RUN/model [IMAGE...] [--top_k K] [--threshold T] [--bf16]",
+      "em-b64 cat.png | em-predict --model run/model | jq '.[0].label'",
+      "em-b64(1), em-serve(1), em-eval(1), docs/em-predict.md"};
+  return em::cli::run_main(
+      argc, argv, info,
+      [&](CLI::App& app) {
+        app.add_option("--model", model_dir, "Model folder (a run's model/ or checkpoint-N/)")->required();
+        app.add_option("images", images, "Image files; without them the request JSON is read from --input");
+        app.add_option("--input", input, "Request JSON file ('-' = stdin)");
+        app.add_option("--top_k", options.top_k, "Classification: labels per image, best first (0 = all)")
+            ->check(CLI::NonNegativeNumber);
+        app.add_option("--threshold", options.threshold,
+                       "Detection: score threshold (default: the one saved with the model)")
+            ->check(CLI::Range(0.0, 1.0));
+        app.add_flag("--bf16", options.bf16, "bf16 autocast (faster on AVX-512/AMX CPUs)");
+        app.add_option("--batch_size", batch_size, "Images per forward pass")->check(CLI::PositiveNumber);
+      },
+      [&] {
+        // Read the input first: a bad request fails fast, before the model loads.
+        std::vector<std::string> payloads;
+        if (images.empty()) {
+          payloads = em::infer::decode_request(em::io::read_file(input));
+        } else {
+          for (const auto& path : images) payloads.push_back(em::io::read_file(path));
+        }
+        auto predictor = em::infer::Predictor::load(model_dir, options);
+        auto results = predictor->predict_bytes(payloads, batch_size);
+        em::io::write_stdout(em::infer::format_response(em::infer::make_response(std::move(results))));
+        return em::ExitCode::ok;
+      });
+}
