@@ -345,7 +345,8 @@ torch::Tensor ResNetForImageClassificationImpl::forward(const torch::Tensor& pix
 
 void init_resnet_weights(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
-  for (auto& m : module.modules(/*include_self=*/true)) {
+  // include_self=false: called from the constructor, before the module is owned by a shared_ptr.
+  for (auto& m : module.modules(/*include_self=*/false)) {
     if (auto* conv = m->as<torch::nn::Conv2d>()) {
       torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
     } else if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
