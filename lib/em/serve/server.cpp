@@ -11,7 +11,6 @@
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -439,43 +438,75 @@ void HttpServer::stop() {
 
 // ---------------------------------------------------------------------------------------------------------------
 namespace {
-enum class Phase { loading, serving, done };
-std::mutex g_phase_mutex;
-Phase g_phase = Phase::loading;
+// Stop signals: the handler only writes the signal number into a pipe (async-signal-safe); a watcher thread reads
+// it and stops the server in ordinary code. (Masking the signals in every thread for sigwait is not enough: LibTorch
+// starts threads before main.) During model loading, or at a second signal, the handler exits at once.
+enum Phase : int { loading, serving, done };
+std::atomic<int> g_phase{loading};
+std::atomic<int> g_signals{0};
+int g_signal_pipe[2] = {-1, -1};
+std::mutex g_server_mutex;
 HttpServer* g_server = nullptr;
 
-// SIGINT/SIGTERM are taken by this thread alone (sigwait), so stopping runs in ordinary code, not a handler.
-void watch_stop_signals(sigset_t signals) {
-  bool asked = false;
-  for (;;) {
-    int sig = 0;
-    if (::sigwait(&signals, &sig) != 0) continue;
-    std::lock_guard<std::mutex> lock(g_phase_mutex);
-    const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
-    if (g_phase == Phase::done) continue;
-    if (g_phase == Phase::loading || asked) {
-      log::warn("{}: quitting now", name);
-      std::_Exit(static_cast<int>(ExitCode::interrupted));
-    }
-    asked = true;
-    log::info("{}: stopping: no new connections, finishing the requests in flight (signal again to quit at once)",
-              name);
-    g_server->stop();
+extern "C" void on_stop_signal(int sig) {
+  const int count = g_signals.fetch_add(1) + 1;
+  const int phase = g_phase.load();
+  if (phase == done) return;
+  if (phase == loading || count > 1) {
+    static const char msg[] = "em-serve: stopping now (signal)\n";
+    ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    (void)ignored;
+    ::_exit(static_cast<int>(ExitCode::interrupted));
   }
+  const char byte = static_cast<char>(sig);
+  ssize_t ignored = ::write(g_signal_pipe[1], &byte, 1);
+  (void)ignored;
 }
+
+void watch_stop_signals() {
+  char sig = 0;
+  while (::read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+  }
+  if (sig == 0) return;  // serve() is done and closed the pipe
+  std::lock_guard<std::mutex> lock(g_server_mutex);
+  log::info("{}: stopping: no new connections, finishing the requests in flight (signal again to quit at once)",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+  if (g_server) g_server->stop();
+}
+
+// Installs the handlers and the watcher for one serve() call; the destructor ends the watcher on every way out.
+class StopSignals {
+ public:
+  StopSignals() {
+    if (::pipe(g_signal_pipe) != 0) fail("cannot create a pipe: {}", std::strerror(errno));
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    ::sigaction(SIGINT, &action, nullptr);
+    ::sigaction(SIGTERM, &action, nullptr);
+    watcher_ = std::thread(watch_stop_signals);
+  }
+  ~StopSignals() {
+    g_phase = done;
+    ::close(g_signal_pipe[1]);  // ends the watcher if no signal came
+    watcher_.join();
+    ::close(g_signal_pipe[0]);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  std::thread watcher_;
+};
 }  // namespace
 
 void serve(const std::string& model_dir, const infer::PredictOptions& predict_options, const ServeOptions& options) {
   options.validate();
-  // Block the stop signals before any thread exists (LibTorch starts its own): threads inherit the mask, and the
-  // watcher is the only one that receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
-  std::thread(watch_stop_signals, signals).detach();
+  g_phase = loading;
+  g_signals = 0;
+  StopSignals stop_signals;
 
   const auto t0 = Clock::now();
   auto predictor = infer::Predictor::load(model_dir, predict_options);
@@ -484,18 +515,18 @@ void serve(const std::string& model_dir, const infer::PredictOptions& predict_op
   HttpServer server(service, options);
   const int port = server.bind();
   {
-    std::lock_guard<std::mutex> lock(g_phase_mutex);
+    std::lock_guard<std::mutex> lock(g_server_mutex);
     g_server = &server;
-    g_phase = Phase::serving;
+    g_phase = serving;
   }
   const std::string host = options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
   // Always printed (also with --quiet): scripts read the port from it when they asked for port 0.
   log::write(log::Level::info, fmt::format("listening on http://{}:{}", host, port));
   server.run();
   {
-    std::lock_guard<std::mutex> lock(g_phase_mutex);
+    std::lock_guard<std::mutex> lock(g_server_mutex);
     g_server = nullptr;
-    g_phase = Phase::done;
+    g_phase = done;
   }
   service.stop();
   const BatcherStats stats = service.stats();
