@@ -1,0 +1,786 @@
+#include "em/models/detr.hpp"
+
+#include "em/core/error.hpp"
+
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+namespace em::models {
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+// ---------------------------------------------------------------- config.json fields
+
+std::string json_text(const io::Json& v) { return io::dump_json(v); }
+
+int64_t int_field(const io::Json& obj, const char* key, int64_t fallback, int64_t min, const std::string& what) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return fallback;
+  if (!it->is_number_integer() || it->get<int64_t>() < min)
+    fail("{}: field \"{}\": expected an integer >= {}, got {}", what, key, min, json_text(*it));
+  return it->get<int64_t>();
+}
+
+double number_field(const io::Json& obj, const char* key, double fallback, const std::string& what) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return fallback;
+  if (!it->is_number()) fail("{}: field \"{}\": expected a number, got {}", what, key, json_text(*it));
+  return it->get<double>();
+}
+
+bool bool_field(const io::Json& obj, const char* key, bool fallback, const std::string& what) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return fallback;
+  if (!it->is_boolean()) fail("{}: field \"{}\": expected true or false, got {}", what, key, json_text(*it));
+  return it->get<bool>();
+}
+
+std::string string_field(const io::Json& obj, const char* key, std::string fallback, const std::string& what) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return fallback;
+  if (!it->is_string()) fail("{}: field \"{}\": expected a string, got {}", what, key, json_text(*it));
+  return it->get<std::string>();
+}
+
+// HF keeps id2label as {"0": "cat", ...}; ids must be exactly 0..n-1 for a class head with n (+1) outputs.
+std::vector<std::string> parse_id2label(const io::Json& j, const std::string& what) {
+  if (!j.is_object())
+    fail("{}: field \"id2label\": expected an object {{\"0\": \"label\", ...}}, got {}", what, json_text(j));
+  std::vector<std::string> labels(j.size());
+  std::vector<bool> seen(j.size(), false);
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    size_t id = 0, used = 0;
+    try {
+      id = std::stoul(it.key(), &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != it.key().size() || id >= labels.size() || seen[id])
+      fail("{}: field \"id2label\": key \"{}\" is not one of the ids 0..{} (each once)", what, it.key(),
+           labels.size() - 1);
+    if (!it.value().is_string())
+      fail("{}: field \"id2label\".\"{}\": expected a label string, got {}", what, it.key(), json_text(it.value()));
+    labels[id] = it.value().get<std::string>();
+    seen[id] = true;
+  }
+  return labels;
+}
+
+const std::vector<std::string>& backbone_names() {
+  static const std::vector<std::string> names{"resnet18", "resnet34", "resnet50", "resnet101", "resnet152"};
+  return names;
+}
+
+// Blocks per stage of timm's (= torchvision's) ResNets, and whether they are bottlenecks.
+std::vector<int64_t> resnet_depths(const std::string& name) {
+  if (name == "resnet18") return {2, 2, 2, 2};
+  if (name == "resnet34" || name == "resnet50") return {3, 4, 6, 3};
+  if (name == "resnet101") return {3, 4, 23, 3};
+  if (name == "resnet152") return {3, 8, 36, 3};
+  fail("detr: unknown backbone \"{}\" (expected {})", name, fmt::join(backbone_names(), ", "));
+}
+bool resnet_bottleneck(const std::string& name) { return name != "resnet18" && name != "resnet34"; }
+
+// The activations of HF's ACT2FN that DETR configs use.
+Activation detr_activation(const std::string& name, const std::string& what) {
+  if (name == "relu") return Activation::relu;
+  if (name == "gelu") return Activation::gelu;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return Activation::gelu_tanh;
+  if (name == "silu" || name == "swish") return Activation::silu;
+  if (name == "tanh") return Activation::tanh;
+  fail("{}: field \"activation_function\": unsupported activation \"{}\" (expected relu, gelu, gelu_new, silu, swish "
+       "or tanh)",
+       what, name);
+}
+
+torch::Tensor activate(const torch::Tensor& x, Activation act) {
+  switch (act) {
+    case Activation::none: return x;
+    case Activation::relu: return torch::relu(x);
+    case Activation::gelu: return torch::gelu(x);
+    case Activation::gelu_tanh: return torch::gelu(x, "tanh");
+    case Activation::silu: return torch::silu(x);
+    case Activation::tanh: return torch::tanh(x);
+  }
+  return x;
+}
+
+torch::Tensor maybe_dropout(const torch::Tensor& x, double p, bool training) {
+  return training && p > 0 ? torch::dropout(x, p, true) : x;
+}
+
+// One LayerDrop draw (HF: torch.rand([]) < layerdrop skips the layer while training).
+bool drop_layer(double layerdrop, bool training) {
+  return training && layerdrop > 0 && torch::rand({}).item<double>() < layerdrop;
+}
+
+std::shared_ptr<torch::nn::Module> plain_module(const std::string& type) {
+  return std::make_shared<torch::nn::Module>(type);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- config
+
+int64_t DetrConfig::backbone_channels() const { return resnet_bottleneck(backbone) ? 2048 : 512; }
+
+void DetrConfig::set_labels(std::vector<std::string> labels) {
+  std::set<std::string> unique(labels.begin(), labels.end());
+  if (unique.size() != labels.size()) fail("detr config: labels must be distinct, got [{}]", fmt::join(labels, ", "));
+  id2label = std::move(labels);
+}
+
+void DetrConfig::validate(const std::string& what) const {
+  if (!use_timm_backbone)
+    fail("{}: field \"use_timm_backbone\": only true is supported (timm-named ResNet backbones, as in "
+         "facebook/detr-resnet-50)",
+         what);
+  if (std::find(backbone_names().begin(), backbone_names().end(), backbone) == backbone_names().end())
+    fail("{}: field \"backbone\": unsupported backbone \"{}\" (expected {})", what, backbone,
+         fmt::join(backbone_names(), ", "));
+  auto positive = [&](const char* key, int64_t v) {
+    if (v < 1) fail("{}: field \"{}\": expected an integer >= 1, got {}", what, key, v);
+  };
+  positive("num_channels", num_channels);
+  positive("num_queries", num_queries);
+  positive("d_model", d_model);
+  positive("decoder_layers", decoder_layers);
+  positive("encoder_attention_heads", encoder_attention_heads);
+  positive("decoder_attention_heads", decoder_attention_heads);
+  positive("encoder_ffn_dim", encoder_ffn_dim);
+  positive("decoder_ffn_dim", decoder_ffn_dim);
+  if (encoder_layers < 0) fail("{}: field \"encoder_layers\": expected an integer >= 0, got {}", what, encoder_layers);
+  for (auto [key, heads] : {std::pair<const char*, int64_t>{"encoder_attention_heads", encoder_attention_heads},
+                            {"decoder_attention_heads", decoder_attention_heads}})
+    if (d_model % heads != 0)
+      fail("{}: field \"{}\": d_model {} is not divisible by {} heads", what, key, d_model, heads);
+  if (position_embedding_type == "sine") {
+    if (d_model % 4 != 0)
+      fail("{}: field \"d_model\": the sine position embedding needs a multiple of 4, got {}", what, d_model);
+  } else if (position_embedding_type == "learned") {
+    if (d_model % 2 != 0) fail("{}: field \"d_model\": the learned position embedding needs an even value, got {}",
+                               what, d_model);
+  } else {
+    fail("{}: field \"position_embedding_type\": expected \"sine\" or \"learned\", got \"{}\"", what,
+         position_embedding_type);
+  }
+  detr_activation(activation_function, what);
+  for (auto [key, p] : {std::pair<const char*, double>{"dropout", dropout},
+                        {"attention_dropout", attention_dropout},
+                        {"activation_dropout", activation_dropout}})
+    if (!(p >= 0 && p < 1)) fail("{}: field \"{}\": expected a probability in [0, 1), got {}", what, key, p);
+  for (auto [key, p] : {std::pair<const char*, double>{"encoder_layerdrop", encoder_layerdrop},
+                        {"decoder_layerdrop", decoder_layerdrop}})
+    if (!(p >= 0 && p <= 1)) fail("{}: field \"{}\": expected a probability in [0, 1], got {}", what, key, p);
+  for (auto [key, v] : {std::pair<const char*, double>{"class_cost", class_cost},
+                        {"bbox_cost", bbox_cost},
+                        {"giou_cost", giou_cost},
+                        {"bbox_loss_coefficient", bbox_loss_coefficient},
+                        {"giou_loss_coefficient", giou_loss_coefficient},
+                        {"eos_coefficient", eos_coefficient},
+                        {"mask_loss_coefficient", mask_loss_coefficient},
+                        {"dice_loss_coefficient", dice_loss_coefficient},
+                        {"init_std", init_std},
+                        {"init_xavier_std", init_xavier_std}})
+    if (!(v >= 0) || !std::isfinite(v)) fail("{}: field \"{}\": expected a finite number >= 0, got {}", what, key, v);
+  if (class_cost == 0 && bbox_cost == 0 && giou_cost == 0)
+    fail("{}: fields \"class_cost\", \"bbox_cost\", \"giou_cost\" are all 0 (the matcher needs one)", what);
+  if (!(threshold >= 0 && threshold <= 1))
+    fail("{}: field \"threshold\": expected a score in [0, 1], got {}", what, threshold);
+  if (id2label.empty()) fail("{}: field \"id2label\": a detector needs at least one label", what);
+  std::set<std::string> unique(id2label.begin(), id2label.end());
+  if (unique.size() != id2label.size()) fail("{}: field \"id2label\": labels must be distinct", what);
+}
+
+DetrConfig DetrConfig::from_json(const io::Json& json, const std::string& what) {
+  if (!json.is_object()) fail("{}: expected a JSON object (an HF DETR config.json)", what);
+  std::string model_type = string_field(json, "model_type", "detr", what);
+  if (model_type != "detr")
+    fail("{}: field \"model_type\": expected \"detr\", got \"{}\" (not a DETR config)", what, model_type);
+  if (auto it = json.find("architectures"); it != json.end() && !it->is_null()) {
+    if (!it->is_array()) fail("{}: field \"architectures\": expected an array of names, got {}", what, json_text(*it));
+    for (const auto& a : *it)
+      if (!a.is_string() || (a != "DetrForObjectDetection" && a != "DetrModel"))
+        fail("{}: field \"architectures\": expected \"DetrForObjectDetection\", got {}", what, json_text(a));
+  }
+
+  DetrConfig c;
+  c.use_timm_backbone = bool_field(json, "use_timm_backbone", c.use_timm_backbone, what);
+  c.backbone = string_field(json, "backbone", c.backbone, what);
+  bool_field(json, "use_pretrained_backbone", false, what);  // type-checked; never used (see to_json)
+  if (auto it = json.find("backbone_config"); it != json.end() && !it->is_null())
+    fail("{}: field \"backbone_config\": only null is supported (a timm backbone named by \"backbone\"), got {}", what,
+         json_text(*it));
+  c.dilation = bool_field(json, "dilation", c.dilation, what);
+  c.num_channels = int_field(json, "num_channels", c.num_channels, 1, what);
+  // HF fills backbone_kwargs for timm itself ({"out_indices": [1, 2, 3, 4], "in_chans": num_channels,
+  // "output_stride": 16 with dilation}); only those meanings are supported.
+  if (auto it = json.find("backbone_kwargs"); it != json.end() && !it->is_null()) {
+    if (!it->is_object()) fail("{}: field \"backbone_kwargs\": expected an object or null, got {}", what, json_text(*it));
+    for (auto kw = it->begin(); kw != it->end(); ++kw) {
+      const std::string& key = kw.key();
+      const io::Json& v = kw.value();
+      if (key == "in_chans" && v.is_number_integer() && v.get<int64_t>() >= 1) {
+        c.num_channels = v.get<int64_t>();
+      } else if (key == "out_indices" && v.is_array() && !v.empty() && v.back() == 4) {
+      } else if (key == "output_stride" && v.is_number_integer() && (v == 16 || v == 32)) {
+        c.dilation = v == 16;
+      } else {
+        fail("{}: field \"backbone_kwargs\".\"{}\": unsupported value {} (supported: in_chans, out_indices ending in "
+             "4, output_stride 16 or 32)",
+             what, key, json_text(v));
+      }
+    }
+  }
+  c.num_queries = int_field(json, "num_queries", c.num_queries, 1, what);
+  c.d_model = int_field(json, "d_model", c.d_model, 1, what);
+  c.encoder_layers = int_field(json, "encoder_layers", c.encoder_layers, 0, what);
+  c.decoder_layers = int_field(json, "decoder_layers", c.decoder_layers, 1, what);
+  c.encoder_attention_heads = int_field(json, "encoder_attention_heads", c.encoder_attention_heads, 1, what);
+  c.decoder_attention_heads = int_field(json, "decoder_attention_heads", c.decoder_attention_heads, 1, what);
+  c.encoder_ffn_dim = int_field(json, "encoder_ffn_dim", c.encoder_ffn_dim, 1, what);
+  c.decoder_ffn_dim = int_field(json, "decoder_ffn_dim", c.decoder_ffn_dim, 1, what);
+  c.activation_function = string_field(json, "activation_function", c.activation_function, what);
+  c.position_embedding_type = string_field(json, "position_embedding_type", c.position_embedding_type, what);
+  c.dropout = number_field(json, "dropout", c.dropout, what);
+  c.attention_dropout = number_field(json, "attention_dropout", c.attention_dropout, what);
+  c.activation_dropout = number_field(json, "activation_dropout", c.activation_dropout, what);
+  c.encoder_layerdrop = number_field(json, "encoder_layerdrop", c.encoder_layerdrop, what);
+  c.decoder_layerdrop = number_field(json, "decoder_layerdrop", c.decoder_layerdrop, what);
+  c.init_std = number_field(json, "init_std", c.init_std, what);
+  c.init_xavier_std = number_field(json, "init_xavier_std", c.init_xavier_std, what);
+  c.auxiliary_loss = bool_field(json, "auxiliary_loss", c.auxiliary_loss, what);
+  c.class_cost = number_field(json, "class_cost", c.class_cost, what);
+  c.bbox_cost = number_field(json, "bbox_cost", c.bbox_cost, what);
+  c.giou_cost = number_field(json, "giou_cost", c.giou_cost, what);
+  c.bbox_loss_coefficient = number_field(json, "bbox_loss_coefficient", c.bbox_loss_coefficient, what);
+  c.giou_loss_coefficient = number_field(json, "giou_loss_coefficient", c.giou_loss_coefficient, what);
+  c.eos_coefficient = number_field(json, "eos_coefficient", c.eos_coefficient, what);
+  c.mask_loss_coefficient = number_field(json, "mask_loss_coefficient", c.mask_loss_coefficient, what);
+  c.dice_loss_coefficient = number_field(json, "dice_loss_coefficient", c.dice_loss_coefficient, what);
+  c.threshold = number_field(json, "threshold", c.threshold, what);
+
+  // Labels as HF's PretrainedConfig resolves them: id2label wins, else num_labels LABEL_i names, else 2.
+  if (auto it = json.find("id2label"); it != json.end() && !it->is_null()) {
+    c.id2label = parse_id2label(*it, what);
+    if (auto n = json.find("num_labels"); n != json.end() && (!n->is_number_integer() || *n != c.num_labels()))
+      fail("{}: field \"num_labels\" is {} but \"id2label\" names {} labels", what, json_text(*n), c.num_labels());
+  } else if (auto n = json.find("num_labels"); n != json.end()) {
+    if (!n->is_number_integer() || n->get<int64_t>() < 1)
+      fail("{}: field \"num_labels\": expected an integer >= 1, got {}", what, json_text(*n));
+    c.id2label.clear();
+    for (int64_t i = 0; i < n->get<int64_t>(); ++i) c.id2label.push_back(fmt::format("LABEL_{}", i));
+  }
+  if (auto it = json.find("label2id"); it != json.end() && !it->is_null()) {
+    if (!it->is_object())
+      fail("{}: field \"label2id\": expected an object {{\"label\": id}}, got {}", what, json_text(*it));
+    bool ok = it->size() == c.id2label.size();
+    for (size_t i = 0; ok && i < c.id2label.size(); ++i) {
+      auto found = it->find(c.id2label[i]);
+      ok = found != it->end() && found->is_number_integer() && found->get<int64_t>() == static_cast<int64_t>(i);
+    }
+    if (!ok)
+      fail("{}: field \"label2id\" {} disagrees with \"id2label\" (it must be its inverse)", what, json_text(*it));
+  }
+  c.validate(what);
+  return c;
+}
+
+io::Json DetrConfig::to_json() const {
+  io::Json id2 = io::Json::object();
+  io::Json l2i = io::Json::object();
+  for (size_t i = 0; i < id2label.size(); ++i) {
+    id2[std::to_string(i)] = id2label[i];
+    l2i[id2label[i]] = i;
+  }
+  // use_pretrained_backbone is always false: the folder holds every weight, and true would make HF download timm's
+  // ImageNet weights before overwriting them. backbone_kwargs is left to HF, which derives it from these fields.
+  return io::Json{{"architectures", {"DetrForObjectDetection"}},
+                  {"model_type", "detr"},
+                  {"use_timm_backbone", use_timm_backbone},
+                  {"backbone", backbone},
+                  {"use_pretrained_backbone", false},
+                  {"backbone_config", nullptr},
+                  {"dilation", dilation},
+                  {"num_channels", num_channels},
+                  {"num_queries", num_queries},
+                  {"d_model", d_model},
+                  {"encoder_layers", encoder_layers},
+                  {"decoder_layers", decoder_layers},
+                  {"encoder_attention_heads", encoder_attention_heads},
+                  {"decoder_attention_heads", decoder_attention_heads},
+                  {"encoder_ffn_dim", encoder_ffn_dim},
+                  {"decoder_ffn_dim", decoder_ffn_dim},
+                  {"num_hidden_layers", encoder_layers},
+                  {"activation_function", activation_function},
+                  {"dropout", dropout},
+                  {"attention_dropout", attention_dropout},
+                  {"activation_dropout", activation_dropout},
+                  {"init_std", init_std},
+                  {"init_xavier_std", init_xavier_std},
+                  {"encoder_layerdrop", encoder_layerdrop},
+                  {"decoder_layerdrop", decoder_layerdrop},
+                  {"auxiliary_loss", auxiliary_loss},
+                  {"position_embedding_type", position_embedding_type},
+                  {"is_encoder_decoder", true},
+                  {"class_cost", class_cost},
+                  {"bbox_cost", bbox_cost},
+                  {"giou_cost", giou_cost},
+                  {"mask_loss_coefficient", mask_loss_coefficient},
+                  {"dice_loss_coefficient", dice_loss_coefficient},
+                  {"bbox_loss_coefficient", bbox_loss_coefficient},
+                  {"giou_loss_coefficient", giou_loss_coefficient},
+                  {"eos_coefficient", eos_coefficient},
+                  {"threshold", threshold},
+                  {"id2label", id2},
+                  {"label2id", l2i},
+                  {"torch_dtype", "float32"}};
+}
+
+std::vector<std::string> DetrConfig::builtin_names() {
+  return {"detr-resnet-50",  "detr-resnet-101", "detr-resnet-50-dc5",  "detr-resnet-101-dc5",
+          "detr-resnet-18",  "detr-resnet-34",  "detr-resnet-18-tiny"};
+}
+
+DetrConfig DetrConfig::builtin(const std::string& name) {
+  // HF DetrConfig's defaults are facebook/detr-resnet-50's architecture (d_model 256, 6+6 layers, 8 heads, ffn 2048,
+  // 100 queries, sine embedding, costs 1/5/2, weights 5/2, eos 0.1).
+  DetrConfig c;
+  c.auxiliary_loss = true;
+  if (name == "detr-resnet-50") {
+  } else if (name == "detr-resnet-101") {
+    c.backbone = "resnet101";
+  } else if (name == "detr-resnet-50-dc5") {
+    c.dilation = true;
+  } else if (name == "detr-resnet-101-dc5") {
+    c.backbone = "resnet101";
+    c.dilation = true;
+  } else if (name == "detr-resnet-18") {
+    c.backbone = "resnet18";
+  } else if (name == "detr-resnet-34") {
+    c.backbone = "resnet34";
+  } else if (name == "detr-resnet-18-tiny") {
+    c.backbone = "resnet18";
+    c.d_model = 64;
+    c.encoder_layers = c.decoder_layers = 2;
+    c.encoder_attention_heads = c.decoder_attention_heads = 4;
+    c.encoder_ffn_dim = c.decoder_ffn_dim = 256;
+    c.num_queries = 20;
+  } else {
+    usage_fail("unknown DETR model \"{}\" (built-in: {})", name, fmt::join(builtin_names(), ", "));
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------- backbone
+
+FrozenBatchNorm2dImpl::FrozenBatchNorm2dImpl(int64_t num_features) {
+  weight = register_buffer("weight", torch::ones({num_features}));
+  bias = register_buffer("bias", torch::zeros({num_features}));
+  running_mean = register_buffer("running_mean", torch::zeros({num_features}));
+  running_var = register_buffer("running_var", torch::ones({num_features}));
+}
+
+torch::Tensor FrozenBatchNorm2dImpl::forward(const torch::Tensor& x) {
+  // The original's formula (eps 1e-5 inside the rsqrt), folded into one scale and shift per channel; in the input's
+  // dtype, so that bf16 activations stay bf16 under autocast.
+  torch::Tensor scale = weight * (running_var + 1e-5).rsqrt();
+  torch::Tensor shift = bias - running_mean * scale;
+  scale = scale.to(x.scalar_type()).view({1, -1, 1, 1});
+  shift = shift.to(x.scalar_type()).view({1, -1, 1, 1});
+  return (x * scale).add_(shift);
+}
+
+DetrResNetBlockImpl::DetrResNetBlockImpl(bool bottleneck, int64_t in_channels, int64_t planes, int64_t stride,
+                                         int64_t first_dilation, int64_t dilation) {
+  using torch::nn::Conv2dOptions;
+  auto add = [&](int64_t in, int64_t out, int64_t kernel, int64_t s, int64_t d) {
+    const size_t k = convs.size() + 1;
+    auto conv = register_module(fmt::format("conv{}", k), torch::nn::Conv2d(Conv2dOptions(in, out, kernel)
+                                                                                 .stride(s)
+                                                                                 .padding(kernel == 3 ? d : 0)
+                                                                                 .dilation(d)
+                                                                                 .bias(false)));
+    auto bn = register_module(fmt::format("bn{}", k), FrozenBatchNorm2d(out));
+    convs.emplace_back(conv, bn);
+  };
+  int64_t out_channels = planes;
+  if (bottleneck) {
+    // timm's Bottleneck: the stride (and the block's first dilation) sits in the 3x3 conv.
+    out_channels = planes * 4;
+    add(in_channels, planes, 1, 1, 1);
+    add(planes, planes, 3, stride, first_dilation);
+    add(planes, out_channels, 1, 1, 1);
+  } else {
+    add(in_channels, planes, 3, stride, first_dilation);
+    add(planes, planes, 3, 1, dilation);
+  }
+  if (stride != 1 || in_channels != out_channels) {
+    auto down = register_module("downsample", plain_module("Sequential"));
+    downsample_conv = down->register_module(
+        "0", torch::nn::Conv2d(Conv2dOptions(in_channels, out_channels, 1).stride(stride).bias(false)));
+    downsample_bn = down->register_module("1", FrozenBatchNorm2d(out_channels));
+  }
+}
+
+torch::Tensor DetrResNetBlockImpl::forward(const torch::Tensor& x) {
+  torch::Tensor h = x;
+  for (size_t k = 0; k < convs.size(); ++k) {
+    h = convs[k].second->forward(convs[k].first->forward(h));
+    if (k + 1 < convs.size()) h.relu_();
+  }
+  // h is a fresh tensor (the last frozen BN's output): add the shortcut into it.
+  h.add_(downsample_conv ? downsample_bn->forward(downsample_conv->forward(x)) : x);
+  return h.relu_();
+}
+
+DetrResNetBackboneImpl::DetrResNetBackboneImpl(const DetrConfig& config) {
+  const bool bottleneck = resnet_bottleneck(config.backbone);
+  const std::vector<int64_t> depths = resnet_depths(config.backbone);
+  conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(config.num_channels, 64, 7)
+                                                         .stride(2)
+                                                         .padding(3)
+                                                         .bias(false)));
+  bn1 = register_module("bn1", FrozenBatchNorm2d(64));
+  // timm's make_blocks: with output_stride 16 (dilation) the last stage trades its stride for dilation 2; its first
+  // block keeps the previous dilation in its first 3x3 conv.
+  int64_t in = 64;
+  int64_t dilation = 1, previous_dilation = 1;
+  for (size_t s = 0; s < depths.size(); ++s) {
+    const int64_t planes = 64 << s;
+    int64_t stride = s == 0 ? 1 : 2;
+    if (config.dilation && s == depths.size() - 1) {
+      dilation *= stride;
+      stride = 1;
+    }
+    torch::nn::ModuleList list;
+    std::vector<DetrResNetBlock> blocks;
+    for (int64_t j = 0; j < depths[s]; ++j) {
+      blocks.push_back(DetrResNetBlock(bottleneck, in, planes, j == 0 ? stride : 1, previous_dilation, dilation));
+      previous_dilation = dilation;
+      in = bottleneck ? planes * 4 : planes;
+      list->push_back(blocks.back());
+    }
+    register_module(fmt::format("layer{}", s + 1), list);
+    stages.push_back(std::move(blocks));
+  }
+}
+
+torch::Tensor DetrResNetBackboneImpl::forward(const torch::Tensor& pixel_values) {
+  torch::Tensor h = bn1->forward(conv1->forward(pixel_values)).relu_();
+  h = torch::max_pool2d(h, 3, 2, 1);
+  for (auto& stage : stages)
+    for (auto& block : stage) h = block->forward(h);
+  return h;
+}
+
+// ---------------------------------------------------------------- transformer
+
+DetrAttentionImpl::DetrAttentionImpl(int64_t embed_dim, int64_t heads, double dropout_p)
+    : num_heads(heads), dropout(dropout_p) {
+  k_proj = register_module("k_proj", torch::nn::Linear(embed_dim, embed_dim));
+  v_proj = register_module("v_proj", torch::nn::Linear(embed_dim, embed_dim));
+  q_proj = register_module("q_proj", torch::nn::Linear(embed_dim, embed_dim));
+  out_proj = register_module("out_proj", torch::nn::Linear(embed_dim, embed_dim));
+}
+
+torch::Tensor DetrAttentionImpl::forward(const torch::Tensor& hidden, const torch::Tensor& query_pos,
+                                         const torch::Tensor& key_value, const torch::Tensor& key_pos,
+                                         const torch::Tensor& key_padding) {
+  const int64_t n = hidden.size(0), t = hidden.size(1), d = hidden.size(2);
+  const int64_t head_dim = d / num_heads;
+  const torch::Tensor q_in = query_pos.defined() ? hidden + query_pos : hidden;
+  torch::Tensor k_in, v_in;
+  if (key_value.defined()) {
+    k_in = key_pos.defined() ? key_value + key_pos : key_value;
+    v_in = key_value;
+  } else {
+    k_in = q_in;
+    v_in = hidden;
+  }
+  const int64_t s = v_in.size(1);
+  // [N, L, D] -> [N, heads, L, head_dim]
+  auto heads = [&](const torch::Tensor& x, int64_t len) { return x.view({n, len, num_heads, head_dim}).transpose(1, 2); };
+  torch::Tensor q = heads(q_proj->forward(q_in) * std::pow(static_cast<double>(head_dim), -0.5), t);
+  torch::Tensor k = heads(k_proj->forward(k_in), s);
+  torch::Tensor v = heads(v_proj->forward(v_in), s);
+  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));  // [N, heads, T, S]
+  if (key_padding.defined()) {
+    // HF adds the dtype's lowest value on padded keys (the original -inf): the same softmax, and no NaN even for a
+    // row without any valid key.
+    const double lowest = scores.scalar_type() == torch::kBFloat16 ? -3.38953139e38
+                           : scores.scalar_type() == torch::kHalf  ? -65504.0
+                           : scores.scalar_type() == torch::kDouble ? std::numeric_limits<double>::lowest()
+                                                                     : std::numeric_limits<float>::lowest();
+    scores.masked_fill_(key_padding.view({n, 1, 1, s}), lowest);
+  }
+  torch::Tensor probs = maybe_dropout(torch::softmax(scores, -1), dropout, is_training());
+  torch::Tensor out = torch::matmul(probs.to(v.scalar_type()), v).transpose(1, 2).reshape({n, t, d});
+  return out_proj->forward(out);
+}
+
+DetrEncoderLayerImpl::DetrEncoderLayerImpl(const DetrConfig& config)
+    : activation(detr_activation(config.activation_function, "detr config")),
+      dropout(config.dropout),
+      activation_dropout(config.activation_dropout) {
+  const int64_t d = config.d_model;
+  self_attn = register_module("self_attn", DetrAttention(d, config.encoder_attention_heads, config.attention_dropout));
+  self_attn_layer_norm = register_module("self_attn_layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
+  fc1 = register_module("fc1", torch::nn::Linear(d, config.encoder_ffn_dim));
+  fc2 = register_module("fc2", torch::nn::Linear(config.encoder_ffn_dim, d));
+  final_layer_norm = register_module("final_layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
+}
+
+torch::Tensor DetrEncoderLayerImpl::forward(const torch::Tensor& hidden, const torch::Tensor& pos,
+                                            const torch::Tensor& key_padding) {
+  const bool training = is_training();
+  torch::Tensor h = self_attn->forward(hidden, pos, {}, {}, key_padding);
+  h = self_attn_layer_norm->forward(hidden + maybe_dropout(h, dropout, training));
+  torch::Tensor f = maybe_dropout(activate(fc1->forward(h), activation), activation_dropout, training);
+  f = maybe_dropout(fc2->forward(f), dropout, training);
+  return final_layer_norm->forward(h + f);
+}
+
+DetrDecoderLayerImpl::DetrDecoderLayerImpl(const DetrConfig& config)
+    : activation(detr_activation(config.activation_function, "detr config")),
+      dropout(config.dropout),
+      activation_dropout(config.activation_dropout) {
+  const int64_t d = config.d_model;
+  using torch::nn::LayerNormOptions;
+  self_attn = register_module("self_attn", DetrAttention(d, config.decoder_attention_heads, config.attention_dropout));
+  self_attn_layer_norm = register_module("self_attn_layer_norm", torch::nn::LayerNorm(LayerNormOptions({d})));
+  encoder_attn =
+      register_module("encoder_attn", DetrAttention(d, config.decoder_attention_heads, config.attention_dropout));
+  encoder_attn_layer_norm = register_module("encoder_attn_layer_norm", torch::nn::LayerNorm(LayerNormOptions({d})));
+  fc1 = register_module("fc1", torch::nn::Linear(d, config.decoder_ffn_dim));
+  fc2 = register_module("fc2", torch::nn::Linear(config.decoder_ffn_dim, d));
+  final_layer_norm = register_module("final_layer_norm", torch::nn::LayerNorm(LayerNormOptions({d})));
+}
+
+torch::Tensor DetrDecoderLayerImpl::forward(const torch::Tensor& hidden, const torch::Tensor& query_pos,
+                                            const torch::Tensor& memory, const torch::Tensor& memory_pos,
+                                            const torch::Tensor& memory_padding) {
+  const bool training = is_training();
+  torch::Tensor a = self_attn->forward(hidden, query_pos, {}, {}, {});
+  torch::Tensor h = self_attn_layer_norm->forward(hidden + maybe_dropout(a, dropout, training));
+  a = encoder_attn->forward(h, query_pos, memory, memory_pos, memory_padding);
+  h = encoder_attn_layer_norm->forward(h + maybe_dropout(a, dropout, training));
+  torch::Tensor f = maybe_dropout(activate(fc1->forward(h), activation), activation_dropout, training);
+  f = maybe_dropout(fc2->forward(f), dropout, training);
+  return final_layer_norm->forward(h + f);
+}
+
+// ---------------------------------------------------------------- DetrModel
+
+DetrModelImpl::DetrModelImpl(const DetrConfig& config) : config_(config) {
+  config_.validate("detr config");
+  const int64_t d = config.d_model;
+  // HF nests the backbone as backbone (DetrConvModel) . conv_encoder (DetrConvEncoder) . model (the timm ResNet).
+  auto backbone = register_module("backbone", plain_module("DetrConvModel"));
+  auto conv = backbone->register_module("conv_encoder", plain_module("DetrConvEncoder"));
+  conv_encoder = conv->register_module("model", DetrResNetBackbone(config));
+  if (config.position_embedding_type == "learned") {
+    auto pe = backbone->register_module("position_embedding", plain_module("DetrLearnedPositionEmbedding"));
+    row_embeddings = pe->register_module("row_embeddings", torch::nn::Embedding(50, d / 2));
+    column_embeddings = pe->register_module("column_embeddings", torch::nn::Embedding(50, d / 2));
+  }
+  input_projection =
+      register_module("input_projection", torch::nn::Conv2d(torch::nn::Conv2dOptions(config.backbone_channels(), d, 1)));
+  query_position_embeddings = register_module("query_position_embeddings", torch::nn::Embedding(config.num_queries, d));
+
+  auto encoder = register_module("encoder", plain_module("DetrEncoder"));
+  torch::nn::ModuleList enc;
+  for (int64_t i = 0; i < config.encoder_layers; ++i) {
+    encoder_layers.push_back(DetrEncoderLayer(config));
+    enc->push_back(encoder_layers.back());
+  }
+  encoder->register_module("layers", enc);
+  auto decoder = register_module("decoder", plain_module("DetrDecoder"));
+  torch::nn::ModuleList dec;
+  for (int64_t i = 0; i < config.decoder_layers; ++i) {
+    decoder_layers.push_back(DetrDecoderLayer(config));
+    dec->push_back(decoder_layers.back());
+  }
+  decoder->register_module("layers", dec);
+  decoder_layernorm = decoder->register_module("layernorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
+}
+
+torch::Tensor DetrModelImpl::feature_mask(const torch::Tensor& pixel_mask, int64_t height, int64_t width) {
+  namespace F = torch::nn::functional;
+  torch::Tensor m = F::interpolate(pixel_mask.unsqueeze(0).to(torch::kFloat),
+                                   F::InterpolateFuncOptions().size(std::vector<int64_t>{height, width}).mode(torch::kNearest));
+  return m.to(torch::kBool)[0];
+}
+
+torch::Tensor DetrModelImpl::position_embedding(const torch::Tensor& mask) const {
+  const int64_t n = mask.size(0), h = mask.size(1), w = mask.size(2);
+  const int64_t steps = config_.d_model / 2;
+  if (config_.position_embedding_type == "learned") {
+    if (h > 50 || w > 50)
+      fail("detr: the learned position embedding covers feature maps up to 50 x 50, got {} x {}", h, w);
+    torch::Tensor x_emb = column_embeddings->weight.slice(0, 0, w);  // [w, d/2]
+    torch::Tensor y_emb = row_embeddings->weight.slice(0, 0, h);     // [h, d/2]
+    torch::Tensor pos = torch::cat({x_emb.unsqueeze(0).expand({h, w, steps}), y_emb.unsqueeze(1).expand({h, w, steps})},
+                                   -1);  // [h, w, d]
+    return pos.reshape({1, h * w, 2 * steps}).expand({n, h * w, 2 * steps}).to(torch::kFloat);
+  }
+  // The original PositionEmbeddingSine(d/2, temperature 10000, normalize=True, scale 2*pi): cumulative counts of
+  // valid positions, normalised by the last (eps 1e-6), so that every image spans [0, 2*pi] over its valid area.
+  torch::Tensor valid = mask.to(torch::kFloat);
+  torch::Tensor y_embed = valid.cumsum(1);
+  torch::Tensor x_embed = valid.cumsum(2);
+  y_embed = y_embed / (y_embed.slice(1, h - 1, h) + 1e-6) * (2 * kPi);
+  x_embed = x_embed / (x_embed.slice(2, w - 1, w) + 1e-6) * (2 * kPi);
+  torch::Tensor dim_t = torch::arange(steps, torch::TensorOptions().dtype(torch::kFloat).device(mask.device()));
+  dim_t = torch::pow(10000.0, 2 * torch::floor(dim_t / 2) / static_cast<double>(steps));
+  auto encode = [&](const torch::Tensor& e) {
+    torch::Tensor p = e.unsqueeze(-1) / dim_t;  // [N, h, w, steps]
+    return torch::stack({p.slice(3, 0, steps, 2).sin(), p.slice(3, 1, steps, 2).cos()}, 4).flatten(3);
+  };
+  return torch::cat({encode(y_embed), encode(x_embed)}, 3).reshape({n, h * w, 2 * steps});
+}
+
+DetrDecoderOutput DetrModelImpl::forward(const torch::Tensor& pixel_values, const torch::Tensor& pixel_mask_in) {
+  if (pixel_values.dim() != 4 || pixel_values.size(1) != config_.num_channels)
+    fail("detr: pixel_values must be [N, {}, H, W], got [{}]", config_.num_channels,
+         fmt::join(pixel_values.sizes(), ", "));
+  const int64_t n = pixel_values.size(0);
+  torch::Tensor pixel_mask = pixel_mask_in;
+  if (!pixel_mask.defined()) {
+    pixel_mask = torch::ones({n, pixel_values.size(2), pixel_values.size(3)},
+                             torch::TensorOptions().dtype(torch::kLong).device(pixel_values.device()));
+  } else if (pixel_mask.dim() != 3 || pixel_mask.size(0) != n || pixel_mask.size(1) != pixel_values.size(2) ||
+             pixel_mask.size(2) != pixel_values.size(3)) {
+    fail("detr: pixel_mask must be [N, H, W] = [{}, {}, {}] like pixel_values, got [{}]", n, pixel_values.size(2),
+         pixel_values.size(3), fmt::join(pixel_mask.sizes(), ", "));
+  }
+
+  torch::Tensor features = conv_encoder->forward(pixel_values);  // [N, C, h, w]
+  const int64_t h = features.size(2), w = features.size(3);
+  torch::Tensor mask = feature_mask(pixel_mask, h, w);  // [N, h, w], true = valid
+  torch::Tensor pos = position_embedding(mask).to(features.scalar_type());  // [N, hw, d]
+  torch::Tensor projected = input_projection->forward(features);             // [N, d, h, w]
+  // NCHW or channels-last alike: tokens in row-major (y, x) order, as HF's flatten(2).permute(0, 2, 1).
+  torch::Tensor tokens = projected.permute({0, 2, 3, 1}).reshape({n, h * w, config_.d_model});
+  torch::Tensor padding = mask.logical_not().reshape({n, h * w});
+
+  // Encoder (HF applies dropout to its input while training).
+  torch::Tensor memory = maybe_dropout(tokens, config_.dropout, is_training());
+  for (auto& layer : encoder_layers)
+    if (!drop_layer(config_.encoder_layerdrop, is_training())) memory = layer->forward(memory, pos, padding);
+
+  // Decoder: zero queries carrying the learned query embeddings as their position.
+  torch::Tensor query_pos = query_position_embeddings->weight.unsqueeze(0).expand({n, -1, -1});
+  torch::Tensor hidden = torch::zeros_like(query_pos);
+  std::vector<torch::Tensor> intermediate;
+  for (auto& layer : decoder_layers) {
+    if (drop_layer(config_.decoder_layerdrop, is_training())) continue;
+    hidden = layer->forward(hidden, query_pos, memory, pos, padding);
+    if (config_.auxiliary_loss) {
+      // HF's DetrDecoder: with auxiliary_loss the normalised state is both the layer's auxiliary output and the next
+      // layer's input (the original DETR normalises only a copy). Kept so that HF computes what we compute.
+      hidden = decoder_layernorm->forward(hidden);
+      intermediate.push_back(hidden);
+    }
+  }
+  DetrDecoderOutput out;
+  out.last_hidden_state = decoder_layernorm->forward(hidden);
+  if (!intermediate.empty()) out.intermediate_hidden_states = torch::stack(intermediate);
+  return out;
+}
+
+// ---------------------------------------------------------------- heads
+
+DetrMLPPredictionHeadImpl::DetrMLPPredictionHeadImpl(int64_t input_dim, int64_t hidden_dim, int64_t output_dim,
+                                                     int64_t num_layers) {
+  torch::nn::ModuleList list;
+  for (int64_t i = 0; i < num_layers; ++i) {
+    layers.push_back(torch::nn::Linear(i == 0 ? input_dim : hidden_dim, i + 1 == num_layers ? output_dim : hidden_dim));
+    list->push_back(layers.back());
+  }
+  register_module("layers", list);
+}
+
+torch::Tensor DetrMLPPredictionHeadImpl::forward(torch::Tensor x) {
+  for (size_t i = 0; i < layers.size(); ++i) {
+    x = layers[i]->forward(x);
+    if (i + 1 < layers.size()) x = torch::relu(x);
+  }
+  return x;
+}
+
+DetrForObjectDetectionImpl::DetrForObjectDetectionImpl(DetrConfig config) : config_(std::move(config)) {
+  config_.validate("detr config");
+  model = register_module("model", DetrModel(config_));
+  class_labels_classifier =
+      register_module("class_labels_classifier", torch::nn::Linear(config_.d_model, config_.num_labels() + 1));
+  bbox_predictor = register_module("bbox_predictor", DetrMLPPredictionHead(config_.d_model, config_.d_model, 4, 3));
+  init_detr_weights(*this);
+  // As the original's BackboneBase and HF's DetrConvEncoder: only layer2..layer4 of the backbone train.
+  for (auto& p : model->conv_encoder->named_parameters()) {
+    const std::string& name = p.key();
+    if (name.find("layer2") == std::string::npos && name.find("layer3") == std::string::npos &&
+        name.find("layer4") == std::string::npos)
+      p.value().set_requires_grad(false);
+  }
+}
+
+DetrOutput DetrForObjectDetectionImpl::forward(const torch::Tensor& pixel_values, const torch::Tensor& pixel_mask) {
+  DetrDecoderOutput decoded = model->forward(pixel_values, pixel_mask);
+  DetrOutput out;
+  out.logits = class_labels_classifier->forward(decoded.last_hidden_state);
+  out.pred_boxes = bbox_predictor->forward(decoded.last_hidden_state).sigmoid();
+  if (decoded.intermediate_hidden_states.defined()) {
+    const torch::Tensor& inter = decoded.intermediate_hidden_states;  // [L, N, Q, d]
+    torch::Tensor logits = class_labels_classifier->forward(inter);
+    torch::Tensor boxes = bbox_predictor->forward(inter).sigmoid();
+    for (int64_t i = 0; i + 1 < inter.size(0); ++i) out.auxiliary_outputs.push_back({logits[i], boxes[i]});
+  }
+  return out;
+}
+
+std::vector<std::string> DetrForObjectDetectionImpl::backbone_parameter_names() const {
+  std::vector<std::string> names;
+  for (const auto& p : named_parameters())
+    if (p.key().rfind("model.backbone.", 0) == 0 && p.value().requires_grad()) names.push_back(p.key());
+  return names;
+}
+
+void init_detr_weights(DetrForObjectDetectionImpl& model) {
+  torch::NoGradGuard no_grad;
+  for (auto& m : model.model->conv_encoder->modules(/*include_self=*/false))
+    if (auto* conv = m->as<torch::nn::Conv2d>())
+      torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
+  // nn.MultiheadAttention keeps q, k, v in one [3D, D] in_proj_weight, initialised xavier-uniform as a whole, with
+  // zero in_proj_bias and out_proj.bias; Transformer._reset_parameters then makes every other matrix xavier-uniform.
+  auto init_attention = [](DetrAttentionImpl& a) {
+    const double d = static_cast<double>(a.q_proj->weight.size(1));
+    const double bound = std::sqrt(6.0 / (d + 3 * d));
+    for (auto* lin : {&a.q_proj, &a.k_proj, &a.v_proj}) {
+      (*lin)->weight.uniform_(-bound, bound);
+      (*lin)->bias.zero_();
+    }
+    torch::nn::init::xavier_uniform_(a.out_proj->weight);
+    a.out_proj->bias.zero_();
+  };
+  for (auto& layer : model.model->encoder_layers) {
+    init_attention(*layer->self_attn);
+    torch::nn::init::xavier_uniform_(layer->fc1->weight);
+    torch::nn::init::xavier_uniform_(layer->fc2->weight);
+  }
+  for (auto& layer : model.model->decoder_layers) {
+    init_attention(*layer->self_attn);
+    init_attention(*layer->encoder_attn);
+    torch::nn::init::xavier_uniform_(layer->fc1->weight);
+    torch::nn::init::xavier_uniform_(layer->fc2->weight);
+  }
+  // Frozen BatchNorms are built as the identity; heads, input_projection, query embeddings (N(0, 1)) and LayerNorms
+  // keep LibTorch's defaults, which are PyTorch's.
+}
+
+}  // namespace em::models
