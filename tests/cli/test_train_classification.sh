@@ -6,8 +6,8 @@ data=$T/fashion
 make_fashion_dataset "$data" 48 24
 cfg=$T/tiny.json
 write_tiny_resnet_config "$cfg"
-common=(--algo classification --data "$data" --model_config "$cfg" --threads 1 --num_workers 1
-        --per_device_train_batch_size 8 --learning_rate 1e-3 --logging_steps 1 --save_steps 3 -q)
+base=(--algo classification --data "$data" --model_config "$cfg" --threads 1 --num_workers 1 -q)
+common=("${base[@]}" --per_device_train_batch_size 8 --learning_rate 1e-3 --logging_steps 1 --save_steps 3)
 
 # 1. A whole run: 4 epochs x 6 steps.
 expect_exit 0 "em-train runs to the end" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/a" --num_train_epochs 4
@@ -45,11 +45,11 @@ expect_exit 2 "an output dir holding a run is refused" -- "$EM_BIN/em-train" "${
 expect_stderr "overwrite_output_dir" "the refusal names --overwrite_output_dir"
 expect_exit 2 "learning_rate -1 is a usage error" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/x" --learning_rate -1
 expect_stderr "learning_rate.*-1.*\[0, inf\)" "the message names parameter, value and range"
-echo '{"per_device_train_batch_size": "1"}' >"$T/hp.json"
-expect_exit 2 "batch size 1 for classification (file) is refused" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/x" --hyperparameters "$T/hp.json"
+echo '{"learning_rate": "1e-3", "per_device_train_batch_size": "1"}' >"$T/hp.json"
+expect_exit 2 "batch size 1 for classification (file) is refused" -- "$EM_BIN/em-train" "${base[@]}" --output_dir "$T/x" --hyperparameters "$T/hp.json"
 expect_stderr "per_device_train_batch_size" "the message names the parameter"
 echo '{"num_train_epochs": "2.5"}' >"$T/hp.json"
-expect_exit 2 "fractional epochs for classification are refused" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/x" --hyperparameters "$T/hp.json"
+expect_exit 2 "fractional epochs for classification are refused" -- "$EM_BIN/em-train" "${base[@]}" --output_dir "$T/x" --hyperparameters "$T/hp.json"
 echo '{"learning_rat": 0.1}' >"$T/hp.json"
 expect_exit 2 "an unknown hyperparameter name is refused" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/x" --hyperparameters "$T/hp.json"
 expect_stderr "learning_rat" "the message names the unknown parameter"
@@ -59,6 +59,11 @@ cp -r "$T/a" "$T/b" && cp "$T/keep/notes.txt" "$T/b/notes.txt"
 expect_exit 0 "--overwrite_output_dir replaces a run" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/b" --num_train_epochs 1 --overwrite_output_dir
 [[ -f $T/b/notes.txt ]] && pass "a file emkit did not write survives --overwrite_output_dir" || fail "notes.txt deleted"
 [[ ! -d $T/b/checkpoint-24 ]] && pass "the old run's checkpoints are gone" || fail "old checkpoint-24 still there"
+
+echo '{"learning_rate": "1e-3", "num_train_epochs": 1, "save_steps": "2"}' >"$T/hp.json"
+expect_exit 0 "string values in a hyperparameters file are accepted" -- "$EM_BIN/em-train" "${base[@]}" --output_dir "$T/h" --hyperparameters "$T/hp.json" --save_steps 5
+jq -e '.save_steps == 5 and .learning_rate == 0.001 and .num_train_epochs == 1' "$T/h/hyperparameters.json" >/dev/null &&
+  pass "flags win over the file; file strings parsed" || fail "hyperparameters.json: $(cat "$T/h/hyperparameters.json")"
 
 # 4. SIGKILL after a checkpoint, then resume: same losses, bit-identical weights.
 "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/k" --num_train_epochs 4 2>/dev/null >/dev/null &
@@ -71,10 +76,10 @@ diff <(jq -c 'select(.loss != null) | [.step, .loss]' "$T/a/metrics.jsonl") <(jq
   pass "resumed run logs the same losses" || fail "losses differ after resume"
 
 # 5. SIGTERM: finish the step, save a checkpoint, exit 130.
-"$EM_BIN/em-train" "${common[@]}" --output_dir "$T/s" --num_train_epochs 40 --save_steps 1000 >/dev/null 2>"$T/s.err" &
+"$EM_BIN/em-train" "${common[@]}" --output_dir "$T/s" --num_train_epochs 100000 --save_steps 100000 >/dev/null 2>"$T/s.err" &
 pid=$!
 for _ in $(seq 1 600); do [[ -s $T/s/metrics.jsonl ]] && break; sleep 0.05; done
-kill -TERM $pid; set +e; wait $pid; rc=$?; set -e
+kill -TERM $pid || true; set +e; wait $pid; rc=$?; set -e
 [[ $rc -eq 130 ]] && pass "SIGTERM exits 130" || fail "SIGTERM exit $rc: $(tail -3 "$T/s.err")"
 ls -d "$T"/s/checkpoint-* >/dev/null 2>&1 && pass "SIGTERM left a checkpoint" || fail "no checkpoint after SIGTERM"
 finish

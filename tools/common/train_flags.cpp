@@ -27,6 +27,7 @@ void bind_train_flags(CLI::App& app, TrainFlags& flags) {
     auto* opt = app.add_option_function<std::string>(
         "--" + spec.name, [&flags, name = spec.name](const std::string& v) { flags.values[name] = v; },
         spec.help + " [" + spec.type + " " + spec.range + "; " + where + "]");
+    opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a Makefile may append an override
     opt->type_name(spec.type == "bool" ? "BOOL" : spec.type == "string" ? "NAME" : spec.type == "int" ? "INT" : "FLOAT");
   }
 }

@@ -102,6 +102,8 @@ TrainResult train(Task& task, const TrainOptions& opts) {
   io::write_json_file(out / run_dir::kHyperparameters, hp_json);
   MetricsLog metrics(out / run_dir::kMetrics, resuming ? state.global_step : -1);
   EventWriter events(out / run_dir::kRuns);
+  // TensorBoard drops events after this step from earlier files: what a killed run logged past its checkpoint.
+  events.add_session_start(state.global_step);
 
   log::info("training {} images, {} steps ({} per epoch, batch {}), {} threads", n, state.total_steps,
             state.steps_per_epoch, batch_size, torch::get_num_threads());
