@@ -1,0 +1,67 @@
+// em-train's compute-only throughput: the same task, model, loss, clipping and fused AdamW steps as em-train, on
+// batches built once and kept in memory — the ceiling em-train's data pipeline is measured against.
+#include "common/cli.hpp"
+#include "common/train_flags.hpp"
+#include "em/core/autocast.hpp"
+#include "em/io/file.hpp"
+#include "em/train/classification_task.hpp"
+
+#include <chrono>
+
+int main(int argc, char** argv) {
+  em::cli::TrainFlags flags;
+  CLI::App* parsed = nullptr;
+  int64_t steps = 100, warmup = 5;
+  em::cli::ToolInfo info{"em-bench-train-compute",
+                         "Training steps on in-memory batches (no decoding, no loader): images/s of compute alone.",
+                         "em-bench-train-compute --algo classification --data DIR --output_dir X [--steps N] [hp flags]",
+                         "", "scripts/bench/bench_train_classification.sh"};
+  return em::cli::run_main(
+      argc, argv, info,
+      [&](CLI::App& app) {
+        em::cli::bind_train_flags(app, flags);
+        app.add_option("--steps", steps, "Timed steps")->check(CLI::PositiveNumber);
+        app.add_option("--warmup", warmup, "Untimed steps first")->check(CLI::NonNegativeNumber);
+        parsed = &app;
+      },
+      [&] {
+        em::train::TrainOptions opts = em::cli::resolve_train_options(*parsed, flags);
+        em::train::ClassificationTask task(opts);
+        const int64_t bs = opts.hp.per_device_train_batch_size;
+        std::vector<em::data::Batch> batches;
+        for (int64_t b = 0; b < 8; ++b) {
+          std::vector<int64_t> idx;
+          for (int64_t i = 0; i < bs; ++i) idx.push_back((b * bs + i) % task.train_size());
+          batches.push_back(task.train_batch(idx, 0));
+        }
+        em::train::AdamWOptions adam;
+        adam.lr = opts.hp.learning_rate;
+        em::train::AdamW optimizer(task.param_groups(opts.hp.weight_decay), adam);
+        task.model().train();
+        auto run = [&](int64_t n) {
+          for (int64_t s = 0; s < n; ++s) {
+            const auto& batch = batches[static_cast<size_t>(s) % batches.size()];
+            em::train::LossOutput out;
+            {
+              em::Bf16Autocast autocast(opts.hp.bf16);
+              out = task.loss(batch);
+            }
+            out.loss.backward();
+            std::vector<torch::Tensor> params;
+            for (const auto& p : task.model().parameters())
+              if (p.grad().defined()) params.push_back(p);
+            if (opts.hp.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(params, opts.hp.max_grad_norm);
+            optimizer.step();
+            optimizer.zero_grad();
+            (void)out.loss.item<double>();  // em-train reads the loss every step too
+          }
+        };
+        run(warmup);
+        auto t0 = std::chrono::steady_clock::now();
+        run(steps);
+        double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        em::io::Json j{{"steps", steps}, {"batch_size", bs}, {"seconds", dt}, {"images_per_second", steps * bs / dt}};
+        em::io::write_stdout(em::io::dump_json(j) + "\n");
+        return em::ExitCode::ok;
+      });
+}
