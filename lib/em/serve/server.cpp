@@ -141,7 +141,8 @@ class EndpointServer final : public httplib::Server {
   bool process_and_close_socket(socket_t sock) override {
     int one = 1;  // replies are written as header + body: without this, Nagle delays the body by an ACK
     ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    ConnectionStream stream(sock, static_cast<int>(read_timeout_sec_ * 1000), static_cast<int>(write_timeout_sec_ * 1000));
+    ConnectionStream stream(sock, static_cast<int>(read_timeout_sec_ * 1000),
+                            static_cast<int>(write_timeout_sec_ * 1000));
     bool ok = true, drain = false;
     for (size_t served = 0; served < keep_alive_max_count_; ++served) {
       if (!wait_for_request(stream, served)) break;
@@ -217,7 +218,8 @@ void ServeOptions::validate() const {
   if (port < 0 || port > 65535) usage_fail("--port {}: must be in [0, 65535] (0 = any free port)", port);
   if (max_body_bytes < 1) usage_fail("--max_body_bytes {}: must be at least 1", max_body_bytes);
   if (http_threads < 1 || http_threads > 4096) usage_fail("--http_threads {}: must be in [1, 4096]", http_threads);
-  if (read_timeout_s < 1 || read_timeout_s > 3600) usage_fail("--read_timeout {}: must be in [1, 3600] seconds", read_timeout_s);
+  if (read_timeout_s < 1 || read_timeout_s > 3600)
+    usage_fail("--read_timeout {}: must be in [1, 3600] seconds", read_timeout_s);
   batching.validate();
 }
 
@@ -242,7 +244,8 @@ Reply InferenceService::infer(const std::string& body) {
     prepared.reserve(images.size());
     for (size_t i = 0; i < images.size(); ++i) {
       // The same decoding and naming as em-predict (Predictor::predict_bytes), so errors read the same.
-      prepared.push_back(predictor_->prepare(io::decode_image(images[i], fmt::format("request: instances[{}]", i), 3)));
+      prepared.push_back(
+          predictor_->prepare(io::decode_image(images[i], fmt::format("request: instances[{}]", i), 3)));
       std::string().swap(images[i]);
     }
   } catch (const Error& e) {
@@ -297,18 +300,19 @@ struct HttpServer::Impl {
       set_reply(res, error_reply(status, message));
       return httplib::Server::HandlerResponse::Handled;
     };
-    std::string allow;
-    if (req.path == "/inference") allow = "POST";
-    else if (req.path == "/health") allow = "GET, HEAD";
-    else return refuse(404, fmt::format("{}: no such endpoint (POST /inference, GET /health)", req.path));
-    if (allow.find(req.method) == std::string::npos || req.method.empty()) {
+    const bool inference = req.path == "/inference";
+    if (!inference && req.path != "/health")
+      return refuse(404, fmt::format("{}: no such endpoint (POST /inference, GET /health)", req.path));
+    const std::string allow = inference ? "POST" : "GET, HEAD";
+    if (inference ? req.method != "POST" : req.method != "GET" && req.method != "HEAD") {
       res.set_header("Allow", allow);
       return refuse(405, fmt::format("{} {}: method not allowed (allowed: {})", req.method, req.path, allow));
     }
-    if (req.path == "/inference") {
+    if (inference) {
       const auto max = static_cast<uint64_t>(options.max_body_bytes);
       if (length && *length == std::numeric_limits<uint64_t>::max())
-        return refuse(400, fmt::format("Content-Length \"{}\": not a number", req.get_header_value("Content-Length")));
+        return refuse(400, fmt::format("Content-Length \"{}\": not a number",
+                                       req.get_header_value("Content-Length")));
       if (length && *length > max)
         return refuse(413, fmt::format("request body of {} bytes: over the limit of {} (--max_body_bytes)", *length,
                                        human_bytes(max)));

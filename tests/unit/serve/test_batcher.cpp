@@ -1,0 +1,167 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <thread>
+
+#include "em/core/error.hpp"
+#include "em/infer/request.hpp"
+#include "em/io/image.hpp"
+#include "em/serve/batcher.hpp"
+#include "em/serve/server.hpp"
+
+using em::infer::Prepared;
+using em::io::Json;
+using em::serve::Batcher;
+using em::serve::BatcherOptions;
+
+namespace {
+
+Prepared tagged(float tag) { return {torch::full({1}, tag), 1, 1}; }
+float tag_of(const Prepared& p) { return p.pixel_values.item<float>(); }
+
+// A predictor stand-in: answers each image with its tag, records batch sizes, fails on a negative tag.
+struct FakeModel {
+  std::mutex mutex;
+  std::vector<size_t> batch_sizes;
+  std::vector<Json> operator()(const std::vector<Prepared>& batch) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      batch_sizes.push_back(batch.size());
+    }
+    std::vector<Json> out;
+    for (const auto& p : batch) {
+      if (tag_of(p) < 0) em::fail("bad image {}", tag_of(p));
+      out.push_back(Json{{"tag", tag_of(p)}});
+    }
+    return out;
+  }
+};
+
+Batcher::PredictFn use(FakeModel& model) {
+  return [&model](const std::vector<Prepared>& b) { return model(b); };
+}
+
+}  // namespace
+
+TEST_CASE("concurrent submissions share forward passes and each gets its own results", "[serve]") {
+  FakeModel model;
+  Batcher batcher(use(model), BatcherOptions{8, 200});
+  std::vector<std::thread> threads;
+  std::atomic<int> correct{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      auto results = batcher.submit({tagged(static_cast<float>(i)), tagged(static_cast<float>(100 + i))}).get();
+      if (results.size() == 2 && results[0]["tag"] == i && results[1]["tag"] == 100 + i) ++correct;
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(correct == 8);
+  const auto stats = batcher.stats();
+  CHECK(stats.requests == 8);
+  CHECK(stats.images == 16);
+  CHECK(stats.batches < 8);  // 2-image submissions, up to 8 images per pass: batched
+  for (size_t n : model.batch_sizes) CHECK(n <= 8);
+}
+
+TEST_CASE("a batch is not held back longer than max_batch_delay_ms", "[serve]") {
+  FakeModel model;
+  Batcher batcher(use(model), BatcherOptions{16, 30});
+  const auto t0 = std::chrono::steady_clock::now();
+  auto results = batcher.submit({tagged(1)}).get();
+  const auto waited = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(results.at(0)["tag"] == 1);
+  CHECK(waited >= 25);
+  CHECK(waited < 2000);
+}
+
+TEST_CASE("a submission that breaks the model fails alone; its batch companions get their results", "[serve]") {
+  FakeModel model;
+  Batcher batcher(use(model), BatcherOptions{16, 300});
+  auto good1 = batcher.submit({tagged(1)});
+  auto bad = batcher.submit({tagged(2), tagged(-5)});
+  auto good2 = batcher.submit({tagged(3)});
+  CHECK(good1.get().at(0)["tag"] == 1);
+  CHECK(good2.get().at(0)["tag"] == 3);
+  CHECK_THROWS_WITH(bad.get(), Catch::Contains("bad image -5"));
+  CHECK(model.batch_sizes.front() == 4);  // tried together first
+}
+
+TEST_CASE("a submission larger than max_batch_size runs in chunks, results in order", "[serve]") {
+  FakeModel model;
+  Batcher batcher(use(model), BatcherOptions{4, 0});
+  std::vector<Prepared> images;
+  for (int i = 0; i < 10; ++i) images.push_back(tagged(static_cast<float>(i)));
+  auto results = batcher.submit(images).get();
+  REQUIRE(results.size() == 10);
+  for (int i = 0; i < 10; ++i) CHECK(results[static_cast<size_t>(i)]["tag"] == i);
+  CHECK(model.batch_sizes == std::vector<size_t>{4, 4, 2});
+}
+
+TEST_CASE("stop answers what is queued, then refuses new submissions", "[serve]") {
+  FakeModel model;
+  Batcher batcher(use(model), BatcherOptions{16, 10000});
+  auto queued = batcher.submit({tagged(7)});
+  batcher.stop();  // does not wait out the 10 s delay
+  CHECK(queued.get().at(0)["tag"] == 7);
+  CHECK_THROWS_WITH(batcher.submit({tagged(8)}), Catch::Contains("shutting down"));
+}
+
+TEST_CASE("batcher options name the flag and the range", "[serve]") {
+  CHECK_THROWS_WITH((BatcherOptions{0, 5}.validate()), Catch::Contains("--max_batch_size 0"));
+  CHECK_THROWS_WITH((BatcherOptions{4, -1}.validate()), Catch::Contains("--max_batch_delay_ms -1"));
+  em::serve::ServeOptions o;
+  o.port = 70000;
+  CHECK_THROWS_AS(o.validate(), em::UsageError);
+}
+
+namespace {
+// A whole predictor stand-in: the "score" is the image's mean pixel, so answers depend on the request's bytes.
+class MeanPredictor : public em::infer::Predictor {
+ public:
+  em::Algo algo() const override { return em::Algo::classification; }
+  Prepared prepare(const em::io::Image& image) const override {
+    double sum = 0;
+    for (uint8_t v : image.pixels) sum += v;
+    return {torch::full({1}, static_cast<float>(sum / static_cast<double>(image.pixels.size()))), image.width,
+            image.height};
+  }
+  std::vector<Json> predict(const std::vector<Prepared>& batch) const override {
+    std::vector<Json> out;
+    for (const auto& p : batch) out.push_back(Json::array({Json{{"score", tag_of(p)}, {"label", "mean"}}}));
+    return out;
+  }
+};
+
+std::string png_of(int width, int height, uint8_t value) {
+  em::io::Image image{width, height, 3, std::vector<uint8_t>(static_cast<size_t>(width * height * 3), value)};
+  return em::io::encode_png(image);
+}
+}  // namespace
+
+TEST_CASE("the inference service answers em-predict's bytes and 400 with the JSON path for bad requests", "[serve]") {
+  em::serve::InferenceService service(std::make_unique<MeanPredictor>(), "model-dir", BatcherOptions{16, 1});
+  MeanPredictor reference;
+  const std::vector<std::string> images = {png_of(5, 4, 10), png_of(3, 3, 200)};
+  const std::string request = em::infer::encode_request(images);
+  auto reply = service.infer(request);
+  CHECK(reply.status == 200);
+  CHECK(reply.body == em::infer::format_response(em::infer::make_response(reference.predict_bytes(images))));
+
+  auto error_of = [&](const std::string& body) {
+    auto r = service.infer(body);
+    INFO(r.body);
+    CHECK(r.status == 400);
+    return em::io::parse_json(r.body, "reply").at("error").get<std::string>();
+  };
+  CHECK_THAT(error_of("{\"instances\": [{"), Catch::Contains("invalid JSON"));
+  CHECK_THAT(error_of("{\"images\": []}"), Catch::Contains("missing field \"instances\""));
+  CHECK_THAT(error_of("{\"instances\": [{\"data\": \"@@@\"}]}"), Catch::Contains("instances[0].data"));
+  CHECK_THAT(error_of(em::infer::encode_request({images[0], "not an image"})),
+             Catch::Contains("request: instances[1]: not an image"));
+
+  auto health = em::io::parse_json(service.health().body, "health");
+  CHECK(health["status"] == "ok");
+  CHECK(health["algo"] == "classification");
+  CHECK(health["model"] == "model-dir");
+  CHECK(health["stats"]["images"] == 2);
+}
