@@ -1,0 +1,551 @@
+#include "em/models/segformer.hpp"
+
+#include "em/core/error.hpp"
+
+#include <cmath>
+#include <set>
+
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+namespace em::models {
+namespace {
+
+// HF's modeling builds every nn.LayerNorm without an eps argument, i.e. torch's default, whatever
+// config.layer_norm_eps says (see ../shared/fixtures/README.md, "Reference facts").
+constexpr double kLayerNormEps = 1e-5;
+
+std::string json_text(const io::Json& v) { return io::dump_json(v); }
+
+int64_t integer(const io::Json& obj, const char* key, int64_t fallback, int64_t min, const std::string& what) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return fallback;
+  if (!it->is_number_integer() || it->get<int64_t>() < min)
+    fail("{}: field \"{}\": expected an integer >= {}, got {}", what, key, min, json_text(*it));
+  return it->get<int64_t>();
+}
+
+int64_t any_integer(const io::Json& obj, const char* key, int64_t fallback, const std::string& what) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return fallback;
+  if (!it->is_number_integer()) fail("{}: field \"{}\": expected an integer, got {}", what, key, json_text(*it));
+  return it->get<int64_t>();
+}
+
+std::vector<int64_t> positive_ints(const io::Json& obj, const char* key, std::vector<int64_t> fallback,
+                                   const std::string& what) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return fallback;
+  bool ok = it->is_array() && !it->empty();
+  if (ok)
+    for (const auto& v : *it) ok = ok && v.is_number_integer() && v.get<int64_t>() >= 1;
+  if (!ok) fail("{}: field \"{}\": expected a non-empty array of positive integers, got {}", what, key, json_text(*it));
+  return it->get<std::vector<int64_t>>();
+}
+
+double number(const io::Json& obj, const char* key, double fallback, const std::string& what) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return fallback;
+  if (!it->is_number()) fail("{}: field \"{}\": expected a number, got {}", what, key, json_text(*it));
+  return it->get<double>();
+}
+
+bool boolean(const io::Json& obj, const char* key, bool fallback, const std::string& what) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return fallback;
+  if (!it->is_boolean()) fail("{}: field \"{}\": expected true or false, got {}", what, key, json_text(*it));
+  return it->get<bool>();
+}
+
+std::string string_field(const io::Json& obj, const char* key, std::string fallback, const std::string& what) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return fallback;
+  if (!it->is_string()) fail("{}: field \"{}\": expected a string, got {}", what, key, json_text(*it));
+  return it->get<std::string>();
+}
+
+// HF keeps id2label as {"0": "road", ...}; ids must be exactly 0..n-1 for a classifier with n outputs.
+std::vector<std::string> parse_id2label(const io::Json& j, const std::string& what) {
+  if (!j.is_object())
+    fail("{}: field \"id2label\": expected an object {{\"0\": \"label\", ...}}, got {}", what, json_text(j));
+  std::vector<std::string> labels(j.size());
+  std::vector<bool> seen(j.size(), false);
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    size_t id = 0;
+    size_t used = 0;
+    try {
+      id = std::stoul(it.key(), &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != it.key().size() || id >= labels.size() || seen[id])
+      fail("{}: field \"id2label\": key \"{}\" is not one of the ids 0..{} (each once)", what, it.key(),
+           labels.empty() ? 0 : labels.size() - 1);
+    if (!it.value().is_string())
+      fail("{}: field \"id2label\".\"{}\": expected a label string, got {}", what, it.key(), json_text(it.value()));
+    labels[id] = it.value().get<std::string>();
+    seen[id] = true;
+  }
+  return labels;
+}
+
+torch::nn::LayerNorm layer_norm(int64_t width) {
+  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({width}).eps(kLayerNormEps));
+}
+
+// LayerNorm in its parameters' dtype: LibTorch 1.13's CPU autocast leaves layer_norm alone and its CPU kernel rejects
+// a bf16 input with fp32 weights, so bf16 activations (Linear/conv outputs under autocast) are normalised in fp32,
+// which is also what CUDA autocast does. Outside autocast the dtypes agree and nothing is converted.
+torch::Tensor norm(torch::nn::LayerNorm& ln, const torch::Tensor& x) {
+  const auto dtype = ln->weight.scalar_type();
+  return ln->forward(x.scalar_type() == dtype ? x : x.to(dtype));
+}
+
+torch::Tensor activate(const torch::Tensor& x, Activation act) {
+  switch (act) {
+    case Activation::none: return x;
+    case Activation::relu: return torch::relu(x);
+    case Activation::gelu: return torch::gelu(x);  // exact erf GELU (HF's "gelu")
+    case Activation::gelu_tanh: return torch::gelu(x, "tanh");
+    case Activation::silu: return torch::silu(x);
+    case Activation::tanh: return torch::tanh(x);
+  }
+  return x;
+}
+
+// HF's drop_path: per sample, keep with probability 1-p and scale by 1/(1-p); the identity outside training.
+// Same tensor shape, dtype and RNG call as HF, so a seeded torch gives the same masks.
+torch::Tensor drop_path(const torch::Tensor& x, double p, bool training) {
+  if (p == 0.0 || !training) return x;
+  const double keep = 1.0 - p;
+  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
+  shape[0] = x.size(0);
+  torch::Tensor mask = keep + torch::rand(shape, x.options());
+  mask.floor_();
+  return x.div(keep) * mask;
+}
+
+torch::Tensor maybe_dropout(const torch::Tensor& x, double p, bool training) {
+  return p > 0.0 && training ? torch::dropout(x, p, true) : x;
+}
+
+std::shared_ptr<torch::nn::Module> plain(const std::string& type) { return std::make_shared<torch::nn::Module>(type); }
+
+}  // namespace
+
+// ---------------------------------------------------------------- config
+
+void SegformerConfig::set_labels(std::vector<std::string> labels) {
+  std::set<std::string> unique(labels.begin(), labels.end());
+  if (unique.size() != labels.size())
+    fail("segformer config: labels must be distinct, got [{}]", fmt::join(labels, ", "));
+  id2label = std::move(labels);
+}
+
+void SegformerConfig::validate(const std::string& what) const {
+  if (num_channels < 1) fail("{}: field \"num_channels\": expected >= 1, got {}", what, num_channels);
+  if (num_encoder_blocks < 1)
+    fail("{}: field \"num_encoder_blocks\": expected >= 1, got {}", what, num_encoder_blocks);
+  const auto n = static_cast<size_t>(num_encoder_blocks);
+  const std::pair<const char*, const std::vector<int64_t>*> lists[] = {
+      {"depths", &depths},       {"sr_ratios", &sr_ratios},
+      {"hidden_sizes", &hidden_sizes}, {"patch_sizes", &patch_sizes},
+      {"strides", &strides},     {"num_attention_heads", &num_attention_heads},
+      {"mlp_ratios", &mlp_ratios}};
+  for (const auto& [key, list] : lists) {
+    if (list->size() != n)
+      fail("{}: field \"{}\" has {} values [{}] but \"num_encoder_blocks\" is {} (one value per stage)", what, key,
+           list->size(), fmt::join(*list, ", "), num_encoder_blocks);
+    for (size_t i = 0; i < n; ++i)
+      if ((*list)[i] < 1) fail("{}: field \"{}\"[{}]: expected >= 1, got {}", what, key, i, (*list)[i]);
+  }
+  for (size_t i = 0; i < n; ++i)
+    if (hidden_sizes[i] % num_attention_heads[i] != 0)
+      fail("{}: field \"num_attention_heads\"[{}] = {} does not divide \"hidden_sizes\"[{}] = {}", what, i,
+           num_attention_heads[i], i, hidden_sizes[i]);
+  parse_activation(hidden_act, what);
+  const std::pair<const char*, double> probabilities[] = {{"hidden_dropout_prob", hidden_dropout_prob},
+                                                          {"attention_probs_dropout_prob", attention_probs_dropout_prob},
+                                                          {"classifier_dropout_prob", classifier_dropout_prob},
+                                                          {"drop_path_rate", drop_path_rate}};
+  for (const auto& [key, p] : probabilities)
+    if (!(p >= 0.0 && p < 1.0)) fail("{}: field \"{}\": expected a probability in [0, 1), got {}", what, key, p);
+  if (!(initializer_range >= 0.0) || !std::isfinite(initializer_range))
+    fail("{}: field \"initializer_range\": expected a finite number >= 0, got {}", what, initializer_range);
+  if (!(layer_norm_eps > 0.0) || !std::isfinite(layer_norm_eps))
+    fail("{}: field \"layer_norm_eps\": expected a finite number > 0, got {}", what, layer_norm_eps);
+  if (decoder_hidden_size < 1)
+    fail("{}: field \"decoder_hidden_size\": expected >= 1, got {}", what, decoder_hidden_size);
+  if (id2label.empty()) fail("{}: field \"id2label\": a segmentation model needs at least one label", what);
+  std::set<std::string> unique(id2label.begin(), id2label.end());
+  if (unique.size() != id2label.size()) fail("{}: field \"id2label\": labels must be distinct", what);
+}
+
+SegformerConfig SegformerConfig::from_json(const io::Json& json, const std::string& what) {
+  if (!json.is_object()) fail("{}: expected a JSON object (an HF SegFormer config.json)", what);
+  std::string model_type = string_field(json, "model_type", "segformer", what);
+  if (model_type != "segformer")
+    fail("{}: field \"model_type\": expected \"segformer\", got \"{}\" (not a SegFormer config)", what, model_type);
+  if (auto it = json.find("architectures"); it != json.end() && !it->is_null()) {
+    if (!it->is_array()) fail("{}: field \"architectures\": expected an array of names, got {}", what, json_text(*it));
+    // nvidia/mit-b* (the encoder-only ImageNet checkpoints) say SegformerForImageClassification.
+    for (const auto& a : *it)
+      if (!a.is_string() || (a != "SegformerForSemanticSegmentation" && a != "SegformerForImageClassification" &&
+                             a != "SegformerModel"))
+        fail("{}: field \"architectures\": expected \"SegformerForSemanticSegmentation\", got {}", what,
+             json_text(a));
+  }
+
+  SegformerConfig c;
+  c.num_channels = integer(json, "num_channels", c.num_channels, 1, what);
+  c.num_encoder_blocks = integer(json, "num_encoder_blocks", c.num_encoder_blocks, 1, what);
+  c.depths = positive_ints(json, "depths", c.depths, what);
+  c.sr_ratios = positive_ints(json, "sr_ratios", c.sr_ratios, what);
+  c.hidden_sizes = positive_ints(json, "hidden_sizes", c.hidden_sizes, what);
+  c.patch_sizes = positive_ints(json, "patch_sizes", c.patch_sizes, what);
+  c.strides = positive_ints(json, "strides", c.strides, what);
+  c.num_attention_heads = positive_ints(json, "num_attention_heads", c.num_attention_heads, what);
+  c.mlp_ratios = positive_ints(json, "mlp_ratios", c.mlp_ratios, what);
+  c.hidden_act = string_field(json, "hidden_act", c.hidden_act, what);
+  c.hidden_dropout_prob = number(json, "hidden_dropout_prob", c.hidden_dropout_prob, what);
+  c.attention_probs_dropout_prob = number(json, "attention_probs_dropout_prob", c.attention_probs_dropout_prob, what);
+  c.classifier_dropout_prob = number(json, "classifier_dropout_prob", c.classifier_dropout_prob, what);
+  c.initializer_range = number(json, "initializer_range", c.initializer_range, what);
+  c.drop_path_rate = number(json, "drop_path_rate", c.drop_path_rate, what);
+  c.layer_norm_eps = number(json, "layer_norm_eps", c.layer_norm_eps, what);
+  c.decoder_hidden_size = integer(json, "decoder_hidden_size", c.decoder_hidden_size, 1, what);
+  c.semantic_loss_ignore_index = any_integer(json, "semantic_loss_ignore_index", c.semantic_loss_ignore_index, what);
+  c.reshape_last_stage = boolean(json, "reshape_last_stage", c.reshape_last_stage, what);
+
+  // Labels as HF's PretrainedConfig resolves them: id2label wins, else num_labels LABEL_i names, else 2.
+  if (auto it = json.find("id2label"); it != json.end() && !it->is_null()) {
+    c.id2label = parse_id2label(*it, what);
+    if (auto n = json.find("num_labels"); n != json.end() && (!n->is_number_integer() || *n != c.num_labels()))
+      fail("{}: field \"num_labels\" is {} but \"id2label\" names {} labels", what, json_text(*n), c.num_labels());
+  } else if (auto n = json.find("num_labels"); n != json.end()) {
+    if (!n->is_number_integer() || n->get<int64_t>() < 1)
+      fail("{}: field \"num_labels\": expected a positive integer, got {}", what, json_text(*n));
+    c.id2label.clear();
+    for (int64_t i = 0; i < n->get<int64_t>(); ++i) c.id2label.push_back(fmt::format("LABEL_{}", i));
+  }
+  if (auto it = json.find("label2id"); it != json.end() && !it->is_null()) {
+    if (!it->is_object())
+      fail("{}: field \"label2id\": expected an object {{\"label\": id}}, got {}", what, json_text(*it));
+    bool ok = it->size() == c.id2label.size();
+    for (size_t i = 0; ok && i < c.id2label.size(); ++i) {
+      auto found = it->find(c.id2label[i]);
+      ok = found != it->end() && found->is_number_integer() && found->get<int64_t>() == static_cast<int64_t>(i);
+    }
+    if (!ok)
+      fail("{}: field \"label2id\" {} disagrees with \"id2label\" (it must be its inverse)", what, json_text(*it));
+  }
+  c.validate(what);
+  return c;
+}
+
+io::Json SegformerConfig::to_json() const {
+  io::Json id2 = io::Json::object();
+  io::Json l2i = io::Json::object();
+  for (size_t i = 0; i < id2label.size(); ++i) {
+    id2[std::to_string(i)] = id2label[i];
+    l2i[id2label[i]] = i;
+  }
+  return io::Json{{"architectures", {"SegformerForSemanticSegmentation"}},
+                  {"model_type", "segformer"},
+                  {"num_channels", num_channels},
+                  {"num_encoder_blocks", num_encoder_blocks},
+                  {"depths", depths},
+                  {"sr_ratios", sr_ratios},
+                  {"hidden_sizes", hidden_sizes},
+                  {"patch_sizes", patch_sizes},
+                  {"strides", strides},
+                  {"num_attention_heads", num_attention_heads},
+                  {"mlp_ratios", mlp_ratios},
+                  {"hidden_act", hidden_act},
+                  {"hidden_dropout_prob", hidden_dropout_prob},
+                  {"attention_probs_dropout_prob", attention_probs_dropout_prob},
+                  {"classifier_dropout_prob", classifier_dropout_prob},
+                  {"initializer_range", initializer_range},
+                  {"drop_path_rate", drop_path_rate},
+                  {"layer_norm_eps", layer_norm_eps},
+                  {"decoder_hidden_size", decoder_hidden_size},
+                  {"semantic_loss_ignore_index", semantic_loss_ignore_index},
+                  {"reshape_last_stage", reshape_last_stage},
+                  {"id2label", id2},
+                  {"label2id", l2i},
+                  {"torch_dtype", "float32"}};
+}
+
+std::vector<std::string> SegformerConfig::builtin_names() {
+  return {"mit-b0", "mit-b1", "mit-b2", "mit-b3", "mit-b4", "mit-b5"};
+}
+
+SegformerConfig SegformerConfig::builtin(const std::string& name) {
+  // The values HF's convert_segformer_original_to_pytorch.py gives each size (= huggingface.co/nvidia/mit-b* and
+  // nvidia/segformer-b*-finetuned-ade-512-512): b0 is SegformerConfig's default; b1..b5 widen to [64, 128, 320, 512]
+  // and b2..b5 also deepen and use a 768-wide decoder. Heads [1, 2, 5, 8], sr [8, 4, 2, 1], patches [7, 3, 3, 3],
+  // strides [4, 2, 2, 2] and MLP ratio 4 are common to all.
+  SegformerConfig c;
+  if (name == "mit-b0") return c;
+  if (name == "mit-b1") {
+    c.hidden_sizes = {64, 128, 320, 512};
+  } else if (name == "mit-b2" || name == "mit-b3" || name == "mit-b4" || name == "mit-b5") {
+    c.hidden_sizes = {64, 128, 320, 512};
+    c.decoder_hidden_size = 768;
+    c.depths = name == "mit-b2"   ? std::vector<int64_t>{3, 4, 6, 3}
+               : name == "mit-b3" ? std::vector<int64_t>{3, 4, 18, 3}
+               : name == "mit-b4" ? std::vector<int64_t>{3, 8, 27, 3}
+                                  : std::vector<int64_t>{3, 6, 40, 3};
+  } else {
+    usage_fail("unknown SegFormer model \"{}\" (built-in: {})", name, fmt::join(builtin_names(), ", "));
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------- modules
+
+SegformerOverlapPatchEmbeddingsImpl::SegformerOverlapPatchEmbeddingsImpl(int64_t patch_size, int64_t stride,
+                                                                         int64_t in_channels, int64_t hidden_size) {
+  proj = register_module("proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, hidden_size, patch_size)
+                                                       .stride(stride)
+                                                       .padding(patch_size / 2)));
+  layer_norm = register_module("layer_norm", models::layer_norm(hidden_size));
+}
+
+std::tuple<torch::Tensor, int64_t, int64_t> SegformerOverlapPatchEmbeddingsImpl::forward(const torch::Tensor& x) {
+  torch::Tensor e = proj->forward(x);
+  const int64_t h = e.size(2), w = e.size(3);
+  // [N, C, h, w] -> [N, h*w, C]: a view, and already contiguous when the conv ran channels-last.
+  return {norm(layer_norm, e.flatten(2).transpose(1, 2)), h, w};
+}
+
+SegformerAttentionImpl::SegformerAttentionImpl(const SegformerConfig& config, int64_t hidden_size, int64_t heads,
+                                               int64_t sr_ratio)
+    : num_heads(heads),
+      attention_dropout(config.attention_probs_dropout_prob),
+      hidden_dropout(config.hidden_dropout_prob) {
+  auto self = register_module("self", plain("SegformerEfficientSelfAttention"));
+  query = self->register_module("query", torch::nn::Linear(hidden_size, hidden_size));
+  key = self->register_module("key", torch::nn::Linear(hidden_size, hidden_size));
+  value = self->register_module("value", torch::nn::Linear(hidden_size, hidden_size));
+  if (sr_ratio > 1) {
+    sr = self->register_module(
+        "sr", torch::nn::Conv2d(torch::nn::Conv2dOptions(hidden_size, hidden_size, sr_ratio).stride(sr_ratio)));
+    sr_norm = self->register_module("layer_norm", layer_norm(hidden_size));
+  }
+  auto output = register_module("output", plain("SegformerSelfOutput"));
+  dense = output->register_module("dense", torch::nn::Linear(hidden_size, hidden_size));
+}
+
+torch::Tensor SegformerAttentionImpl::forward(const torch::Tensor& x, int64_t height, int64_t width) {
+  const int64_t n = x.size(0), len = x.size(1), c = x.size(2);
+  const int64_t d = c / num_heads;
+  auto heads = [&](const torch::Tensor& t) { return t.reshape({n, -1, num_heads, d}).permute({0, 2, 1, 3}); };
+  torch::Tensor q = heads(query->forward(x));
+  torch::Tensor kv = x;
+  if (sr) {
+    // [N, h*w, C] seen as a channels-last [N, C, h, w] map (no copy), reduced by the strided conv, back to tokens.
+    torch::Tensor map = x.permute({0, 2, 1}).reshape({n, c, height, width});
+    kv = norm(sr_norm, sr->forward(map).reshape({n, c, -1}).permute({0, 2, 1}));
+  }
+  torch::Tensor k = heads(key->forward(kv));
+  torch::Tensor v = heads(value->forward(kv));
+  torch::Tensor scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(d));
+  torch::Tensor probs = maybe_dropout(torch::softmax(scores, -1), attention_dropout, is_training());
+  torch::Tensor context = torch::matmul(probs, v).permute({0, 2, 1, 3}).reshape({n, len, c});
+  return maybe_dropout(dense->forward(context), hidden_dropout, is_training());
+}
+
+SegformerMixFFNImpl::SegformerMixFFNImpl(const SegformerConfig& config, int64_t hidden_size, int64_t mlp_hidden_size)
+    : activation(parse_activation(config.hidden_act, "segformer config")),
+      hidden_dropout(config.hidden_dropout_prob) {
+  dense1 = register_module("dense1", torch::nn::Linear(hidden_size, mlp_hidden_size));
+  auto dw = register_module("dwconv", plain("SegformerDWConv"));
+  dwconv = dw->register_module("dwconv", torch::nn::Conv2d(torch::nn::Conv2dOptions(mlp_hidden_size, mlp_hidden_size, 3)
+                                                               .stride(1)
+                                                               .padding(1)
+                                                               .groups(mlp_hidden_size)));
+  dense2 = register_module("dense2", torch::nn::Linear(mlp_hidden_size, hidden_size));
+}
+
+torch::Tensor SegformerMixFFNImpl::forward(const torch::Tensor& x, int64_t height, int64_t width) {
+  torch::Tensor h = dense1->forward(x);
+  const int64_t n = h.size(0), c = h.size(2);
+  torch::Tensor map = dwconv->forward(h.transpose(1, 2).reshape({n, c, height, width}));
+  h = activate(map.flatten(2).transpose(1, 2), activation);
+  h = maybe_dropout(h, hidden_dropout, is_training());
+  return maybe_dropout(dense2->forward(h), hidden_dropout, is_training());
+}
+
+SegformerLayerImpl::SegformerLayerImpl(const SegformerConfig& config, int64_t hidden_size, int64_t heads,
+                                       double drop_path_prob, int64_t sr_ratio, int64_t mlp_ratio)
+    : drop_path(drop_path_prob) {
+  layer_norm_1 = register_module("layer_norm_1", layer_norm(hidden_size));
+  attention = register_module("attention", SegformerAttention(config, hidden_size, heads, sr_ratio));
+  layer_norm_2 = register_module("layer_norm_2", layer_norm(hidden_size));
+  mlp = register_module("mlp", SegformerMixFFN(config, hidden_size, hidden_size * mlp_ratio));
+}
+
+torch::Tensor SegformerLayerImpl::forward(const torch::Tensor& x, int64_t height, int64_t width) {
+  const bool training = is_training();
+  torch::Tensor h =
+      models::drop_path(attention->forward(norm(layer_norm_1, x), height, width), drop_path, training) + x;
+  return models::drop_path(mlp->forward(norm(layer_norm_2, h), height, width), drop_path, training) + h;
+}
+
+SegformerModelImpl::SegformerModelImpl(const SegformerConfig& config) : num_channels_(config.num_channels) {
+  config.validate("segformer config");
+  auto encoder = register_module("encoder", plain("SegformerEncoder"));
+  // HF's stochastic depth rule: torch.linspace(0, drop_path_rate, sum(depths)) in fp32, one value per layer.
+  int64_t total = 0;
+  for (auto d : config.depths) total += d;
+  torch::Tensor rates = torch::linspace(0.0, config.drop_path_rate, total, torch::kFloat32);
+  torch::nn::ModuleList embeddings_list, block_list, norm_list;
+  int64_t layer_index = 0;
+  for (int64_t i = 0; i < config.num_encoder_blocks; ++i) {
+    patch_embeddings.push_back(SegformerOverlapPatchEmbeddings(
+        config.patch_sizes[i], config.strides[i], i == 0 ? config.num_channels : config.hidden_sizes[i - 1],
+        config.hidden_sizes[i]));
+    embeddings_list->push_back(patch_embeddings.back());
+    torch::nn::ModuleList layers;
+    blocks.emplace_back();
+    for (int64_t j = 0; j < config.depths[i]; ++j) {
+      blocks.back().push_back(SegformerLayer(config, config.hidden_sizes[i], config.num_attention_heads[i],
+                                             rates[layer_index++].item<double>(), config.sr_ratios[i],
+                                             config.mlp_ratios[i]));
+      layers->push_back(blocks.back().back());
+    }
+    block_list->push_back(layers);
+    stage_norms.push_back(layer_norm(config.hidden_sizes[i]));
+    norm_list->push_back(stage_norms.back());
+  }
+  encoder->register_module("patch_embeddings", embeddings_list);
+  encoder->register_module("block", block_list);
+  encoder->register_module("layer_norm", norm_list);
+}
+
+std::vector<torch::Tensor> SegformerModelImpl::forward(const torch::Tensor& pixel_values) {
+  if (pixel_values.dim() != 4 || pixel_values.size(1) != num_channels_)
+    fail("segformer: pixel_values must be [N, {}, H, W], got [{}]", num_channels_,
+         fmt::join(pixel_values.sizes(), ", "));
+  // A channels-last input keeps every stage map channels-last (the token layout itself); NCHW inputs get NCHW maps,
+  // as HF's .contiguous() makes them.
+  const bool channels_last =
+      pixel_values.is_contiguous(torch::MemoryFormat::ChannelsLast) && !pixel_values.is_contiguous();
+  const int64_t n = pixel_values.size(0);
+  std::vector<torch::Tensor> stages;
+  torch::Tensor x = pixel_values;
+  for (size_t i = 0; i < patch_embeddings.size(); ++i) {
+    auto [tokens, h, w] = patch_embeddings[i]->forward(x);
+    for (auto& layer : blocks[i]) tokens = layer->forward(tokens, h, w);
+    tokens = norm(stage_norms[i], tokens);
+    x = tokens.reshape({n, h, w, -1}).permute({0, 3, 1, 2});
+    if (!channels_last) x = x.contiguous();
+    stages.push_back(x);
+  }
+  return stages;
+}
+
+SegformerDecodeHeadImpl::SegformerDecodeHeadImpl(const SegformerConfig& config)
+    : classifier_dropout(config.classifier_dropout_prob) {
+  torch::nn::ModuleList list;
+  for (int64_t i = 0; i < config.num_encoder_blocks; ++i) {
+    auto mlp = plain("SegformerMLP");
+    linear_c.push_back(
+        mlp->register_module("proj", torch::nn::Linear(config.hidden_sizes[i], config.decoder_hidden_size)));
+    list->push_back(mlp);
+  }
+  register_module("linear_c", list);
+  linear_fuse = register_module(
+      "linear_fuse", torch::nn::Conv2d(torch::nn::Conv2dOptions(config.decoder_hidden_size * config.num_encoder_blocks,
+                                                                config.decoder_hidden_size, 1)
+                                           .bias(false)));
+  batch_norm = register_module("batch_norm", torch::nn::BatchNorm2d(config.decoder_hidden_size));
+  classifier = register_module(
+      "classifier", torch::nn::Conv2d(torch::nn::Conv2dOptions(config.decoder_hidden_size, config.num_labels(), 1)));
+}
+
+torch::Tensor SegformerDecodeHeadImpl::forward(const std::vector<torch::Tensor>& stages) {
+  if (stages.size() != linear_c.size())
+    fail("segformer decode head: expected {} stage maps, got {}", linear_c.size(), stages.size());
+  const int64_t out_h = stages[0].size(2), out_w = stages[0].size(3);
+  std::vector<torch::Tensor> parts(stages.size());
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const auto& s = stages[i];
+    const int64_t n = s.size(0), h = s.size(2), w = s.size(3);
+    torch::Tensor m = linear_c[i]->forward(s.flatten(2).transpose(1, 2)).permute({0, 2, 1}).reshape({n, -1, h, w});
+    // Bilinear resampling to the same size is the identity (align_corners false puts every source sample on its
+    // target), so the first stage skips the copy HF's interpolate makes.
+    if (h != out_h || w != out_w)
+      m = torch::upsample_bilinear2d(m, {out_h, out_w}, /*align_corners=*/false);
+    parts[stages.size() - 1 - i] = m;  // HF concatenates the last stage first
+  }
+  torch::Tensor h = torch::relu(batch_norm->forward(linear_fuse->forward(torch::cat(parts, 1))));
+  return classifier->forward(maybe_dropout(h, classifier_dropout, is_training()));
+}
+
+SegformerForSemanticSegmentationImpl::SegformerForSemanticSegmentationImpl(SegformerConfig config)
+    : config_(std::move(config)) {
+  config_.validate("segformer config");
+  segformer = register_module("segformer", SegformerModel(config_));
+  decode_head = register_module("decode_head", SegformerDecodeHead(config_));
+  init_segformer_weights(*this, config_.initializer_range);
+}
+
+torch::Tensor SegformerForSemanticSegmentationImpl::forward(const torch::Tensor& pixel_values) {
+  return decode_head->forward(segformer->forward(pixel_values));
+}
+
+void init_segformer_weights(torch::nn::Module& module, double initializer_range) {
+  torch::NoGradGuard no_grad;
+  // include_self=false: called from the constructor, before the module is owned by a shared_ptr.
+  for (auto& m : module.modules(/*include_self=*/false)) {
+    torch::Tensor weight, bias;
+    if (auto* linear = m->as<torch::nn::Linear>()) {
+      weight = linear->weight;
+      bias = linear->bias;
+    } else if (auto* conv = m->as<torch::nn::Conv2d>()) {
+      weight = conv->weight;
+      bias = conv->bias;
+    } else if (auto* norm = m->as<torch::nn::LayerNorm>()) {
+      norm->weight.fill_(1.0);
+      norm->bias.zero_();
+      continue;
+    } else {
+      continue;
+    }
+    weight.normal_(0.0, initializer_range);
+    if (bias.defined()) bias.zero_();
+  }
+}
+
+torch::Tensor upsample_logits(const torch::Tensor& logits, int64_t height, int64_t width) {
+  if (logits.dim() != 4) fail("segformer: logits must be [N, L, h, w], got [{}]", fmt::join(logits.sizes(), ", "));
+  if (height < 1 || width < 1) fail("segformer: cannot upsample logits to {}x{}", height, width);
+  return torch::upsample_bilinear2d(logits, {height, width}, /*align_corners=*/false);
+}
+
+torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor& labels, int64_t ignore_index) {
+  if (logits.dim() != 4)
+    fail("segmentation loss: logits must be [N, L, h, w], got [{}]", fmt::join(logits.sizes(), ", "));
+  if (labels.dim() != 3 || labels.size(0) != logits.size(0) || labels.scalar_type() != torch::kInt64)
+    fail("segmentation loss: labels must be int64 [N={}, H, W], got {} [{}]", logits.size(0),
+         c10::toString(labels.scalar_type()), fmt::join(labels.sizes(), ", "));
+  // The loss always runs in fp32: under autocast the logits may be bf16, and the mean over ~10^5 pixels wants fp32.
+  torch::Tensor up = upsample_logits(logits.to(torch::kFloat32), labels.size(1), labels.size(2));
+  torch::Tensor valid = labels != ignore_index;
+  if (logits.size(1) == 1) {
+    // HF's num_labels == 1 branch: BCE-with-logits, masked, averaged over every pixel.
+    valid = valid & (labels >= 0);
+    torch::Tensor loss = torch::binary_cross_entropy_with_logits(up.squeeze(1), labels.to(torch::kFloat32), {}, {},
+                                                                 at::Reduction::None);
+    return (loss * valid.to(torch::kFloat32)).mean();
+  }
+  // sum / max(count, 1) equals HF's mean with ignore_index when any pixel is valid, and is 0 (not NaN) otherwise,
+  // without a device sync.
+  torch::Tensor sum = torch::nn::functional::cross_entropy(
+      up, labels, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(ignore_index).reduction(torch::kSum));
+  return sum / valid.sum().clamp_min(1).to(torch::kFloat32);
+}
+
+}  // namespace em::models
