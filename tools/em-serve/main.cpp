@@ -7,6 +7,7 @@
 int main(int argc, char** argv) {
   std::string model_dir, ceiling_image;
   double ceiling_seconds = 3;
+  std::vector<int64_t> ceiling_batch_sizes;
   em::infer::PredictOptions predict;
   em::serve::ServeOptions options;
   em::cli::ToolInfo info{
@@ -55,13 +56,19 @@ int main(int argc, char** argv) {
         app.add_option("--ceiling_seconds", ceiling_seconds, "--measure_ceiling: seconds per batch size")
             ->check(CLI::PositiveNumber)
             ->capture_default_str();
+        app.add_option("--ceiling_batch_sizes", ceiling_batch_sizes,
+                       "--measure_ceiling: these batch sizes instead of 1, 2, 4 ... --max_batch_size")
+            ->delimiter(',')
+            ->check(CLI::PositiveNumber);
       },
       [&] {
         options.validate();
         if (!ceiling_image.empty()) {
           auto predictor = em::infer::Predictor::load(model_dir, predict);
+          if (ceiling_batch_sizes.empty())
+            ceiling_batch_sizes = em::serve::doubling_batch_sizes(options.batching.max_batch_size);
           auto result = em::serve::measure_ceiling(*predictor, em::io::read_image(ceiling_image, 3),
-                                                   options.batching.max_batch_size, ceiling_seconds);
+                                                   ceiling_batch_sizes, ceiling_seconds);
           em::io::write_stdout(em::io::dump_json(result) + "\n");
           return em::ExitCode::ok;
         }

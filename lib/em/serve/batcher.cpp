@@ -94,6 +94,7 @@ std::vector<io::Json> Batcher::predict_in_chunks(const std::vector<infer::Prepar
 }
 
 void Batcher::run_batch(std::vector<std::unique_ptr<Job>>& jobs) {
+  const auto start = Clock::now();
   int64_t passes = 0, images = 0;
   auto run_alone = [&](Job& job) {
     try {
@@ -135,7 +136,9 @@ void Batcher::run_batch(std::vector<std::unique_ptr<Job>>& jobs) {
       for (auto& job : jobs) run_alone(*job);
     }
   }
+  const double busy = std::chrono::duration<double>(Clock::now() - start).count();
   std::lock_guard<std::mutex> lock(mutex_);
+  stats_.busy_seconds += busy;
   stats_.requests += static_cast<int64_t>(jobs.size());
   stats_.images += images;
   stats_.batches += passes;
@@ -157,16 +160,21 @@ PredictThroughput measure_predict_throughput(const infer::Predictor& predictor, 
   return out;
 }
 
-io::Json measure_ceiling(const infer::Predictor& predictor, const io::Image& image, int64_t max_batch_size,
-                         double seconds_per_size) {
-  const infer::Prepared sample = predictor.prepare(image);
+std::vector<int64_t> doubling_batch_sizes(int64_t max_batch_size) {
   std::vector<int64_t> sizes;
   for (int64_t b = 1; b < max_batch_size; b *= 2) sizes.push_back(b);
   sizes.push_back(max_batch_size);
+  return sizes;
+}
+
+io::Json measure_ceiling(const infer::Predictor& predictor, const io::Image& image,
+                         const std::vector<int64_t>& batch_sizes, double seconds_per_size) {
+  const infer::Prepared sample = predictor.prepare(image);
   io::Json rows = io::Json::array();
   io::Json best;
   double best_rate = -1;
-  for (int64_t b : sizes) {
+  for (int64_t b : batch_sizes) {
+    if (b < 1) usage_fail("batch size {}: must be at least 1", b);
     const PredictThroughput t = measure_predict_throughput(predictor, sample, b, seconds_per_size);
     io::Json row = {{"batch_size", b},
                     {"images_per_second", t.images_per_second},

@@ -27,6 +27,7 @@ struct BatcherStats {
   int64_t requests = 0;  // submissions answered (results or an error)
   int64_t images = 0;
   int64_t batches = 0;   // forward passes (predict() calls)
+  double busy_seconds = 0;  // time spent in predict(): busy / wall time is the model's utilisation
 };
 
 class Batcher {
@@ -79,9 +80,11 @@ struct PredictThroughput {
 };
 PredictThroughput measure_predict_throughput(const infer::Predictor& predictor, const infer::Prepared& sample,
                                              int64_t batch_size, double seconds);
-// The throughput at batch sizes 1, 2, 4, ... and max_batch_size, and the best of them (the serving ceiling):
+// The throughput at each of `batch_sizes` and the best of them (the serving ceiling):
 // {"batch_sizes": [{"batch_size", "images_per_second", "ms_per_batch"}...], "best": {...}}.
-io::Json measure_ceiling(const infer::Predictor& predictor, const io::Image& image, int64_t max_batch_size,
-                         double seconds_per_size);
+io::Json measure_ceiling(const infer::Predictor& predictor, const io::Image& image,
+                         const std::vector<int64_t>& batch_sizes, double seconds_per_size);
+// 1, 2, 4, ... up to max_batch_size, and max_batch_size itself.
+std::vector<int64_t> doubling_batch_sizes(int64_t max_batch_size);
 
 }  // namespace em::serve

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -275,7 +276,11 @@ Reply InferenceService::health() const {
   io::Json body = {{"status", "ok"},
                    {"model", model_dir_},
                    {"algo", algo_name(predictor_->algo())},
-                   {"stats", {{"requests", s.requests}, {"images", s.images}, {"batches", s.batches}}}};
+                   {"stats",
+                    {{"requests", s.requests},
+                     {"images", s.images},
+                     {"batches", s.batches},
+                     {"busy_seconds", std::round(s.busy_seconds * 1000) / 1000}}}};
   return {200, io::dump_json(body) + "\n"};
 }
 

@@ -60,6 +60,7 @@ TEST_CASE("concurrent submissions share forward passes and each gets its own res
   CHECK(stats.requests == 8);
   CHECK(stats.images == 16);
   CHECK(stats.batches < 8);  // 2-image submissions, up to 8 images per pass: batched
+  CHECK(stats.busy_seconds >= 0);
   for (size_t n : model.batch_sizes) CHECK(n <= 8);
 }
 
