@@ -419,7 +419,9 @@ TEST_CASE("segformer trains: every parameter gets a gradient, in NCHW and channe
 
 TEST_CASE("segformer runs under bf16 autocast close to fp32", "[models][segformer]") {
   torch::manual_seed(11);
-  SegformerForSemanticSegmentation model(tiny_config(4));
+  auto config = tiny_config(4);
+  config.initializer_range = 0.3;  // logits of order 1 (HF's 0.02 gives ~1e-3, which any error would pass)
+  SegformerForSemanticSegmentation model(config);
   model->eval();
   em::models::to_channels_last(*model);
   auto x = torch::randn({2, 3, 64, 64}).contiguous(torch::MemoryFormat::ChannelsLast);
@@ -433,7 +435,9 @@ TEST_CASE("segformer runs under bf16 autocast close to fp32", "[models][segforme
   CHECK(logits.sizes() == reference.sizes());
   CHECK(torch::isfinite(logits).all().item<bool>());
   const double scale = reference.abs().max().item<double>();
-  CHECK(max_abs_diff(logits, reference) <= 0.05 * scale + 1e-2);
+  INFO("bf16 vs fp32: max |diff| " << max_abs_diff(logits, reference) << ", max |logit| " << scale);
+  CHECK(scale > 0.1);
+  CHECK(max_abs_diff(logits, reference) <= 0.05 * scale);
   // The loss is fp32 whatever the logits are.
   CHECK(em::models::segmentation_loss(logits, torch::zeros({2, 64, 64}, torch::kInt64)).scalar_type() ==
         torch::kFloat32);
