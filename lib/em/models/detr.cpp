@@ -119,6 +119,23 @@ bool drop_layer(double layerdrop, bool training) {
   return training && layerdrop > 0 && torch::rand({}).item<double>() < layerdrop;
 }
 
+// The dtype's most negative finite value (torch.finfo(dtype).min), which HF adds on masked attention scores.
+double lowest_value(torch::ScalarType type) {
+  switch (type) {
+    case torch::kBFloat16: return static_cast<float>(std::numeric_limits<c10::BFloat16>::lowest());
+    case torch::kHalf: return static_cast<float>(std::numeric_limits<c10::Half>::lowest());
+    case torch::kDouble: return std::numeric_limits<double>::lowest();
+    default: return std::numeric_limits<float>::lowest();
+  }
+}
+
+// LayerNorm in its parameters' dtype: under CPU autocast LibTorch 1.13 hands bf16 activations to layer_norm
+// unconverted, and its kernel refuses fp32 weights with bf16 input. Normalising in fp32 is also the precise choice.
+torch::Tensor normalize(torch::nn::LayerNorm& norm, const torch::Tensor& x) {
+  const auto dtype = norm->weight.scalar_type();
+  return norm->forward(x.scalar_type() == dtype ? x : x.to(dtype));
+}
+
 std::shared_ptr<torch::nn::Module> plain_module(const std::string& type) {
   return std::make_shared<torch::nn::Module>(type);
 }
@@ -513,10 +530,7 @@ torch::Tensor DetrAttentionImpl::forward(const torch::Tensor& hidden, const torc
   if (key_padding.defined()) {
     // HF adds the dtype's lowest value on padded keys (the original -inf): the same softmax, and no NaN even for a
     // row without any valid key.
-    const double lowest = scores.scalar_type() == torch::kBFloat16 ? -3.38953139e38
-                           : scores.scalar_type() == torch::kHalf  ? -65504.0
-                           : scores.scalar_type() == torch::kDouble ? std::numeric_limits<double>::lowest()
-                                                                     : std::numeric_limits<float>::lowest();
+    const double lowest = lowest_value(scores.scalar_type());
     scores.masked_fill_(key_padding.view({n, 1, 1, s}), lowest);
   }
   torch::Tensor probs = maybe_dropout(torch::softmax(scores, -1), dropout, is_training());
@@ -540,10 +554,10 @@ torch::Tensor DetrEncoderLayerImpl::forward(const torch::Tensor& hidden, const t
                                             const torch::Tensor& key_padding) {
   const bool training = is_training();
   torch::Tensor h = self_attn->forward(hidden, pos, {}, {}, key_padding);
-  h = self_attn_layer_norm->forward(hidden + maybe_dropout(h, dropout, training));
+  h = normalize(self_attn_layer_norm, hidden + maybe_dropout(h, dropout, training));
   torch::Tensor f = maybe_dropout(activate(fc1->forward(h), activation), activation_dropout, training);
   f = maybe_dropout(fc2->forward(f), dropout, training);
-  return final_layer_norm->forward(h + f);
+  return normalize(final_layer_norm, h + f);
 }
 
 DetrDecoderLayerImpl::DetrDecoderLayerImpl(const DetrConfig& config)
@@ -567,12 +581,12 @@ torch::Tensor DetrDecoderLayerImpl::forward(const torch::Tensor& hidden, const t
                                             const torch::Tensor& memory_padding) {
   const bool training = is_training();
   torch::Tensor a = self_attn->forward(hidden, query_pos, {}, {}, {});
-  torch::Tensor h = self_attn_layer_norm->forward(hidden + maybe_dropout(a, dropout, training));
+  torch::Tensor h = normalize(self_attn_layer_norm, hidden + maybe_dropout(a, dropout, training));
   a = encoder_attn->forward(h, query_pos, memory, memory_pos, memory_padding);
-  h = encoder_attn_layer_norm->forward(h + maybe_dropout(a, dropout, training));
+  h = normalize(encoder_attn_layer_norm, h + maybe_dropout(a, dropout, training));
   torch::Tensor f = maybe_dropout(activate(fc1->forward(h), activation), activation_dropout, training);
   f = maybe_dropout(fc2->forward(f), dropout, training);
-  return final_layer_norm->forward(h + f);
+  return normalize(final_layer_norm, h + f);
 }
 
 // ---------------------------------------------------------------- DetrModel
@@ -684,12 +698,12 @@ DetrDecoderOutput DetrModelImpl::forward(const torch::Tensor& pixel_values, cons
     if (config_.auxiliary_loss) {
       // HF's DetrDecoder: with auxiliary_loss the normalised state is both the layer's auxiliary output and the next
       // layer's input (the original DETR normalises only a copy). Kept so that HF computes what we compute.
-      hidden = decoder_layernorm->forward(hidden);
+      hidden = normalize(decoder_layernorm, hidden);
       intermediate.push_back(hidden);
     }
   }
   DetrDecoderOutput out;
-  out.last_hidden_state = decoder_layernorm->forward(hidden);
+  out.last_hidden_state = normalize(decoder_layernorm, hidden);
   if (!intermediate.empty()) out.intermediate_hidden_states = torch::stack(intermediate);
   return out;
 }
