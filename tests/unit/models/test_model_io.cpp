@@ -117,7 +117,7 @@ TEST_CASE("save_model_dir writes an HF folder that loads back to the same functi
   CHECK(em::models::PreprocessorConfig::read((out / "preprocessor_config.json").string()).height == 32);
 }
 
-TEST_CASE("--init re-initialises a head of another label count, loads the body and ignores extras",
+TEST_CASE("loading with --init: re-initialises a head of another label count, loads the body and ignores extras",
           "[models][model_io]") {
   torch::manual_seed(4);
   ResNetForImageClassification pretrained(tiny(5));
@@ -153,7 +153,7 @@ TEST_CASE("--init re-initialises a head of another label count, loads the body a
   }
 }
 
-TEST_CASE("--init maps a bare base-model checkpoint across HF's base_model_prefix", "[models][model_io]") {
+TEST_CASE("loading with --init: maps a bare base-model checkpoint across HF's base_model_prefix", "[models][model_io]") {
   ResNetForImageClassification pretrained(tiny(3));
   em::io::TensorMap bare;  // what HF's ResNetModel saves: no "resnet." prefix, no classifier
   for (auto& [name, t] : em::models::state_of(*pretrained))
@@ -166,7 +166,7 @@ TEST_CASE("--init maps a bare base-model checkpoint across HF's base_model_prefi
   CHECK(report.loaded.size() == bare.size());
 }
 
-TEST_CASE("--init errors name the path when nothing matches or nothing is there", "[models][model_io]") {
+TEST_CASE("loading with --init: errors name the path when nothing matches or nothing is there", "[models][model_io]") {
   em::test::TempDir dir;
   ResNetForImageClassification model(tiny(3));
   em::io::save_safetensors(dir / "other.safetensors", {{"encoder.layer.0.weight", torch::ones({4, 4})}});

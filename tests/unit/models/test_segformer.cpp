@@ -253,7 +253,7 @@ TEST_CASE("segformer forward gives logits at a quarter of the input size and rej
   CHECK_THROWS_WITH(model->forward(torch::zeros({1, 1, 32, 32})), Contains("[N, 3, H, W]") && Contains("1, 1, 32, 32"));
 }
 
-TEST_CASE("--init from an encoder-only nvidia/mit-b* checkpoint loads the encoder and ignores its ImageNet head",
+TEST_CASE("loading with --init: from an encoder-only nvidia/mit-b* checkpoint loads the encoder and ignores its ImageNet head",
           "[models][segformer]") {
   em::test::TempDir tmp;
   torch::manual_seed(5);
@@ -293,7 +293,7 @@ TEST_CASE("--init from an encoder-only nvidia/mit-b* checkpoint loads the encode
   CHECK(report2.ignored.empty());
 }
 
-TEST_CASE("--init from a full segmentation checkpoint loads everything but a head for another label count",
+TEST_CASE("loading with --init: from a full segmentation checkpoint loads everything but a head for another label count",
           "[models][segformer]") {
   em::test::TempDir tmp;
   torch::manual_seed(6);
