@@ -55,15 +55,27 @@ BatcherStats Batcher::stats() const {
 
 void Batcher::run() {
   const auto delay = std::chrono::milliseconds(options_.max_batch_delay_ms);
+  Clock::time_point model_free = Clock::now();
+  std::chrono::duration<double> last_pass{0};
+  size_t awaited = 0;  // submissions answered by the last pass + those queued when it ended
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping, and everything queued has been answered
-    // The deadline counts from the oldest image's arrival: after a long forward pass the images that queued
-    // meanwhile have waited enough already and go at once; an idle server waits a little for company.
-    const auto deadline = queue_.front()->queued + delay;
-    while (!stopping_ && queued_images_ < options_.max_batch_size && Clock::now() < deadline)
+    // An idle server lets the oldest image wait up to `delay` for company. Right after a forward pass the images
+    // that queued meanwhile have waited long enough, but the clients just answered are about to send their next
+    // request: wait for them too, up to `delay` and at most a tenth of the last pass (so a fast model is never
+    // idled for long). Without this, closed-loop clients split into two halves that alternate, half-size batches.
+    // It stops waiting as soon as as many submissions are queued as were answered or waiting at the end of it.
+    const auto after_pass = std::chrono::duration_cast<Clock::duration>(std::min<std::chrono::duration<double>>(
+        delay, last_pass / 10));
+    const auto idle_deadline = queue_.front()->queued + delay;
+    const bool waiting_for_answered = model_free + after_pass > idle_deadline;
+    const auto deadline = std::max(idle_deadline, model_free + after_pass);
+    while (!stopping_ && queued_images_ < options_.max_batch_size && Clock::now() < deadline) {
+      if (waiting_for_answered && queue_.size() >= awaited) break;
       wake_.wait_until(lock, deadline);
+    }
     std::vector<std::unique_ptr<Job>> jobs;
     int64_t images = 0;
     while (!queue_.empty()) {
@@ -76,8 +88,12 @@ void Batcher::run() {
       queue_.pop_front();
     }
     lock.unlock();
+    const auto pass_start = Clock::now();
     run_batch(jobs);
+    model_free = Clock::now();
+    last_pass = model_free - pass_start;
     lock.lock();
+    awaited = jobs.size() + queue_.size();
   }
 }
 
