@@ -75,7 +75,7 @@ TEST_CASE("a batch is not held back longer than max_batch_delay_ms", "[serve]") 
   CHECK(waited < 2000);
 }
 
-TEST_CASE("a submission that breaks the model fails alone; its batch companions get their results", "[serve]") {
+TEST_CASE("a submission that breaks the model fails alone, its batch companions get their results", "[serve]") {
   FakeModel model;
   Batcher batcher(use(model), BatcherOptions{16, 300});
   auto good1 = batcher.submit({tagged(1)});
