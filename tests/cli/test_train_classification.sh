@@ -17,6 +17,8 @@ for f in model/config.json model/model.safetensors model/preprocessor_config.jso
          eval_results.json all_results.json hyperparameters.json; do
   [[ -s $T/a/$f ]] && pass "run dir has $f" || fail "run dir lacks $f"
 done
+[[ $(stat -c %i "$T/a/model/model.safetensors") == $(stat -c %i "$T/a/checkpoint-24/model.safetensors") ]] &&
+  pass "the final checkpoint shares model/'s weights file (hard link, written once)" || fail "checkpoint-24 has its own copy of the weights"
 ls "$T"/a/runs/events.out.tfevents.* >/dev/null 2>&1 && pass "TensorBoard events written" || fail "no event file"
 n=$(jq -c 'select(.loss != null)' "$T/a/metrics.jsonl" | wc -l)
 [[ $n -eq 24 ]] && pass "metrics.jsonl: a loss on each of 24 steps" || fail "metrics.jsonl has $n loss lines"
