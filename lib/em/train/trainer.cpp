@@ -221,6 +221,7 @@ TrainResult train(Task& task, const TrainOptions& opts) {
       ++state.global_step;
       images_stepped += batch->pixel_values.size(0);
       step_seconds += since_step.seconds();
+      since_step = Clock{};
       state.epoch = static_cast<double>(state.global_step) / state.steps_per_epoch;
       state.window_loss += loss;
       state.window_steps += 1;
