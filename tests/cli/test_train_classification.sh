@@ -45,8 +45,11 @@ jq -e 'length == 2 and (.[0] | length) == 5' "$T/out" >/dev/null && pass "two im
 # The progress line's training speed (stderr) agrees with the run's own throughput (train_results.json, which also
 # counts start-up and saving, so the progress figure may only be higher).
 expect_exit 0 "em-train with progress on stderr" -- "$EM_BIN/em-train" --algo classification --data "$data" \
-  --model_config "$cfg" --threads 1 --num_workers 1 --per_device_train_batch_size 8 --learning_rate 1e-3 \
+  --model_config "$cfg" --num_workers 1 --per_device_train_batch_size 8 --learning_rate 1e-3 \
   --output_dir "$T/p" --num_train_epochs 2 --logging_steps 4
+if [[ -z ${OMP_NUM_THREADS:-}${MKL_NUM_THREADS:-} ]]; then
+  expect_stderr "$(nproc) threads" "without --threads, training uses every usable CPU ($(nproc))"
+fi
 shown=$(grep -o '[0-9.]* img/s' "$T/err" | tail -n 1 | cut -d' ' -f1)
 overall=$(jq .train_samples_per_second "$T/p/train_results.json")
 python3 -c "import sys; s, o = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if o * 0.7 <= s <= o * 4 else 1)" "${shown:-0}" "$overall" &&
