@@ -160,7 +160,7 @@ TEST_CASE("evaluating a model on a dataset whose ids name other classes is refus
                     Contains("does not match the model") && Contains("left, right, middle"));
 }
 
-TEST_CASE("--init from a folder without --model_config takes the folder's architecture", "[train][segmentation]") {
+TEST_CASE("training with --init from a folder and no --model_config takes the folder's architecture", "[train][segmentation]") {
   StripesDataset d;
   em::train::SegmentationTask source(d.options());
   source.save_model(d.f.tmp / "model");
