@@ -1,11 +1,12 @@
 // em-predict: single-shot prediction — the request JSON (SPEC §7) on stdin, or image paths — to the response JSON.
 #include "common/cli.hpp"
 #include "em/infer/predictor.hpp"
+#include "em/infer/segmentation_predictor.hpp"
 #include "em/infer/request.hpp"
 #include "em/io/file.hpp"
 
 int main(int argc, char** argv) {
-  std::string model_dir, input = "-";
+  std::string model_dir, input = "-", output_dir;
   std::vector<std::string> images;
   em::infer::PredictOptions options;
   int64_t batch_size = 16;
@@ -15,7 +16,7 @@ int main(int argc, char** argv) {
       "stdin (or --input FILE), or takes image paths, and prints the response JSON on stdout: classification "
       "[{\"score\",\"label\"}], detection [{\"score\",\"label\",\"box\"}], segmentation [{\"score\",\"label\",\"mask\"}]; "
       "one list per image, wrapped in a list when there are several.",
-      "em-predict --model RUN/model [IMAGE...] [--top_k K] [--threshold T] [--bf16]",
+      "em-predict --model RUN/model [IMAGE...] [--top_k K] [--threshold T] [--output_dir DIR] [--bf16]",
       "em-b64 cat.png | em-predict --model run/model | jq '.[0].label'",
       "em-b64(1), em-serve(1), em-eval(1), docs/em-predict.md"};
   return em::cli::run_main(
@@ -29,6 +30,9 @@ int main(int argc, char** argv) {
         app.add_option("--threshold", options.threshold,
                        "Detection: score threshold (default: the one saved with the model)")
             ->check(CLI::Range(0.0, 1.0));
+        app.add_option("--output_dir", output_dir,
+                       "Segmentation: also write each image's label map (PNG of label ids, original size) here: "
+                       "IMAGE's name with .png, or <instance index>.png for a request");
         app.add_flag("--bf16", options.bf16, "bf16 autocast (faster on AVX-512/AMX CPUs)");
         app.add_option("--batch_size", batch_size, "Images per forward pass")->check(CLI::PositiveNumber);
       },
@@ -40,8 +44,18 @@ int main(int argc, char** argv) {
         } else {
           for (const auto& path : images) payloads.push_back(em::io::read_file(path));
         }
+        std::vector<std::string> label_map_names;
+        if (!output_dir.empty()) label_map_names = em::infer::label_map_file_names(images, payloads.size(), output_dir);
         auto predictor = em::infer::Predictor::load(model_dir, options);
-        auto results = predictor->predict_bytes(payloads, batch_size);
+        std::vector<em::io::Json> results;
+        if (output_dir.empty()) {
+          results = predictor->predict_bytes(payloads, batch_size);
+        } else {
+          const auto* segmenter = dynamic_cast<const em::infer::SegmentationPredictor*>(predictor.get());
+          if (!segmenter) em::usage_fail("--output_dir: only segmentation models write label maps ({} is {})",
+                                         model_dir, em::algo_name(predictor->algo()));
+          results = segmenter->predict_bytes_to_folder(payloads, label_map_names, output_dir, batch_size);
+        }
         em::io::write_stdout(em::infer::format_response(em::infer::make_response(std::move(results))));
         return em::ExitCode::ok;
       });

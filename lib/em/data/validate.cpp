@@ -3,6 +3,7 @@
 #include "em/core/error.hpp"
 #include "em/core/progress.hpp"
 #include "em/data/classification_dataset.hpp"
+#include "em/data/segmentation_dataset.hpp"
 #include "em/io/file.hpp"
 #include "em/io/image.hpp"
 
@@ -112,10 +113,12 @@ ValidationReport validate_dataset(Algo algo, const std::string& dir, int threads
     case Algo::classification:
       return validate_classification(dir, threads);
     case Algo::segmentation:
+      return validate_segmentation(dir, threads);
     case Algo::detection:
       break;
   }
-  usage_fail("--algo {}: em-validate does not check this layout yet (supported: classification)", algo_name(algo));
+  usage_fail("--algo {}: em-validate does not check this layout yet (supported: classification, segmentation)",
+             algo_name(algo));
 }
 
 ValidationReport validate_classification(const std::string& dir, int threads) {

@@ -4,6 +4,7 @@
 
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
+#include "em/data/segmentation_dataset.hpp"
 #include "em/io/file.hpp"
 #include "em/io/image.hpp"
 #include "em/io/json.hpp"
@@ -12,16 +13,6 @@ namespace em::metrics {
 namespace fs = std::filesystem;
 
 namespace {
-
-// A label map: one 8-bit channel of label ids. Colour PNGs (palettes decode to RGB here) would give wrong ids.
-io::Image read_label_map(const fs::path& path) {
-  const std::string what = path.string();
-  const std::string bytes = io::read_file(what);
-  const io::ImageInfo info = io::image_info(bytes, what);
-  if (info.channels != 1)
-    fail("{}: label map has {} channels; expected a single-channel (grayscale) PNG of label ids", what, info.channels);
-  return io::decode_image(bytes, what, 1);
-}
 
 // The first existing candidate; the others are the seed's misspellings, accepted with a warning.
 fs::path first_existing(const std::vector<fs::path>& candidates, const std::string& what) {
@@ -37,39 +28,6 @@ fs::path first_existing(const std::vector<fs::path>& candidates, const std::stri
 }
 
 }  // namespace
-
-std::vector<std::string> read_id2label(const fs::path& path) {
-  const io::Json j = io::read_json_file(path.string());
-  if (!j.is_object()) fail("{}: expected a JSON object {{\"0\": \"name\", ...}}", path.string());
-  std::map<long, std::string> by_id;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    const std::string& key = it.key();
-    std::size_t used = 0;
-    long id = -1;
-    try {
-      id = std::stol(key, &used);
-    } catch (const std::exception&) {
-    }
-    if (key.empty() || used != key.size() || id < 0 || id > 65535)
-      fail("{}: key \"{}\": expected a label id from 0 to 65535", path.string(), key);
-    if (!it.value().is_string())
-      fail("{}: key \"{}\": expected a string label name, got {}", path.string(), key, io::dump_json(it.value()));
-    if (!by_id.emplace(id, it.value().get<std::string>()).second)
-      fail("{}: label id {} is given twice", path.string(), id);
-  }
-  if (by_id.empty()) fail("{}: no labels", path.string());
-  std::vector<std::string> labels(static_cast<std::size_t>(by_id.rbegin()->first + 1));
-  for (std::size_t id = 0; id < labels.size(); ++id) {
-    auto it = by_id.find(static_cast<long>(id));
-    if (it != by_id.end()) {
-      labels[id] = it->second;
-    } else {
-      labels[id] = std::to_string(id);
-      log::warn("{}: label id {} has no name; calling it \"{}\"", path.string(), id, labels[id]);
-    }
-  }
-  return labels;
-}
 
 SegmentationScore score_segmentation_folders(const fs::path& truth_split_dir, const fs::path& pred_dir,
                                              const SegmentationScoreOptions& options) {
@@ -91,7 +49,7 @@ SegmentationScore score_segmentation_folders(const fs::path& truth_split_dir, co
                      "the class names, {\"0\": \"name\", ...}");
 
   SegmentationScore score;
-  score.labels = read_id2label(id2label_file);
+  score.labels = data::read_id2label(id2label_file);
   SegmentationAccumulator acc(static_cast<int>(score.labels.size()), options.ignore_index, options.reduce_labels);
 
   const io::Json entries = io::read_json_file(split_file.string());
@@ -107,8 +65,8 @@ SegmentationScore score_segmentation_folders(const fs::path& truth_split_dir, co
       missing.push_back(pred_path.string());
       continue;
     }
-    const io::Image truth = read_label_map(split_dir / rel);
-    const io::Image pred = read_label_map(pred_path);
+    const io::Image truth = data::read_label_map((split_dir / rel).string());
+    const io::Image pred = data::read_label_map(pred_path.string());
     if (pred.width != truth.width || pred.height != truth.height)
       fail("{}: prediction is {}x{} but the truth {} is {}x{}", pred_path.string(), pred.width, pred.height,
            (split_dir / rel).string(), truth.width, truth.height);

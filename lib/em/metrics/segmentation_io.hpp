@@ -10,11 +10,6 @@
 
 namespace em::metrics {
 
-// Class names by id from an id2label.json ({"0": "sky", ...}). The class count is the largest id + 1; ids
-// without a name are named by their number (with a warning). Throws em::Error for a non-object, a key that is not a
-// non-negative integer, or a value that is not a string.
-std::vector<std::string> read_id2label(const std::filesystem::path& path);
-
 struct SegmentationScoreOptions {
   int ignore_index = 255;
   bool reduce_labels = false;

@@ -67,24 +67,7 @@ Classifier Classifier::load(const fs::path& dir) {
 
 void Classifier::save(const fs::path& dir) const { save_model_dir(dir, config.to_json(), *model, preprocessor.to_json()); }
 
-torch::Tensor Classifier::preprocess(const io::Image& image) const {
-  const auto& p = preprocessor;
-  io::Image rgb = data::to_rgb(image);
-  if (p.do_resize && (rgb.width != p.width || rgb.height != p.height))
-    rgb = data::resize_bilinear(rgb, static_cast<int>(p.width), static_cast<int>(p.height));
-  const float scale = p.do_rescale ? static_cast<float>(p.rescale_factor * 255.0) : 255.0f;
-  std::array<float, 3> mean{0, 0, 0}, std{1, 1, 1};
-  for (int c = 0; c < 3; ++c) {
-    // to_normalized_tensor computes (x/255 - mean)/std; fold the rescale factor and do_normalize into mean/std.
-    if (p.do_normalize) {
-      mean[c] = static_cast<float>(p.image_mean[static_cast<size_t>(c)]) / scale;
-      std[c] = static_cast<float>(p.image_std[static_cast<size_t>(c)]) / scale;
-    } else {
-      std[c] = 1.0f / scale;
-    }
-  }
-  return data::to_normalized_tensor(rgb, mean, std);
-}
+torch::Tensor Classifier::preprocess(const io::Image& image) const { return preprocess_image(preprocessor, image); }
 
 torch::Tensor Classifier::logits(const torch::Tensor& pixel_values, bool bf16) const {
   torch::Tensor x = channels_last ? pixel_values.contiguous(at::MemoryFormat::ChannelsLast) : pixel_values;

@@ -2,6 +2,7 @@
 
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
+#include "em/data/transforms.hpp"
 
 #include <cmath>
 #include <set>
@@ -46,6 +47,14 @@ std::vector<double> numbers(const io::Json& j, const std::string& field, const s
 PreprocessorConfig PreprocessorConfig::classification(int64_t input_size) {
   PreprocessorConfig p;
   p.height = p.width = input_size;
+  return p;
+}
+
+PreprocessorConfig PreprocessorConfig::segmentation(int64_t image_size) {
+  PreprocessorConfig p;
+  p.height = p.width = image_size;
+  p.image_processor_type = "SegformerImageProcessor";
+  p.extra["do_reduce_labels"] = false;
   return p;
 }
 
@@ -128,6 +137,24 @@ io::Json PreprocessorConfig::to_json() const {
              {"image_processor_type", image_processor_type}};
   for (auto it = extra.begin(); it != extra.end(); ++it) j[it.key()] = it.value();
   return j;
+}
+
+torch::Tensor preprocess_image(const PreprocessorConfig& p, const io::Image& image) {
+  io::Image rgb = data::to_rgb(image);
+  if (p.do_resize && (rgb.width != p.width || rgb.height != p.height))
+    rgb = data::resize_bilinear(rgb, static_cast<int>(p.width), static_cast<int>(p.height));
+  const float scale = p.do_rescale ? static_cast<float>(p.rescale_factor * 255.0) : 255.0f;
+  std::array<float, 3> mean{0, 0, 0}, std{1, 1, 1};
+  for (int c = 0; c < 3; ++c) {
+    // to_normalized_tensor computes (x/255 - mean)/std; fold the rescale factor and do_normalize into mean/std.
+    if (p.do_normalize) {
+      mean[c] = static_cast<float>(p.image_mean[static_cast<size_t>(c) % p.image_mean.size()]) / scale;
+      std[c] = static_cast<float>(p.image_std[static_cast<size_t>(c) % p.image_std.size()]) / scale;
+    } else {
+      std[c] = 1.0f / scale;
+    }
+  }
+  return data::to_normalized_tensor(rgb, mean, std);
 }
 
 }  // namespace em::models

@@ -1,11 +1,17 @@
-// preprocessor_config.json for image classification: HF ViTImageProcessor's fields (resize to height x width,
-// rescale by 1/255, normalise by mean/std), read and written so that a model/ folder loads in HF transformers.
+// preprocessor_config.json: HF ViTImageProcessor's fields (classification) and SegformerImageProcessor's (resize to
+// height x width, rescale by 1/255, normalise by mean/std), read and written so that a model/ folder loads in HF
+// transformers; and the one function that applies them to an image.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "em/io/image.hpp"
 #include "em/io/json.hpp"
+
+namespace at {
+class Tensor;
+}
 
 namespace em::models {
 
@@ -26,6 +32,9 @@ struct PreprocessorConfig {
 
   // The classification default: resize to input_size x input_size, bilinear, ImageNet mean/std.
   static PreprocessorConfig classification(int64_t input_size);
+  // The segmentation default (SegformerImageProcessor): image_size x image_size, bilinear, ImageNet mean/std,
+  // do_reduce_labels false (label maps hold the ids of id2label as they are).
+  static PreprocessorConfig segmentation(int64_t image_size);
 
   // Checks the values; `what` prefixes the messages. Throws em::Error.
   void validate(const std::string& what) const;
@@ -35,5 +44,9 @@ struct PreprocessorConfig {
   static PreprocessorConfig read(const std::string& path);
   io::Json to_json() const;
 };
+
+// One decoded image -> [3, height, width] float, exactly as HF's processor with this config: to RGB, bilinear resize
+// (PIL-exact) unless already that size, rescale, normalise. Shared by training, em-eval, em-predict and em-serve.
+at::Tensor preprocess_image(const PreprocessorConfig& config, const io::Image& image);
 
 }  // namespace em::models

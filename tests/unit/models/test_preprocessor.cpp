@@ -21,6 +21,26 @@ TEST_CASE("classification preprocessor config is ViTImageProcessor-shaped and ro
   CHECK(PreprocessorConfig::from_json(j, "p.json").to_json() == j);
 }
 
+TEST_CASE("segmentation preprocessor config is SegformerImageProcessor-shaped and round-trips",
+          "[models][preprocessor][segmentation]") {
+  auto p = PreprocessorConfig::segmentation(512);
+  Json j = p.to_json();
+  CHECK(j["image_processor_type"] == "SegformerImageProcessor");
+  CHECK(j["size"] == Json{{"height", 512}, {"width", 512}});
+  CHECK(j["resample"] == 2);
+  CHECK(j["do_reduce_labels"] == false);
+  CHECK(j["image_mean"] == Json::array({0.485, 0.456, 0.406}));
+  CHECK(PreprocessorConfig::from_json(j, "p.json").to_json() == j);
+  // nvidia/segformer-b0-finetuned-ade-512-512's file (the older feature-extractor fields).
+  Json ade{{"do_normalize", true}, {"do_resize", true}, {"feature_extractor_type", "SegformerFeatureExtractor"},
+           {"image_mean", {0.485, 0.456, 0.406}}, {"image_std", {0.229, 0.224, 0.225}}, {"reduce_labels", true},
+           {"resample", 2}, {"size", 512}};
+  auto q = PreprocessorConfig::from_json(ade, "ade.json");
+  CHECK(q.height == 512);
+  CHECK(q.width == 512);
+  CHECK(q.extra["reduce_labels"] == true);
+}
+
 TEST_CASE("preprocessor config reads HF variants and keeps fields it does not interpret", "[models][preprocessor]") {
   // microsoft/resnet-50's ConvNextImageProcessor file.
   Json convnext{{"crop_pct", 0.875},     {"do_normalize", true},        {"do_resize", true},

@@ -1,0 +1,115 @@
+#include "em/models/segmenter.hpp"
+
+#include "em/core/autocast.hpp"
+#include "em/core/error.hpp"
+#include "em/core/log.hpp"
+#include "em/models/model_io.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/ranges.h>
+
+namespace em::models {
+namespace fs = std::filesystem;
+
+SegformerConfig Segmenter::resolve_config(const std::string& model_config) {
+  if (model_config.empty()) return SegformerConfig::builtin("mit-b3");
+  std::error_code ec;
+  if (fs::exists(model_config, ec)) {
+    fs::path p = model_config;
+    if (fs::is_directory(p, ec)) p /= "config.json";
+    return SegformerConfig::from_json(io::read_json_file(p.string()), p.string());
+  }
+  auto names = SegformerConfig::builtin_names();
+  if (std::find(names.begin(), names.end(), model_config) == names.end())
+    usage_fail("--model_config: '{}' is neither a config.json file nor a built-in segmentation model ({})",
+               model_config, fmt::join(names, ", "));
+  return SegformerConfig::builtin(model_config);
+}
+
+Segmenter Segmenter::create(const SegformerConfig& architecture, std::vector<std::string> labels, int64_t image_size) {
+  Segmenter s;
+  s.config = architecture;
+  s.config.set_labels(std::move(labels));
+  s.config.validate("segformer config");
+  s.model = SegformerForSemanticSegmentation(s.config);
+  s.preprocessor = PreprocessorConfig::segmentation(image_size);
+  return s;
+}
+
+Segmenter Segmenter::load(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    fail("{}: not a model folder (expected config.json, model.safetensors, preprocessor_config.json)", dir.string());
+  const fs::path config_path = dir / "config.json";
+  io::Json config = io::read_json_file(config_path.string());
+  if (config.value("model_type", std::string()) != "segformer")
+    fail("{}: model_type '{}' is not a segmentation model (expected \"segformer\")", config_path.string(),
+         config.value("model_type", std::string("?")));
+  Segmenter s;
+  s.config = SegformerConfig::from_json(config, config_path.string());
+  s.model = SegformerForSemanticSegmentation(s.config);
+  load_state_strict(*s.model, load_model_weights(dir), (dir / "model.safetensors").string());
+  const fs::path pre_path = dir / "preprocessor_config.json";
+  s.preprocessor = PreprocessorConfig::segmentation(512);
+  if (fs::exists(pre_path, ec)) {
+    s.preprocessor = PreprocessorConfig::read(pre_path.string());
+    // ADE20k-style processors shift every id down by one (0 = background becomes ignore); our label maps and
+    // metrics take the ids as they are, so such a model's ids must be read with that in mind.
+    auto reduce = s.preprocessor.extra.find("do_reduce_labels");
+    if (reduce == s.preprocessor.extra.end()) reduce = s.preprocessor.extra.find("reduce_labels");
+    if (reduce != s.preprocessor.extra.end() && reduce->is_boolean() && reduce->get<bool>())
+      log::warn("{}: do_reduce_labels is true; emkit reads label maps without reducing them (id 0 stays a class)",
+                pre_path.string());
+  } else {
+    log::warn("{}: absent; resizing to {}x{} with ImageNet mean/std (SegformerImageProcessor's defaults)",
+              pre_path.string(), s.preprocessor.width, s.preprocessor.height);
+  }
+  s.model->eval();
+  return s;
+}
+
+void Segmenter::save(const fs::path& dir) const { save_model_dir(dir, config.to_json(), *model, preprocessor.to_json()); }
+
+torch::Tensor Segmenter::preprocess(const io::Image& image) const { return preprocess_image(preprocessor, image); }
+
+torch::Tensor Segmenter::to_model_input(const torch::Tensor& pixel_values) const {
+  return channels_last ? pixel_values.contiguous(at::MemoryFormat::ChannelsLast) : pixel_values;
+}
+
+torch::Tensor Segmenter::logits(const torch::Tensor& pixel_values, bool bf16) const {
+  torch::Tensor x = to_model_input(pixel_values);
+  Bf16Autocast autocast(bf16);
+  SegformerForSemanticSegmentation shared = model;  // a holder copy shares the module; forward is not const
+  return shared->forward(x).to(torch::kFloat32);
+}
+
+void Segmenter::use_channels_last() {
+  to_channels_last(*model);
+  channels_last = true;
+}
+
+torch::Tensor label_map_at(const torch::Tensor& logits, int64_t height, int64_t width) {
+  if (logits.dim() != 3)
+    fail("segmentation: one image's logits must be [num_labels, h, w], got [{}]", fmt::join(logits.sizes(), ", "));
+  return upsample_logits(logits.unsqueeze(0).to(torch::kFloat32), height, width).argmax(1).squeeze(0);
+}
+
+io::Image label_map_image(const torch::Tensor& label_map) {
+  if (label_map.dim() != 2)
+    fail("segmentation: a label map must be [H, W], got [{}]", fmt::join(label_map.sizes(), ", "));
+  torch::Tensor ids = label_map.to(torch::kCPU);
+  if (ids.numel() > 0 && (ids.min().item<int64_t>() < 0 || ids.max().item<int64_t>() > 255))
+    fail("segmentation: label ids must fit in 8 bits (0..255) to be written as a PNG");
+  ids = ids.to(torch::kUInt8).contiguous();
+  io::Image img;
+  img.height = static_cast<int>(ids.size(0));
+  img.width = static_cast<int>(ids.size(1));
+  img.channels = 1;
+  img.pixels.resize(img.size());
+  std::memcpy(img.pixels.data(), ids.data_ptr<uint8_t>(), img.pixels.size());
+  return img;
+}
+
+}  // namespace em::models

@@ -1,0 +1,48 @@
+// A semantic-segmentation model as the tools use it: SegFormer config + module + its preprocessing, created for
+// training or loaded from a model folder (config.json, model.safetensors, preprocessor_config.json), and the one
+// post-processing (logits -> label map at the original size) shared by em-train, em-eval, em-predict and em-serve.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "em/io/image.hpp"
+#include "em/models/preprocessor.hpp"
+#include "em/models/segformer.hpp"
+
+namespace em::models {
+
+struct Segmenter {
+  SegformerConfig config;
+  SegformerForSemanticSegmentation model{nullptr};
+  PreprocessorConfig preprocessor;
+  bool channels_last = false;
+
+  // The architecture of `model_config`: a built-in name (mit-b0..mit-b5), an HF config.json path or a model folder
+  // holding one; "" = mit-b3 (the seed's SegFormer-B3). Unknown names are usage errors listing the built-ins.
+  static SegformerConfig resolve_config(const std::string& model_config);
+  // A fresh model with these labels (class id = position), initialised from the current torch seed (HF's init).
+  static Segmenter create(const SegformerConfig& architecture, std::vector<std::string> labels, int64_t image_size);
+  // A saved model folder (ours or an HF SegformerForSemanticSegmentation folder), loaded strictly, in eval mode.
+  static Segmenter load(const std::filesystem::path& dir);
+  void save(const std::filesystem::path& dir) const;
+
+  // One decoded image -> [3, height, width] as the model's processor does it (RGB, resize, rescale, normalize).
+  torch::Tensor preprocess(const io::Image& image) const;
+  // Logits [N, num_labels, h/4, w/4] in fp32 for a batch; the caller holds NoGradGuard, sets eval mode and chooses bf16.
+  torch::Tensor logits(const torch::Tensor& pixel_values, bool bf16) const;
+  // Moves conv weights to channels-last; inputs follow in logits() (and in training, through to_model_input()).
+  void use_channels_last();
+  torch::Tensor to_model_input(const torch::Tensor& pixel_values) const;
+};
+
+// HF's post_process_semantic_segmentation with target_sizes: one image's logits [num_labels, h, w] upsampled
+// bilinearly (align_corners false) to height x width, then argmax over the labels -> int64 [height, width].
+torch::Tensor label_map_at(const torch::Tensor& logits, int64_t height, int64_t width);
+
+// An int64/uint8 [H, W] label map as a one-channel 8-bit image (ids must be < 256).
+io::Image label_map_image(const torch::Tensor& label_map);
+
+}  // namespace em::models

@@ -1,0 +1,218 @@
+#include "em/train/segmentation_task.hpp"
+
+#include "em/core/error.hpp"
+#include "em/core/log.hpp"
+#include "em/core/progress.hpp"
+#include "em/data/loader.hpp"
+#include "em/data/transforms.hpp"
+#include "em/metrics/segmentation.hpp"
+#include "em/metrics/segmentation_torch.hpp"
+#include "em/models/model_io.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <set>
+
+#include <fmt/ranges.h>
+
+namespace em::train {
+namespace fs = std::filesystem;
+namespace {
+
+// A one-channel label map as an int64 [H, W] tensor (plain copy: loader workers must not start LibTorch threads).
+torch::Tensor label_tensor(const io::Image& map) {
+  torch::Tensor t = torch::empty({map.height, map.width}, torch::kInt64);
+  int64_t* out = t.data_ptr<int64_t>();
+  for (size_t i = 0; i < map.pixels.size(); ++i) out[i] = map.pixels[i];
+  return t;
+}
+
+// The architecture to train: --model_config, else the config.json of an --init folder (as HF's from_pretrained
+// takes it), else mit-b3.
+models::SegformerConfig training_architecture(const TrainOptions& opts, std::string& described) {
+  if (!opts.model_config.empty()) {
+    described = opts.model_config;
+    return models::Segmenter::resolve_config(opts.model_config);
+  }
+  std::error_code ec;
+  const fs::path init_config = fs::path(opts.init) / "config.json";
+  if (!opts.init.empty() && fs::is_directory(opts.init, ec) && fs::exists(init_config, ec)) {
+    io::Json j = io::read_json_file(init_config.string());
+    if (j.value("model_type", std::string()) == "segformer") {
+      described = init_config.string();
+      log::info("architecture from --init's {} (give --model_config to choose another)", init_config.string());
+      return models::SegformerConfig::from_json(j, init_config.string());
+    }
+  }
+  described = "mit-b3";
+  return models::Segmenter::resolve_config("");
+}
+
+}  // namespace
+
+SegmentationTask::SegmentationTask(const TrainOptions& opts)
+    : dataset_(data::SegmentationDataset::scan(opts.data_dir)),
+      seed_(static_cast<uint64_t>(opts.hp.seed)),
+      eval_batch_size_(opts.hp.per_device_eval_batch_size),
+      num_workers_(static_cast<int>(opts.hp.num_workers)) {
+  torch::manual_seed(opts.hp.seed);
+  std::string architecture_name;
+  models::SegformerConfig architecture = training_architecture(opts, architecture_name);
+  segmenter_ = models::Segmenter::create(architecture, dataset_.labels, opts.hp.image_size);
+  if (!opts.init.empty()) {
+    models::InitOptions init;
+    init.base_model_prefix = "segformer";
+    models::load_init_weights(*segmenter_.model, opts.init, init);
+  }
+  segmenter_.use_channels_last();
+  augment_.crop_size = static_cast<int>(opts.hp.image_size);
+  log::info("segmentation: {} labels, {} train / {} validation images, {} at {}x{}", dataset_.labels.size(),
+            dataset_.train.size(), dataset_.validation.size(), architecture_name, opts.hp.image_size,
+            opts.hp.image_size);
+}
+
+SegmentationTask::SegmentationTask(const std::string& model_dir, const std::string& data_dir, int64_t eval_batch_size,
+                                   int num_workers)
+    : dataset_(data::SegmentationDataset::scan(data_dir, /*require_validation=*/false)),
+      segmenter_(models::Segmenter::load(model_dir)),
+      eval_batch_size_(eval_batch_size),
+      num_workers_(num_workers) {
+  // Label maps hold ids: the dataset's ids must mean what the model's ids mean.
+  const auto& model_labels = segmenter_.config.id2label;
+  bool same = dataset_.labels.size() <= model_labels.size() &&
+              std::equal(dataset_.labels.begin(), dataset_.labels.end(), model_labels.begin());
+  if (!same)
+    fail("{}: the dataset's id2label ({}) does not match the model {}'s ids ({}): label maps hold ids, so id i must "
+         "name the same class in both",
+         data_dir, fmt::format("{}", fmt::join(dataset_.labels, ", ")), model_dir,
+         fmt::format("{}", fmt::join(model_labels, ", ")));
+  segmenter_.use_channels_last();
+}
+
+data::Batch SegmentationTask::train_batch(const std::vector<int64_t>& indices, int64_t epoch) {
+  data::Batch batch;
+  std::vector<torch::Tensor> images, labels;
+  for (int64_t index : indices) {
+    const auto& entry = dataset_.train[static_cast<size_t>(index)];
+    data::SegmentationSample sample;
+    try {
+      sample = data::read_segmentation_sample(entry, static_cast<int64_t>(dataset_.labels.size()));
+    } catch (const Error& e) {
+      log::warn("skipping {}", e.what());
+      ++batch.skipped;
+      continue;
+    }
+    // One draw per (seed, epoch, index): the same crop, scale and flip on any worker and after a resume.
+    const auto draw = data::draw_segmentation_augment(data::sample_seed(seed_, epoch, index), augment_);
+    data::SegmentationSample augmented = data::apply_segmentation_augment(sample, draw, augment_);
+    images.push_back(segmenter_.preprocess(augmented.image));
+    labels.push_back(label_tensor(augmented.label_map));
+    batch.indices.push_back(index);
+  }
+  if (images.empty()) return batch;
+  batch.pixel_values = data::stack_tensors(images);
+  batch.labels = data::stack_tensors(labels);
+  return batch;
+}
+
+LossOutput SegmentationTask::loss(const data::Batch& batch) {
+  if (batch.size() == 0) fail("a training batch has no readable image");
+  torch::Tensor logits = segmenter_.model->forward(segmenter_.to_model_input(batch.pixel_values));
+  return {models::segmentation_loss(logits, batch.labels, data::kIgnoreLabel), {}};
+}
+
+EvalResult SegmentationTask::evaluate(const EvalOptions& options) {
+  const auto& samples = dataset_.split(options.split);
+  const auto& labels = segmenter_.config.id2label;
+  const int64_t num_labels = segmenter_.config.num_labels();
+  const bool write_predictions = !options.predictions_path.empty();
+  const fs::path pred_dir = options.predictions_path;
+  if (write_predictions) {
+    if (num_labels > 255)
+      fail("--predictions: the model has {} labels; 8-bit label PNGs hold the ids 0..254", num_labels);
+    std::error_code ec;
+    const fs::path split_dir = fs::path(dataset_.dir) / options.split;
+    if (fs::weakly_canonical(pred_dir, ec) == fs::weakly_canonical(split_dir, ec))
+      usage_fail("--predictions {}: this is the evaluated split's folder; its seg maps would be overwritten",
+                 pred_dir.string());
+  }
+  metrics::SegmentationAccumulator acc(static_cast<int>(num_labels), data::kIgnoreLabel);
+  const int64_t n = static_cast<int64_t>(samples.size());
+  const size_t num_batches = static_cast<size_t>((n + eval_batch_size_ - 1) / eval_batch_size_);
+
+  torch::NoGradGuard no_grad;
+  segmenter_.model->eval();
+  // Each batch carries its images at the model's input size and their label maps at the original size.
+  data::PrefetchLoader loader(
+      num_batches,
+      [&](size_t b) {
+        data::Batch batch;
+        std::vector<torch::Tensor> images;
+        const int64_t from = static_cast<int64_t>(b) * eval_batch_size_, to = std::min(n, from + eval_batch_size_);
+        for (int64_t i = from; i < to; ++i) {
+          data::SegmentationSample s =
+              data::read_segmentation_sample(samples[static_cast<size_t>(i)], static_cast<int64_t>(dataset_.labels.size()));
+          images.push_back(segmenter_.preprocess(s.image));
+          batch.targets.push_back({{"label_map", label_tensor(s.label_map)}});
+          batch.indices.push_back(i);
+        }
+        batch.pixel_values = data::stack_tensors(images);
+        return batch;
+      },
+      num_workers_, std::max(2, num_workers_ * 2));
+  Progress progress("eval " + options.split, n, "image");
+  int64_t done = 0;
+  while (auto batch = loader.next()) {
+    torch::Tensor logits = segmenter_.logits(batch->pixel_values, options.bf16);
+    for (int64_t i = 0; i < batch->size(); ++i) {
+      const torch::Tensor& truth = batch->targets[static_cast<size_t>(i)].at("label_map");
+      torch::Tensor pred = models::label_map_at(logits[i], truth.size(0), truth.size(1));
+      metrics::add_label_maps(acc, pred, truth);
+      if (write_predictions) {
+        const auto& entry = samples[static_cast<size_t>(batch->indices[static_cast<size_t>(i)])];
+        io::write_png((pred_dir / entry.seg_map_rel).string(), models::label_map_image(pred));
+      }
+    }
+    done += batch->size();
+    if (options.show_progress) progress.update(done);
+  }
+  if (options.show_progress) progress.finish();
+  if (write_predictions) log::info("wrote {} predicted label maps under {}", n, pred_dir.string());
+
+  const metrics::SegmentationMetrics m = acc.compute();
+  EvalResult result;
+  result.metrics = m.to_json(labels);
+  result.scalars = {{"mean_iou", m.mean_iou},
+                    {"mean_accuracy", m.mean_accuracy},
+                    {"overall_accuracy", m.overall_accuracy}};
+  // Per-class IoU as eval/iou/<label>; a class absent from prediction and truth has none (NaN) and is not logged.
+  for (size_t c = 0; c < labels.size(); ++c)
+    if (std::isfinite(m.per_category_iou[c])) result.scalars["iou/" + labels[c]] = m.per_category_iou[c];
+  return result;
+}
+
+std::vector<ParamGroup> SegmentationTask::param_groups(double weight_decay) {
+  // HF Trainer's grouping: no weight decay on biases and normalisation (LayerNorm, BatchNorm) weights.
+  std::set<std::string> norm_params;
+  for (const auto& item : segmenter_.model->named_modules()) {
+    const auto& m = item.value();
+    if (m->as<torch::nn::LayerNorm>() || m->as<torch::nn::BatchNorm2d>())
+      for (const auto& p : m->named_parameters(/*recurse=*/false))
+        norm_params.insert(item.key().empty() ? p.key() : item.key() + "." + p.key());
+  }
+  ParamGroup decay, no_decay;
+  decay.weight_decay = weight_decay;
+  no_decay.weight_decay = 0.0;
+  for (const auto& item : segmenter_.model->named_parameters()) {
+    const std::string& name = item.key();
+    const bool is_bias = name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0;
+    ParamGroup& g = is_bias || norm_params.count(name) ? no_decay : decay;
+    g.names.push_back(name);
+    g.params.push_back(item.value());
+  }
+  return {decay, no_decay};
+}
+
+void SegmentationTask::save_model(const fs::path& dir) { segmenter_.save(dir); }
+
+}  // namespace em::train
