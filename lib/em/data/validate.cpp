@@ -3,6 +3,7 @@
 #include "em/core/error.hpp"
 #include "em/core/progress.hpp"
 #include "em/data/classification_dataset.hpp"
+#include "em/data/coco_dataset.hpp"
 #include "em/io/file.hpp"
 #include "em/io/image.hpp"
 
@@ -111,11 +112,13 @@ ValidationReport validate_dataset(Algo algo, const std::string& dir, int threads
   switch (algo) {
     case Algo::classification:
       return validate_classification(dir, threads);
-    case Algo::segmentation:
     case Algo::detection:
+      return validate_detection(dir, threads);
+    case Algo::segmentation:
       break;
   }
-  usage_fail("--algo {}: em-validate does not check this layout yet (supported: classification)", algo_name(algo));
+  usage_fail("--algo {}: em-validate does not check this layout yet (supported: classification, detection)",
+             algo_name(algo));
 }
 
 ValidationReport validate_classification(const std::string& dir, int threads) {
