@@ -3,6 +3,7 @@
 #include "em/core/error.hpp"
 #include "em/models/model_kind.hpp"
 #include "em/train/classification_task.hpp"
+#include "em/train/detection_task.hpp"
 
 #include <filesystem>
 
@@ -11,6 +12,7 @@ namespace em::train {
 std::unique_ptr<Task> make_training_task(const TrainOptions& opts) {
   switch (opts.hp.algo) {
     case Algo::classification: return std::make_unique<ClassificationTask>(opts);
+    case Algo::detection: return std::make_unique<DetectionTask>(opts);
     default: usage_fail("--algo {}: not available yet in this build", algo_name(opts.hp.algo));
   }
 }
@@ -21,6 +23,9 @@ std::unique_ptr<Task> make_eval_task(const EvalTaskOptions& options) {
     case Algo::classification:
       return std::make_unique<ClassificationTask>(options.model_dir, options.data_dir, options.batch_size,
                                                   options.num_workers);
+    case Algo::detection:
+      return std::make_unique<DetectionTask>(options.model_dir, options.data_dir, options.batch_size,
+                                             options.num_workers);
     default: fail("{}: this build cannot evaluate {} models yet", options.model_dir, algo_name(algo));
   }
 }
