@@ -9,7 +9,8 @@ int main(int argc, char** argv) {
   em::cli::ToolInfo info{
       "em-eval",
       "Evaluate a trained model on a split of a dataset folder; prints the metrics JSON on stdout "
-      "(classification: accuracy, macro precision/recall/f1, per-class values, confusion matrix).",
+      "(classification: accuracy, macro precision/recall/f1, per-class values, confusion matrix; detection: the 12 "
+      "COCO box metrics of pycocotools and per-class AP).",
       "em-eval --model RUN/model --data DIR [--split validation|test|train] [--predictions FILE]",
       "em-eval --model run/model --data fashion --split test --predictions preds.jsonl | jq .accuracy",
       "em-train(1), em-metrics(1), docs/em-eval.md, docs/metrics.md"};
@@ -22,8 +23,9 @@ int main(int argc, char** argv) {
         app.add_option("--split", eval.split, "Split to evaluate")
             ->check(CLI::IsMember({"train", "validation", "test"}));
         app.add_option("--predictions", eval.predictions_path,
-                       "Also write the predictions (classification: JSONL, one object per image; '-' = stdout "
-                       "is not allowed, stdout carries the metrics)");
+                       "Also write the predictions (classification: JSONL, one object per image; detection: the "
+                       "COCO results list [{image_id, category_id, bbox, score}]; '-' = stdout is not allowed, "
+                       "stdout carries the metrics)");
         app.add_option("--per_device_eval_batch_size", task_options.batch_size, "Images per forward pass")
             ->check(CLI::PositiveNumber);
         app.add_option("--num_workers", task_options.num_workers, "Data loader threads")

@@ -2,6 +2,7 @@
 
 #include "em/core/error.hpp"
 #include "em/infer/classification_predictor.hpp"
+#include "em/infer/detection_predictor.hpp"
 #include "em/models/model_kind.hpp"
 
 #include <filesystem>
@@ -11,6 +12,7 @@ namespace em::infer {
 std::unique_ptr<Predictor> Predictor::load(const std::string& model_dir, const PredictOptions& options) {
   switch (models::algo_of_model_dir(model_dir)) {
     case Algo::classification: return std::make_unique<ClassificationPredictor>(model_dir, options);
+    case Algo::detection: return std::make_unique<DetectionPredictor>(model_dir, options);
     default: fail("{}: this build cannot predict with {} models yet", model_dir,
                   algo_name(models::algo_of_model_dir(model_dir)));
   }
