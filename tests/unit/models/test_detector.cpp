@@ -91,3 +91,16 @@ TEST_CASE("a detector folder round-trips: weights, labels, threshold, preprocess
   CHECK((a[0].boxes == b[0].boxes));
   CHECK_THROWS_WITH(em::models::Detector::load(dir / "nothing"), Catch::Contains("not a model folder"));
 }
+
+TEST_CASE("a config whose labels repeat (facebook/detr-resnet-50's \"N/A\" ids) loads", "[models][detector]") {
+  Json j = em::models::DetrConfig::builtin("detr-resnet-18-tiny").to_json();
+  j["id2label"] = {{"0", "N/A"}, {"1", "person"}, {"2", "N/A"}};
+  j["label2id"] = {{"N/A", 2}, {"person", 1}};  // HF's dict keeps one id per name
+  auto c = em::models::DetrConfig::from_json(j, "fb/config.json");
+  CHECK(c.id2label == std::vector<std::string>{"N/A", "person", "N/A"});
+  CHECK(c.to_json()["label2id"] == j["label2id"]);
+  j["label2id"] = {{"N/A", 1}, {"person", 1}};
+  CHECK_THROWS_WITH(em::models::DetrConfig::from_json(j, "fb/config.json"), Catch::Contains("label2id"));
+  // Training still wants distinct names.
+  CHECK_THROWS_AS(c.set_labels({"a", "a"}), em::Error);
+}
