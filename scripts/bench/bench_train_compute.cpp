@@ -38,29 +38,49 @@ int main(int argc, char** argv) {
         adam.lr = opts.hp.learning_rate;
         em::train::AdamW optimizer(task.param_groups(opts.hp.weight_decay), adam);
         task.model().train();
-        auto run = [&](int64_t n) {
+        // Seconds spent per phase over the timed steps (the phases run synchronously on the CPU).
+        double t_forward = 0, t_backward = 0, t_clip = 0, t_optimizer = 0;
+        using clock = std::chrono::steady_clock;
+        auto since = [](clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); };
+        auto run = [&](int64_t n, bool timed) {
           for (int64_t s = 0; s < n; ++s) {
             const auto& batch = batches[static_cast<size_t>(s) % batches.size()];
             em::train::LossOutput out;
+            auto t = clock::now();
             {
               em::Bf16Autocast autocast(opts.hp.bf16);
               out = task.loss(batch);
             }
+            if (timed) t_forward += since(t);
+            t = clock::now();
             out.loss.backward();
-            std::vector<torch::Tensor> params;
-            for (const auto& p : task.model().parameters())
-              if (p.grad().defined()) params.push_back(p);
-            if (opts.hp.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(params, opts.hp.max_grad_norm);
-            optimizer.step();
+            if (timed) t_backward += since(t);
+            t = clock::now();
+            double grad_scale = 1.0;  // as em-train: the norm here, the scaling inside the optimizer's pass
+            if (opts.hp.max_grad_norm > 0)
+              grad_scale = em::train::clip_coefficient(em::train::total_grad_norm(task.model().parameters()),
+                                                       opts.hp.max_grad_norm);
+            if (timed) t_clip += since(t);
+            t = clock::now();
+            optimizer.step(grad_scale);
             optimizer.zero_grad();
             (void)out.loss.item<double>();  // em-train reads the loss every step too
+            if (timed) t_optimizer += since(t);
           }
         };
-        run(warmup);
+        run(warmup, false);
         auto t0 = std::chrono::steady_clock::now();
-        run(steps);
+        run(steps, true);
         double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        em::io::Json j{{"steps", steps}, {"batch_size", bs}, {"seconds", dt}, {"images_per_second", steps * bs / dt}};
+        auto ms = [&](double total) { return 1000 * total / static_cast<double>(steps); };
+        em::io::Json j{{"steps", steps},
+                       {"batch_size", bs},
+                       {"seconds", dt},
+                       {"images_per_second", steps * bs / dt},
+                       {"ms_per_step", {{"forward", ms(t_forward)},
+                                        {"backward", ms(t_backward)},
+                                        {"grad_norm", ms(t_clip)},
+                                        {"optimizer", ms(t_optimizer)}}}};
         em::io::write_stdout(em::io::dump_json(j) + "\n");
         return em::ExitCode::ok;
       });

@@ -43,7 +43,7 @@ post() {
 }
 # same_answers EXPECTED FILE...: prints "EXACT CLOSE": how many files equal EXPECTED byte for byte, and how many
 # give the same labels in the same order with scores within 1e-6 (batched forward passes may round the last bits
-# differently: OpenBLAS's sgemm for the classifier head is not batch-invariant for small label counts).
+# differently: oneDNN's convolutions are not batch-invariant; docs/em-serve.md gives the measurements).
 same_answers() {
   python3 - "$@" <<'PY'
 import json, sys
@@ -202,6 +202,19 @@ read -r exact close < <(same_answers "$T/one.expected" "$T"/d{1..4})
   fail "SIGTERM: in-flight statuses $statuses, $close of 4 answers right"
 [[ $rc == 0 ]] && pass "SIGTERM with requests in flight: exit 0" || fail "SIGTERM exit $rc: $(tail -3 "$log")"
 curl -s -o /dev/null --max-time 2 "$url/health" && fail "still answering after exit" || pass "the port is closed after exit"
+
+# 9. --max_batch_size 1: every single-image request gets em-predict's exact bytes, also under concurrency.
+start_server exact --max_batch_size 1
+clients=()
+for i in $(seq 1 16); do
+  curl -s -o "$T/e$i" --data-binary @"$T/one.json" "$url/inference" &
+  clients+=($!)
+done
+wait "${clients[@]}" || true
+read -r exact close < <(same_answers "$T/one.expected" "$T"/e{1..16})
+[[ $exact == 16 ]] && pass "--max_batch_size 1: 16 concurrent answers byte-identical to em-predict's" ||
+  fail "--max_batch_size 1: only $exact of 16 answers byte-identical"
+kill -TERM "$pid"; wait "$pid" || true
 
 expect_exit 2 "--max_batch_size 0 is a usage error" -- "$EM_BIN/em-serve" --model "$model" --max_batch_size 0
 expect_stderr "max_batch_size" "the message names the flag"

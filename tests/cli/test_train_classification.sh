@@ -17,6 +17,8 @@ for f in model/config.json model/model.safetensors model/preprocessor_config.jso
          eval_results.json all_results.json hyperparameters.json; do
   [[ -s $T/a/$f ]] && pass "run dir has $f" || fail "run dir lacks $f"
 done
+[[ $(stat -c %i "$T/a/model/model.safetensors") == $(stat -c %i "$T/a/checkpoint-24/model.safetensors") ]] &&
+  pass "the final checkpoint shares model/'s weights file (hard link, written once)" || fail "checkpoint-24 has its own copy of the weights"
 ls "$T"/a/runs/events.out.tfevents.* >/dev/null 2>&1 && pass "TensorBoard events written" || fail "no event file"
 n=$(jq -c 'select(.loss != null)' "$T/a/metrics.jsonl" | wc -l)
 [[ $n -eq 24 ]] && pass "metrics.jsonl: a loss on each of 24 steps" || fail "metrics.jsonl has $n loss lines"
@@ -39,6 +41,19 @@ set +e; "$EM_BIN/em-b64" "$img" | "$EM_BIN/em-predict" --model "$T/a/model" --to
   pass "em-b64 | em-predict gives 3 labels sorted by score" || fail "em-predict: rc $rc $(cat "$T/pred.json") $(cat "$T/err")"
 expect_exit 0 "em-predict on image paths" -- "$EM_BIN/em-predict" --model "$T/a/model" "$img" "$img"
 jq -e 'length == 2 and (.[0] | length) == 5' "$T/out" >/dev/null && pass "two images: a list of two lists of top 5" || fail "em-predict: $(cat "$T/out")"
+
+# The progress line's training speed (stderr) agrees with the run's own throughput (train_results.json, which also
+# counts start-up and saving, so the progress figure may only be higher).
+expect_exit 0 "em-train with progress on stderr" -- "$EM_BIN/em-train" --algo classification --data "$data" \
+  --model_config "$cfg" --num_workers 1 --per_device_train_batch_size 8 --learning_rate 1e-3 \
+  --output_dir "$T/p" --num_train_epochs 2 --logging_steps 4
+if [[ -z ${OMP_NUM_THREADS:-}${MKL_NUM_THREADS:-} ]]; then
+  expect_stderr "$(nproc) threads" "without --threads, training uses every usable CPU ($(nproc))"
+fi
+shown=$(grep -o '[0-9.]* img/s' "$T/err" | tail -n 1 | cut -d' ' -f1)
+overall=$(jq .train_samples_per_second "$T/p/train_results.json")
+python3 -c "import sys; s, o = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if o * 0.7 <= s <= o * 4 else 1)" "${shown:-0}" "$overall" &&
+  pass "progress shows $shown img/s (whole run: $overall)" || fail "progress shows ${shown:-nothing} img/s, the run did $overall"
 
 # 3. Refusals and usage errors.
 expect_exit 2 "an output dir holding a run is refused" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/a"

@@ -1,6 +1,7 @@
 #include "common/cli.hpp"
 
 #include "em/core/log.hpp"
+#include "em/core/threads.hpp"
 
 #include <cstdio>
 #include <torch/torch.h>
@@ -27,7 +28,7 @@ int run_main(int argc, char** argv, const ToolInfo& info, const std::function<vo
   app.footer(footer(info));
   app.get_formatter()->column_width(34);
   app.set_version_flag("--version", std::string(info.name) + " (emkit) " + EM_VERSION);
-  app.add_option("--threads", g_common.threads, "Compute threads for LibTorch (0 = all cores)")
+  app.add_option("--threads", g_common.threads, "Compute threads for LibTorch (0 = every CPU this process may use, or OMP_NUM_THREADS when set)")
       ->check(CLI::NonNegativeNumber);
   app.add_flag("-q,--quiet", g_common.quiet, "Only warnings and errors on stderr");
   app.add_flag("-v,--verbose", g_common.verbose, "Debug messages on stderr");
@@ -49,10 +50,7 @@ int run_main(int argc, char** argv, const ToolInfo& info, const std::function<vo
   if (g_common.quiet) log::set_level(log::Level::warning);
   if (g_common.verbose) log::set_level(log::Level::debug);
   try {
-    if (g_common.threads > 0) {
-      torch::set_num_threads(g_common.threads);
-      torch::set_num_interop_threads(1);
-    }
+    set_compute_threads(g_common.threads);
     return static_cast<int>(body());
   } catch (const Error& e) {
     log::error("{}", e.what());

@@ -20,7 +20,7 @@ struct ToolInfo {
 
 // Flags every tool has: --threads, --quiet, --verbose, --version.
 struct CommonOptions {
-  int threads = 0;  // 0 = LibTorch's default (all cores)
+  int threads = 0;  // 0 = every usable CPU (em::set_compute_threads)
   bool quiet = false;
   bool verbose = false;
 };

@@ -44,6 +44,14 @@ void sync_directory(const fs::path& dir) {
 
 void write_file_atomic(const fs::path& path, std::string_view bytes) {
   if (path == "-") return write_stdout(bytes);
+  write_file_atomic(path, std::vector<std::string_view>{bytes});
+}
+
+void write_file_atomic(const fs::path& path, const std::vector<std::string_view>& parts) {
+  if (path == "-") {
+    for (auto part : parts) write_stdout(part);
+    return;
+  }
   fs::path dir = path.parent_path();
   if (!dir.empty()) fs::create_directories(dir);
   std::random_device rd;
@@ -51,17 +59,19 @@ void write_file_atomic(const fs::path& path, std::string_view bytes) {
   tmp += fmt::format(".tmp-{}-{:x}", ::getpid(), rd());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail("{}: cannot create ({})", tmp.string(), std::strerror(errno));
-  size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      fail("{}: write failed ({})", path.string(), std::strerror(e));
+  for (std::string_view bytes : parts) {
+    size_t off = 0;
+    while (off < bytes.size()) {
+      ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        int e = errno;
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        fail("{}: write failed ({})", path.string(), std::strerror(e));
+      }
+      off += static_cast<size_t>(n);
     }
-    off += static_cast<size_t>(n);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     ::unlink(tmp.c_str());
@@ -89,6 +99,22 @@ void replace_directory(const fs::path& from, const fs::path& to) {
   if (ec) fail("{}: cannot rename into place ({})", to.string(), ec.message());
   sync_directory(to.parent_path());
   if (!old.empty()) fs::remove_all(old, ec);
+}
+
+void link_or_copy_files(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::create_directories(to, ec);
+  if (ec) fail("{}: cannot create ({})", to.string(), ec.message());
+  for (const auto& entry : fs::directory_iterator(from)) {
+    if (!entry.is_regular_file()) continue;
+    const fs::path target = to / entry.path().filename();
+    fs::create_hard_link(entry.path(), target, ec);
+    if (ec) {
+      ec.clear();
+      fs::copy_file(entry.path(), target, fs::copy_options::overwrite_existing, ec);
+      if (ec) fail("{}: cannot copy to {} ({})", entry.path().string(), target.string(), ec.message());
+    }
+  }
 }
 
 }  // namespace em::io

@@ -122,14 +122,17 @@ fs::path latest_checkpoint(const fs::path& out) {
 }
 
 void save_checkpoint(const fs::path& out, Task& task, const AdamW& optimizer, const TrainerState& state,
-                     const io::Json& hyperparameters) {
+                     const io::Json& hyperparameters, const fs::path& model_files) {
   fs::path final_dir = out / fmt::format("checkpoint-{}", state.global_step);
   std::random_device rd;
   fs::path tmp = out / fmt::format(".tmp-checkpoint-{}-{}-{:x}", state.global_step, ::getpid(), rd());
   fs::create_directories(tmp);
   try {
-    task.save_model(tmp);
-    io::save_safetensors(tmp / "optimizer.safetensors", optimizer.state());
+    if (model_files.empty())
+      task.save_model(tmp);
+    else
+      io::link_or_copy_files(model_files, tmp);
+    io::save_safetensors(tmp / "optimizer.safetensors", optimizer.state(/*copy=*/false));
     torch::Tensor rng;
     {
       auto gen = at::detail::getDefaultCPUGenerator();

@@ -50,8 +50,11 @@ std::vector<std::pair<int64_t, std::filesystem::path>> list_checkpoints(const st
 // The latest complete checkpoint, or an error saying none exists.
 std::filesystem::path latest_checkpoint(const std::filesystem::path& out);
 
+// Writes OUT/checkpoint-{step} atomically: the model (task.save_model), optimizer, RNG, hyperparameters and, last,
+// trainer_state.json. `model_files`: a folder that task.save_model() wrote for this very state (the final model/);
+// its files are hard-linked into the checkpoint instead of writing the model a second time.
 void save_checkpoint(const std::filesystem::path& out, Task& task, const AdamW& optimizer, const TrainerState& state,
-                     const io::Json& hyperparameters);
+                     const io::Json& hyperparameters, const std::filesystem::path& model_files = {});
 // Restores model, optimizer, RNG and trainer state from a checkpoint folder.
 TrainerState load_checkpoint(const std::filesystem::path& dir, Task& task, AdamW& optimizer);
 

@@ -22,6 +22,7 @@ struct Coeffs {
   float neg_step_size;   // -lr / (1 - beta1^t)
   float bc2_sqrt;        // sqrt(1 - beta2^t)
   float eps;
+  float grad_scale;      // gradients are multiplied by this first (clip_grad_norm_'s coefficient; 1 = none)
 };
 
 // Element-wise, in torch's operation order: m = m*b1 + (1-b1)*g; v = v*b2 + (1-b2)*g*g; p *= decay;
@@ -30,7 +31,7 @@ struct Coeffs {
 // parallel_for splits the work, i.e. on the thread count.
 void adamw_scalar(float* p, const float* g, float* m, float* v, int64_t n, const Coeffs& c) {
   for (int64_t i = 0; i < n; ++i) {
-    const float gi = g[i];
+    const float gi = g[i] * c.grad_scale;
     const float mi = m[i] * c.beta1 + c.one_minus_beta1 * gi;
     const float vi = v[i] * c.beta2 + c.one_minus_beta2 * gi * gi;
     m[i] = mi;
@@ -49,9 +50,10 @@ __attribute__((target("avx2"))) void adamw_avx2(float* p, const float* g, float*
   const __m256 beta2 = _mm256_set1_ps(c.beta2), one_minus_beta2 = _mm256_set1_ps(c.one_minus_beta2);
   const __m256 decay = _mm256_set1_ps(c.decay), neg_step_size = _mm256_set1_ps(c.neg_step_size);
   const __m256 bc2_sqrt = _mm256_set1_ps(c.bc2_sqrt), eps = _mm256_set1_ps(c.eps);
+  const __m256 grad_scale = _mm256_set1_ps(c.grad_scale);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    const __m256 gi = _mm256_loadu_ps(g + i);
+    const __m256 gi = _mm256_mul_ps(_mm256_loadu_ps(g + i), grad_scale);
     const __m256 mi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(m + i), beta1), _mm256_mul_ps(one_minus_beta1, gi));
     const __m256 vi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(v + i), beta2),
                                     _mm256_mul_ps(_mm256_mul_ps(one_minus_beta2, gi), gi));
@@ -74,13 +76,19 @@ void adamw_fused(float* p, const float* g, float* m, float* v, int64_t n, const 
 }
 
 // The fused kernel walks raw memory, so param, grad and moments must cover the same elements in the same order:
-// one dense block (any permutation of dims, e.g. channels_last) with identical strides.
+// one dense block each (any permutation of dims, e.g. channels_last) with identical strides where a size exceeds 1.
 bool can_fuse(const torch::Tensor& p, const torch::Tensor& g, const torch::Tensor& m, const torch::Tensor& v) {
   for (const auto* t : {&p, &g, &m, &v})
     if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat || t->layout() != torch::kStrided) return false;
-  if (!p.is_non_overlapping_and_dense()) return false;
-  return g.sizes() == p.sizes() && g.strides() == p.strides() && m.strides() == p.strides() &&
-         v.strides() == p.strides();
+  if (g.sizes() != p.sizes()) return false;
+  // One flat loop is right when the four tensors lay their elements out alike. Strides of size-1 dimensions do not
+  // address anything: a channels-last [O, I, 1, 1] conv weight and its contiguous gradient share one layout.
+  for (const auto* t : {&p, &g, &m, &v}) {
+    if (!t->is_non_overlapping_and_dense()) return false;
+    for (int64_t d = 0; d < p.dim(); ++d)
+      if (p.size(d) > 1 && t->stride(d) != p.stride(d)) return false;
+  }
+  return true;
 }
 
 torch::Tensor int64_scalar(int64_t v) { return torch::tensor(v, torch::kInt64); }
@@ -140,18 +148,18 @@ void AdamW::set_lr(double lr) {
   opts_.lr = lr;
 }
 
-void AdamW::step() {
+void AdamW::step(double grad_scale) {
   torch::NoGradGuard no_grad;
   ++step_count_;
   for (Slot& slot : slots_) {
     const torch::Tensor& grad = slot.param.grad();
     if (!grad.defined()) continue;
     if (grad.is_sparse()) fail("AdamW: parameter '{}' has a sparse gradient, which AdamW does not support", slot.name);
-    update(slot, grad);
+    update(slot, grad, grad_scale);
   }
 }
 
-void AdamW::update(Slot& slot, const torch::Tensor& grad) {
+void AdamW::update(Slot& slot, const torch::Tensor& raw_grad, double grad_scale) {
   slot.step += 1;
   const double lr = opts_.lr * slot.lr_scale;
   const double bias_correction1 = 1.0 - std::pow(opts_.beta1, static_cast<double>(slot.step));
@@ -160,7 +168,7 @@ void AdamW::update(Slot& slot, const torch::Tensor& grad) {
   const double bias_correction2_sqrt = std::sqrt(bias_correction2);
   torch::Tensor& p = slot.param;
 
-  if (can_fuse(p, grad, slot.exp_avg, slot.exp_avg_sq)) {
+  if (can_fuse(p, raw_grad, slot.exp_avg, slot.exp_avg_sq)) {
     const Coeffs c{static_cast<float>(opts_.beta1),
                    static_cast<float>(1.0 - opts_.beta1),
                    static_cast<float>(opts_.beta2),
@@ -168,9 +176,10 @@ void AdamW::update(Slot& slot, const torch::Tensor& grad) {
                    static_cast<float>(1.0 - lr * slot.weight_decay),
                    static_cast<float>(-step_size),
                    static_cast<float>(bias_correction2_sqrt),
-                   static_cast<float>(opts_.eps)};
+                   static_cast<float>(opts_.eps),
+                   static_cast<float>(grad_scale)};  // as torch multiplies a float tensor by a scalar
     float* pp = p.data_ptr<float>();
-    const float* gp = grad.data_ptr<float>();
+    const float* gp = raw_grad.data_ptr<float>();
     float* mp = slot.exp_avg.data_ptr<float>();
     float* vp = slot.exp_avg_sq.data_ptr<float>();
     // 64K floats per task: big enough to amortise scheduling, small enough to spread a 2M-float conv over the threads.
@@ -185,6 +194,7 @@ void AdamW::update(Slot& slot, const torch::Tensor& grad) {
   }
 
   // Any other dtype or layout: torch.optim.AdamW's single-tensor code, op by op.
+  const torch::Tensor grad = grad_scale == 1.0 ? raw_grad : raw_grad * grad_scale;
   if (slot.weight_decay != 0) p.mul_(1.0 - lr * slot.weight_decay);
   slot.exp_avg.mul_(opts_.beta1).add_(grad, 1.0 - opts_.beta1);
   slot.exp_avg_sq.mul_(opts_.beta2).addcmul_(grad, grad, 1.0 - opts_.beta2);
@@ -192,13 +202,16 @@ void AdamW::update(Slot& slot, const torch::Tensor& grad) {
   p.addcdiv_(slot.exp_avg, denom, -step_size);
 }
 
-io::TensorMap AdamW::state() const {
+io::TensorMap AdamW::state(bool copy) const {
   io::TensorMap out;
   out.emplace("step", int64_scalar(step_count_));
+  // Contiguous: what a safetensors file stores. Copies are safe to keep while training goes on.
+  auto snapshot = [copy](const torch::Tensor& t) {
+    return copy ? t.clone(torch::MemoryFormat::Contiguous) : t.detach().contiguous();
+  };
   for (const Slot& slot : slots_) {
-    // Contiguous copies: safe to keep while training goes on, and what a safetensors file stores.
-    out.emplace("exp_avg." + slot.name, slot.exp_avg.clone(torch::MemoryFormat::Contiguous));
-    out.emplace("exp_avg_sq." + slot.name, slot.exp_avg_sq.clone(torch::MemoryFormat::Contiguous));
+    out.emplace("exp_avg." + slot.name, snapshot(slot.exp_avg));
+    out.emplace("exp_avg_sq." + slot.name, snapshot(slot.exp_avg_sq));
     out.emplace("step." + slot.name, int64_scalar(slot.step));
   }
   return out;
@@ -253,6 +266,20 @@ void AdamW::load_state(const io::TensorMap& state) {
     slots_[i].exp_avg_sq.copy_(*loaded[i].exp_avg_sq);
     slots_[i].step = steps[i];
   }
+}
+
+torch::Tensor total_grad_norm(const std::vector<torch::Tensor>& params) {
+  std::vector<torch::Tensor> norms;
+  for (const auto& p : params)
+    if (p.grad().defined()) norms.push_back(p.grad().detach().norm(2));
+  if (norms.empty()) return torch::zeros({});
+  return norms.size() == 1 ? norms[0] : torch::stack(norms).norm(2);
+}
+
+double clip_coefficient(const torch::Tensor& total_norm, double max_norm) {
+  // The same tensor arithmetic as torch::nn::utils::clip_grad_norm_ (float32 unless a gradient is float64), so the
+  // scaled gradients are its bits.
+  return torch::clamp(max_norm / (total_norm + 1e-6), c10::nullopt, 1.0).item<double>();
 }
 
 }  // namespace em::train

@@ -41,16 +41,20 @@ class AdamW {
   // Drops the gradients (torch 2.x's set_to_none): a param that takes no part in the next backward is then skipped.
   void zero_grad();
   // One update of every param that has a gradient (params without one keep their values, state and step count).
-  void step();
+  // Gradients are multiplied by grad_scale first, with the bits of grad.mul_(grad_scale): clip_grad_norm_'s scaling
+  // without its extra pass over the gradients (see clip_coefficient).
+  void step(double grad_scale = 1.0);
   // The base learning rate; each group uses lr * lr_scale. Call before step() with the schedule's value.
   void set_lr(double lr);
   double lr() const { return opts_.lr; }
   // Number of step() calls so far (restored by load_state).
   int64_t step_count() const { return step_count_; }
 
-  // Contiguous copies: "step" (int64 scalar, = step_count()), and per param "exp_avg.<name>", "exp_avg_sq.<name>",
-  // "step.<name>" (int64 scalar: torch keeps a step per param, which differs where a param went without a gradient).
-  io::TensorMap state() const;
+  // "step" (int64 scalar, = step_count()), and per param "exp_avg.<name>", "exp_avg_sq.<name>", "step.<name>" (int64
+  // scalar: torch keeps a step per param, which differs where a param went without a gradient). Contiguous copies, or
+  // with copy = false the moments themselves where already contiguous (for writing out at once: the next step()
+  // changes them).
+  io::TensorMap state(bool copy = true) const;
   // All-or-nothing restore from state(): a missing, unknown or wrongly shaped tensor is an em::Error that names it.
   void load_state(const io::TensorMap& state);
 
@@ -62,11 +66,18 @@ class AdamW {
     double lr_scale = 1.0;
     double weight_decay = 0.0;
   };
-  void update(Slot& slot, const torch::Tensor& grad);
+  void update(Slot& slot, const torch::Tensor& raw_grad, double grad_scale);
 
   AdamWOptions opts_;
   std::vector<Slot> slots_;
   int64_t step_count_ = 0;
 };
+
+// Gradient clipping as torch::nn::utils::clip_grad_norm_(params, max_norm) computes it, in two halves: the L2 norm of
+// all gradients (what it returns; params without a gradient are skipped) and the factor it multiplies them by,
+// min(1, max_norm / (norm + 1e-6)) in the norm's dtype. AdamW::step(clip_coefficient(...)) then equals clip_grad_norm_ followed
+// by step(), bit for bit.
+torch::Tensor total_grad_norm(const std::vector<torch::Tensor>& params);
+double clip_coefficient(const torch::Tensor& total_norm, double max_norm);
 
 }  // namespace em::train

@@ -110,7 +110,11 @@ TrainResult train(Task& task, const TrainOptions& opts) {
 
   Progress progress("train", state.total_steps, "step");
   Clock clock;
-  int64_t images_seen = 0, skipped_total = 0;
+  int64_t skipped_total = 0;
+  // Training speed for the progress line: time spent in steps only (evaluations and checkpoints excluded).
+  Clock since_step;
+  double step_seconds = 0;
+  int64_t images_stepped = 0;
   int64_t last_saved_step = resuming ? state.global_step : -1;
   io::Json last_eval;
   bool stop_early = false;
@@ -134,6 +138,7 @@ TrainResult train(Task& task, const TrainOptions& opts) {
     events.flush();
     log_record(record);
     last_eval = result.metrics;
+    since_step = Clock{};
     std::string main = task.main_metric();
     auto it = result.scalars.find(main);
     if (it != result.scalars.end() && std::isfinite(it->second)) {
@@ -160,12 +165,13 @@ TrainResult train(Task& task, const TrainOptions& opts) {
     }
   };
 
-  auto save = [&]() {
+  auto save = [&](const fs::path& model_files = {}) {
     state.runtime_s += clock.seconds();
     clock = Clock{};
-    save_checkpoint(out, task, optimizer, state, hp_json);
+    save_checkpoint(out, task, optimizer, state, hp_json, model_files);
     last_saved_step = state.global_step;
     rotate_checkpoints(out, hp.save_total_limit, hp.load_best_model_at_end ? state.best_step : -1);
+    since_step = Clock{};
   };
 
   task.model().train();
@@ -196,14 +202,15 @@ TrainResult train(Task& task, const TrainOptions& opts) {
         out_loss = task.loss(*batch);
       }
       out_loss.loss.backward();
+      // clip_grad_norm_'s scaling happens inside the optimizer's pass over the gradients (same bits, one pass less).
       double grad_norm = 0;
+      double grad_scale = 1.0;
       if (hp.max_grad_norm > 0) {
-        std::vector<torch::Tensor> params;
-        for (const auto& p : task.model().parameters())
-          if (p.grad().defined()) params.push_back(p);
-        grad_norm = torch::nn::utils::clip_grad_norm_(params, hp.max_grad_norm);
+        torch::Tensor norm = total_grad_norm(task.model().parameters());
+        grad_scale = clip_coefficient(norm, hp.max_grad_norm);
+        grad_norm = norm.item<double>();
       }
-      optimizer.step();
+      optimizer.step(grad_scale);
       optimizer.zero_grad();
 
       const double loss = out_loss.loss.item<double>();
@@ -212,7 +219,9 @@ TrainResult train(Task& task, const TrainOptions& opts) {
              "still in {}",
              loss, state.global_step + 1, hp.learning_rate, out.string());
       ++state.global_step;
-      images_seen += batch->pixel_values.size(0);
+      images_stepped += batch->pixel_values.size(0);
+      step_seconds += since_step.seconds();
+      since_step = Clock{};
       state.epoch = static_cast<double>(state.global_step) / state.steps_per_epoch;
       state.window_loss += loss;
       state.window_steps += 1;
@@ -232,15 +241,15 @@ TrainResult train(Task& task, const TrainOptions& opts) {
         state.window_loss = 0;
         state.window_steps = 0;
       }
-      const double elapsed = clock.seconds();
       progress.update(state.global_step,
                       fmt::format("epoch {:.2f} loss {:.4f} lr {:.3g} {:.1f} img/s", state.epoch, loss, lr,
-                                  elapsed > 0 ? images_seen / elapsed : 0.0));
+                                  step_seconds > 0 ? images_stepped / step_seconds : 0.0));
 
       const bool epoch_end = state.global_step % state.steps_per_epoch == 0 || state.global_step == state.total_steps;
       if ((hp.eval_strategy == "epoch" && epoch_end) || (eval_every > 0 && state.global_step % eval_every == 0))
         run_evaluation();
-      if (state.global_step % hp.save_steps == 0) save();
+      // The last step's checkpoint is written after the loop, with the final model (sharing its files).
+      if (state.global_step % hp.save_steps == 0 && state.global_step < state.total_steps) save();
       if (signals::stop_requested()) {
         if (last_saved_step != state.global_step) save();
         progress.finish();
@@ -253,11 +262,12 @@ TrainResult train(Task& task, const TrainOptions& opts) {
     }
   }
   progress.finish();
-  if (last_saved_step != state.global_step) save();
 
-  // The final model: the best evaluated one with load_best_model_at_end, else the last.
+  // The final model: the best evaluated one with load_best_model_at_end, else the last, which the final checkpoint
+  // (when this step has none yet) shares by hard links instead of a second copy.
   fs::path model_dir = out / run_dir::kModel;
   if (hp.load_best_model_at_end && fs::exists(out / run_dir::kBestModel)) {
+    if (last_saved_step != state.global_step) save();
     std::error_code ec;
     fs::remove_all(model_dir, ec);
     fs::copy(out / run_dir::kBestModel, model_dir, fs::copy_options::recursive);
@@ -268,6 +278,7 @@ TrainResult train(Task& task, const TrainOptions& opts) {
     std::error_code ec;
     fs::remove_all(tmp, ec);
     task.save_model(tmp);
+    if (last_saved_step != state.global_step) save(tmp);
     io::replace_directory(tmp, model_dir);
   }
 

@@ -84,7 +84,8 @@ TEST_CASE("strict loading converts F16/BF16 files and keeps a channels-last mode
   ResNetForImageClassification target(tiny(2));
   em::models::to_channels_last(*target);
   em::models::load_state_strict(*target, state, "bf16.safetensors");
-  const auto& w = target->named_parameters()["resnet.embedder.embedder.convolution.weight"];
+  // A copy of the handle: named_parameters() returns a temporary, so a reference into it would dangle.
+  const torch::Tensor w = target->named_parameters()["resnet.embedder.embedder.convolution.weight"];
   CHECK(w.is_contiguous(torch::MemoryFormat::ChannelsLast));
   CHECK(w.scalar_type() == torch::kFloat32);
   CHECK(torch::equal(w, state.at("resnet.embedder.embedder.convolution.weight").to(torch::kFloat32)));

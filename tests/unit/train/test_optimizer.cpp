@@ -194,6 +194,55 @@ TEST_CASE("fused AdamW gives the same bits whatever the thread count", "[train][
   CHECK(torch::equal(run(1), run(4)));
 }
 
+TEST_CASE("a channels-last 1x1 conv weight with a contiguous gradient is updated by the fused loop",
+          "[train][optimizer]") {
+  // [O, I, 1, 1] in channels-last and contiguous strides is one memory layout (only size-1 dims' strides differ), so
+  // it must take the fused path and give the same bits as its contiguous twin. The op-by-op fallback rounds
+  // differently (torch's kernels use fused multiply-add).
+  torch::manual_seed(5);
+  const torch::Tensor start = torch::randn({512, 256, 1, 1});
+  // Allocated channels-last (as empty_like / clone(Preserve) of such a weight are): strides [256, 1, 256, 256].
+  torch::Tensor cl = torch::empty({512, 256, 1, 1}, torch::TensorOptions().memory_format(torch::MemoryFormat::ChannelsLast));
+  cl.copy_(start);
+  torch::Tensor plain = start.clone();
+  REQUIRE(cl.strides() != plain.strides());
+  AdamW opt_cl({ParamGroup{{"w"}, {cl}}}, AdamWOptions{});
+  AdamW opt_plain({ParamGroup{{"w"}, {plain}}}, AdamWOptions{});
+  for (int step = 0; step < 5; ++step) {
+    const torch::Tensor grad = torch::randn({512, 256, 1, 1}) * (1e-3 + step);
+    cl.mutable_grad() = grad.clone();  // contiguous, as LibTorch's conv backward may hand it
+    plain.mutable_grad() = grad.clone();
+    opt_cl.step();
+    opt_plain.step();
+  }
+  CHECK(torch::equal(cl.contiguous(), plain));
+}
+
+TEST_CASE("step(clip_coefficient(total_grad_norm)) equals clip_grad_norm_ then step(), bit for bit",
+          "[train][optimizer]") {
+  for (double max_norm : {0.5, 1e6}) {  // clipping, and a norm below the limit (coefficient 1)
+    Setup s(4);
+    std::vector<torch::Tensor> ours = s.clone_params(), reference = s.clone_params();
+    AdamW opt_ours(make_groups(s, ours), AdamWOptions{});
+    AdamW opt_reference(make_groups(s, reference), AdamWOptions{});
+    for (int step = 0; step < 4; ++step) {
+      set_grads(ours, s.grads[step]);
+      set_grads(reference, s.grads[step]);
+      const torch::Tensor norm = total_grad_norm(ours);
+      const double reference_norm = torch::nn::utils::clip_grad_norm_(reference, max_norm);
+      CHECK(norm.item<double>() == reference_norm);
+      opt_ours.step(clip_coefficient(norm, max_norm));
+      opt_reference.step();
+      opt_ours.zero_grad();
+      opt_reference.zero_grad();
+    }
+    for (size_t i = 0; i < ours.size(); ++i) {
+      INFO("max_norm " << max_norm << ", param " << s.names[i]);
+      CHECK(torch::equal(ours[i], reference[i]));
+    }
+  }
+}
+
 TEST_CASE("AdamW load_state is strict and names the missing, unknown or misshapen tensor", "[train][optimizer]") {
   Setup s(1);
   std::vector<torch::Tensor> params = s.clone_params();
