@@ -62,8 +62,8 @@ expect_exit 1 "a missing dataset folder is invalid" -- "$V" --algo classificatio
 
 # Usage errors.
 expect_exit 2 "unknown algo" -- "$V" --algo pose "$D"
-expect_exit 2 "layout without a validator yet" -- "$V" --algo detection "$D"
-expect_stderr 'does not check this layout yet' "says the layout is not supported yet"
+expect_exit 1 "a classification folder is not a segmentation dataset" -- "$V" --algo segmentation "$D"
+expect_exit 1 "a classification folder is not a detection dataset" -- "$V" --algo detection "$D"
 expect_exit 2 "missing DIR" -- "$V" --algo classification
 expect_exit 0 "--help" -- "$V" --help
 finish

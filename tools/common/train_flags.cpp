@@ -13,8 +13,9 @@ void bind_train_flags(CLI::App& app, TrainFlags& flags) {
   app.add_option("--hyperparameters", flags.hyperparameters_file,
                  "JSON object of hyperparameters (values may be strings); flags win over it");
   app.add_option("--model_config", flags.options.model_config,
-                 "Built-in model name (classification: resnet-18/34/50/101/152; segmentation: mit-b0..mit-b5) or an "
-                 "HF config.json; default: the seed's model (resnet-50, mit-b3)");
+                 "Built-in model name (classification: resnet-18/34/50/101/152; segmentation: mit-b0..mit-b5; "
+                 "detection: detr-resnet-50/101, detr-resnet-50-dc5, detr-resnet-18/34, detr-resnet-18-tiny) or an "
+                 "HF config.json; default: the seed's model (resnet-50, mit-b3, detr-resnet-50)");
   app.add_option("--init", flags.options.init,
                  "Start from these weights: an HF model folder or a .safetensors file (default: random init)");
   app.add_flag("--overwrite_output_dir", flags.options.overwrite_output_dir,

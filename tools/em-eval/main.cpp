@@ -10,7 +10,8 @@ int main(int argc, char** argv) {
       "em-eval",
       "Evaluate a trained model on a split of a dataset folder; prints the metrics JSON on stdout "
       "(classification: accuracy, macro precision/recall/f1, per-class values, confusion matrix; segmentation: "
-      "mean_iou, mean_accuracy, overall_accuracy, per-category IoU and accuracy).",
+      "mean_iou, mean_accuracy, overall_accuracy, per-category IoU and accuracy; detection: the 12 COCO box metrics "
+      "of pycocotools and per-class AP).",
       "em-eval --model RUN/model --data DIR [--split validation|test|train] [--predictions FILE]",
       "em-eval --model run/model --data fashion --split test --predictions preds.jsonl | jq .accuracy",
       "em-train(1), em-metrics(1), docs/em-eval.md, docs/metrics.md"};
@@ -24,8 +25,8 @@ int main(int argc, char** argv) {
             ->check(CLI::IsMember({"train", "validation", "test"}));
         app.add_option("--predictions", eval.predictions_path,
                        "Also write the predictions (classification: JSONL, one object per image; segmentation: a "
-                       "folder of label PNGs at the seg_map paths; '-' = stdout is not allowed, stdout carries the "
-                       "metrics)");
+                       "folder of label PNGs at the seg_map paths; detection: the COCO results list [{image_id, "
+                       "category_id, bbox, score}]; '-' = stdout is not allowed, stdout carries the metrics)");
         app.add_option("--per_device_eval_batch_size", task_options.batch_size, "Images per forward pass")
             ->check(CLI::PositiveNumber);
         app.add_option("--num_workers", task_options.num_workers, "Data loader threads")

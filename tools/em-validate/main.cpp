@@ -12,8 +12,9 @@ int main(int argc, char** argv) {
   em::cli::ToolInfo info{
       "em-validate",
       "Check a dataset folder against the layout of an algorithm: decode every image and list every problem "
-      "(path: reason) and a summary (labels, images per split and label or, for segmentation, pixel frequency per "
-      "class and split; image sizes). The report goes "
+      "(path: reason; detection: with the JSON path of the element) and a summary (labels, images per split and "
+      "label, image sizes; segmentation: pixel frequency per class and split; detection: boxes per class and by "
+      "size). The report goes "
       "to stdout (text, or JSON with --json); exit 0 when the dataset is valid, 1 when it has problems.",
       "em-validate --algo classification|segmentation DIR [--json]",
       "em-validate --algo classification data/ --json | jq -r '.problems[] | \"\\(.path)\\t\\(.reason)\"'",
@@ -21,7 +22,7 @@ int main(int argc, char** argv) {
   return em::cli::run_main(
       argc, argv, info,
       [&](CLI::App& app) {
-        app.add_option("--algo", algo, "classification, segmentation (detection: not yet)")->required();
+        app.add_option("--algo", algo, "classification, segmentation, detection")->required();
         app.add_option("dir", dir, "The dataset folder (holds train/, validation/, optional test/)")->required();
         app.add_flag("--json", json, "Print the report as one JSON object instead of text");
       },

@@ -4,6 +4,7 @@
 #include "em/core/progress.hpp"
 #include "em/data/classification_dataset.hpp"
 #include "em/data/segmentation_dataset.hpp"
+#include "em/data/coco_dataset.hpp"
 #include "em/io/file.hpp"
 #include "em/io/image.hpp"
 
@@ -115,10 +116,9 @@ ValidationReport validate_dataset(Algo algo, const std::string& dir, int threads
     case Algo::segmentation:
       return validate_segmentation(dir, threads);
     case Algo::detection:
-      break;
+      return validate_detection(dir, threads);
   }
-  usage_fail("--algo {}: em-validate does not check this layout yet (supported: classification, segmentation)",
-             algo_name(algo));
+  usage_fail("--algo {}: unknown algorithm", algo_name(algo));
 }
 
 ValidationReport validate_classification(const std::string& dir, int threads) {

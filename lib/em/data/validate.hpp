@@ -28,7 +28,7 @@ struct ValidationReport {
   std::string to_text() const;
 };
 
-// The validator of `algo`'s layout (SPEC §2). Throws em::UsageError for a layout without a validator yet.
+// The validator of `algo`'s layout (SPEC §2).
 ValidationReport validate_dataset(Algo algo, const std::string& dir, int threads = 0);
 
 // Decodes every image of DIR/{train,validation,test} on `threads` threads (0 = all cores) and reports every

@@ -3,6 +3,7 @@
 #include "em/core/error.hpp"
 #include "em/infer/classification_predictor.hpp"
 #include "em/infer/segmentation_predictor.hpp"
+#include "em/infer/detection_predictor.hpp"
 #include "em/models/model_kind.hpp"
 
 #include <filesystem>
@@ -13,9 +14,9 @@ std::unique_ptr<Predictor> Predictor::load(const std::string& model_dir, const P
   switch (models::algo_of_model_dir(model_dir)) {
     case Algo::classification: return std::make_unique<ClassificationPredictor>(model_dir, options);
     case Algo::segmentation: return std::make_unique<SegmentationPredictor>(model_dir, options);
-    default: fail("{}: this build cannot predict with {} models yet", model_dir,
-                  algo_name(models::algo_of_model_dir(model_dir)));
+    case Algo::detection: return std::make_unique<DetectionPredictor>(model_dir, options);
   }
+  fail("{}: unknown algorithm", model_dir);
 }
 
 std::vector<io::Json> Predictor::predict_bytes(const std::vector<std::string>& images, int64_t max_batch_size) const {

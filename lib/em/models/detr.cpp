@@ -210,8 +210,8 @@ void DetrConfig::validate(const std::string& what) const {
   if (!(threshold >= 0 && threshold <= 1))
     fail("{}: field \"threshold\": expected a score in [0, 1], got {}", what, threshold);
   if (id2label.empty()) fail("{}: field \"id2label\": a detector needs at least one label", what);
-  std::set<std::string> unique(id2label.begin(), id2label.end());
-  if (unique.size() != id2label.size()) fail("{}: field \"id2label\": labels must be distinct", what);
+  // Names may repeat in a loaded config: facebook/detr-resnet-50 names its 91 COCO ids' gaps "N/A". Training sets
+  // distinct names (set_labels).
 }
 
 DetrConfig DetrConfig::from_json(const io::Json& json, const std::string& what) {
@@ -296,10 +296,13 @@ DetrConfig DetrConfig::from_json(const io::Json& json, const std::string& what) 
   if (auto it = json.find("label2id"); it != json.end() && !it->is_null()) {
     if (!it->is_object())
       fail("{}: field \"label2id\": expected an object {{\"label\": id}}, got {}", what, json_text(*it));
-    bool ok = it->size() == c.id2label.size();
-    for (size_t i = 0; ok && i < c.id2label.size(); ++i) {
-      auto found = it->find(c.id2label[i]);
-      ok = found != it->end() && found->is_number_integer() && found->get<int64_t>() == static_cast<int64_t>(i);
+    // The inverse of id2label; where a name repeats (HF builds label2id as a dict) it keeps one of its ids.
+    const std::set<std::string> names(c.id2label.begin(), c.id2label.end());
+    bool ok = it->size() == names.size();
+    for (auto entry = it->begin(); ok && entry != it->end(); ++entry) {
+      const io::Json& id = entry.value();
+      ok = names.count(entry.key()) && id.is_number_integer() && id.get<int64_t>() >= 0 &&
+           id.get<int64_t>() < c.num_labels() && c.id2label[static_cast<size_t>(id.get<int64_t>())] == entry.key();
     }
     if (!ok)
       fail("{}: field \"label2id\" {} disagrees with \"id2label\" (it must be its inverse)", what, json_text(*it));

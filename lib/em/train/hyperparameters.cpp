@@ -101,6 +101,7 @@ struct Entry {
 
 const std::vector<std::string> kSchedules{"linear", "cosine", "constant", "constant_with_warmup"};
 const std::vector<std::string> kEvalStrategies{"no", "epoch", "steps"};
+const std::vector<std::string> kDetectionAugmentations{"detr", "flip", "none"};
 
 std::vector<Entry> make_table() {
   std::vector<Entry> t{
@@ -136,6 +137,14 @@ std::vector<Entry> make_table() {
                    true),
       EM_INT_PARAM(max_bad_samples, 0, kInf, "[0, inf)",
                    "Unreadable training images skipped (with a warning) before failing", true, true, true),
+      Entry{{"augmentation", "string", "detr|flip|none",
+             "Detection training augmentation: detr = DETR's flip + multi-scale resize + random crop, flip = "
+             "horizontal flip only, none = resize only",
+             false, false, true},
+            [](Hyperparameters& h, const std::string& v) {
+              h.augmentation = parse_choice("augmentation", v, kDetectionAugmentations);
+            },
+            [](const Hyperparameters& h) { return io::Json(h.augmentation); }},
   };
   for (auto& e : t) {
     if (e.spec.name == "lr_scheduler_type") e.spec.range = "linear|cosine|constant|constant_with_warmup";

@@ -35,6 +35,7 @@ struct Hyperparameters {
   int64_t num_workers = 2;              // data loader threads
   int64_t image_size = 512;             // segmentation/detection input size
   int64_t max_bad_samples = 0;          // unreadable training images tolerated (skipped with a warning)
+  std::string augmentation = "detr";    // detection: detr (flip + multi-scale + crop) | flip | none
 
   // The seed's defaults for `algo` (SPEC §3 table), ours for the rest.
   static Hyperparameters defaults(Algo algo);

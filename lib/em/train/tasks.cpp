@@ -4,6 +4,7 @@
 #include "em/models/model_kind.hpp"
 #include "em/train/classification_task.hpp"
 #include "em/train/segmentation_task.hpp"
+#include "em/train/detection_task.hpp"
 
 #include <filesystem>
 
@@ -13,8 +14,9 @@ std::unique_ptr<Task> make_training_task(const TrainOptions& opts) {
   switch (opts.hp.algo) {
     case Algo::classification: return std::make_unique<ClassificationTask>(opts);
     case Algo::segmentation: return std::make_unique<SegmentationTask>(opts);
-    default: usage_fail("--algo {}: not available yet in this build", algo_name(opts.hp.algo));
+    case Algo::detection: return std::make_unique<DetectionTask>(opts);
   }
+  usage_fail("--algo {}: unknown algorithm", algo_name(opts.hp.algo));
 }
 
 std::unique_ptr<Task> make_eval_task(const EvalTaskOptions& options) {
@@ -26,8 +28,11 @@ std::unique_ptr<Task> make_eval_task(const EvalTaskOptions& options) {
     case Algo::segmentation:
       return std::make_unique<SegmentationTask>(options.model_dir, options.data_dir, options.batch_size,
                                                 options.num_workers);
-    default: fail("{}: this build cannot evaluate {} models yet", options.model_dir, algo_name(algo));
+    case Algo::detection:
+      return std::make_unique<DetectionTask>(options.model_dir, options.data_dir, options.batch_size,
+                                             options.num_workers);
   }
+  fail("{}: unknown algorithm {}", options.model_dir, algo_name(algo));
 }
 
 }  // namespace em::train

@@ -1,0 +1,283 @@
+#include "em/train/detection_task.hpp"
+
+#include "em/core/error.hpp"
+#include "em/core/log.hpp"
+#include "em/core/progress.hpp"
+#include "em/data/loader.hpp"
+#include "em/io/file.hpp"
+#include "em/models/model_io.hpp"
+
+#include <mutex>
+#include <set>
+
+namespace em::train {
+namespace fs = std::filesystem;
+
+namespace {
+
+// The model's labels -> the split's category ids, by name (a model trained elsewhere, or a split whose categories are
+// a subset of train's). Labels the split lacks map to -1: their detections are left out of the results.
+std::vector<int64_t> map_labels_to_categories(const std::vector<std::string>& labels, const data::CocoSplit& split,
+                                              const std::string& model_what) {
+  std::map<std::string, int64_t> id_of;
+  for (const auto& c : split.categories) id_of[c.name] = c.id;
+  std::vector<int64_t> out;
+  std::vector<std::string> unknown;
+  for (const auto& name : labels) {
+    auto it = id_of.find(name);
+    out.push_back(it == id_of.end() ? -1 : it->second);
+    if (it == id_of.end()) unknown.push_back(name);
+  }
+  std::set<std::string> known(labels.begin(), labels.end());
+  std::vector<std::string> missing;
+  for (const auto& c : split.categories)
+    if (!known.count(c.name)) missing.push_back(c.name);
+  if (unknown.size() == labels.size())
+    fail("{}: none of the model's labels ({}) is a category of {} ({}); is it the right model?", model_what,
+         fmt::format("{}", fmt::join(labels, ", ")), split.annotation_path,
+         fmt::format("{}", fmt::join(missing, ", ")));
+  if (!unknown.empty())
+    log::warn("{}: model label(s) {} are not categories of {}; their detections are not scored", model_what,
+              fmt::format("{}", fmt::join(unknown, ", ")), split.annotation_path);
+  if (!missing.empty())
+    log::warn("{}: categories {} are unknown to the model {} (they score AP 0 where they have boxes)",
+              split.annotation_path, fmt::format("{}", fmt::join(missing, ", ")), model_what);
+  return out;
+}
+
+void write_coco_results(const std::string& path, const metrics::CocoResults& results) {
+  io::Json list = io::Json::array();
+  for (const auto& d : results.detections)
+    list.push_back({{"image_id", d.image_id},
+                    {"category_id", d.category_id},
+                    {"bbox", {d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3]}},
+                    {"score", d.score}});
+  io::write_file_atomic(path, io::dump_json(list) + "\n");
+}
+
+}  // namespace
+
+DetectionTask::DetectionTask(const TrainOptions& opts)
+    : dataset_(data::DetectionDataset::load(opts.data_dir)),
+      augmentation_(data::parse_detection_augmentation(opts.hp.augmentation)),
+      image_size_(opts.hp.image_size),
+      seed_(static_cast<uint64_t>(opts.hp.seed)),
+      eval_batch_size_(opts.hp.per_device_eval_batch_size),
+      num_workers_(static_cast<int>(opts.hp.num_workers)),
+      data_dir_(opts.data_dir) {
+  torch::manual_seed(opts.hp.seed);
+  detector_ = models::Detector::create(opts.model_config, dataset_.labels(), opts.hp.image_size, opts.hp.threshold);
+  if (!opts.init.empty()) {
+    models::InitOptions io_opts;
+    io_opts.base_model_prefix = "model";  // DetrForObjectDetection.base_model_prefix: a DetrModel checkpoint loads too
+    models::load_init_weights(*detector_.model, opts.init, io_opts);
+  }
+  for (const auto& c : dataset_.categories) category_of_label_.push_back(c.id);
+  int64_t boxes = 0, crowd = 0;
+  for (const auto& img : dataset_.train.images)
+    for (const auto& b : img.boxes) (b.iscrowd ? crowd : boxes) += 1;
+  log::info("detection: {} labels, {} train images ({} boxes, {} crowd regions not trained on) / {} validation, {} "
+            "at shortest edge {} (longest {}), augmentation {}",
+            dataset_.categories.size(), dataset_.train.images.size(), boxes, crowd, dataset_.validation.images.size(),
+            opts.model_config.empty() ? std::string("detr-resnet-50") : opts.model_config, image_size_,
+            detector_.preprocessor.longest_edge, opts.hp.augmentation);
+}
+
+DetectionTask::DetectionTask(const std::string& model_dir, const std::string& data_dir, int64_t eval_batch_size,
+                             int num_workers)
+    : detector_(models::Detector::load(model_dir)),
+      eval_batch_size_(eval_batch_size),
+      num_workers_(num_workers),
+      from_model_dir_(true),
+      data_dir_(data_dir) {
+  std::error_code ec;
+  if (!fs::is_directory(data_dir, ec))
+    fail("{}: no such dataset folder (expected {}/validation/{})", data_dir, data_dir, data::kCocoAnnotationFile);
+}
+
+const data::CocoSplit& DetectionTask::split(const std::string& name) {
+  if (name != "train" && name != "validation" && name != "test")
+    usage_fail("--split: unknown split '{}' (expected train, validation or test)", name);
+  if (!from_model_dir_) {
+    const data::CocoSplit& s = name == "train" ? dataset_.train : name == "validation" ? dataset_.validation
+                                                                                       : dataset_.test;
+    if (!s.exists) fail("{}/{}: missing split folder (the dataset has no {} split)", data_dir_, name, name);
+    return s;
+  }
+  auto it = eval_splits_.find(name);
+  if (it == eval_splits_.end()) {
+    data::CocoSplit s = data::read_coco_split(data_dir_, name);
+    if (!s.exists) fail("{}: {}", s.problems.front().path, s.problems.front().reason);
+    s.require_ok();
+    it = eval_splits_.emplace(name, std::move(s)).first;
+  }
+  return it->second;
+}
+
+data::BoxTargets DetectionTask::targets_of(const data::CocoImageRecord& image, int width, int height) const {
+  data::BoxTargets t;
+  const double w = width, h = height;
+  for (const auto& b : image.boxes) {
+    if (b.iscrowd) continue;  // crowd regions are not targets (the original ConvertCocoPolysToMask, HF)
+    const auto& bb = b.bbox;
+    if (!std::isfinite(bb[0]) || !std::isfinite(bb[1]) || !std::isfinite(bb[2]) || !std::isfinite(bb[3])) continue;
+    // xywh -> xyxy, clipped to the image; degenerate ones dropped (as the original and HF prepare the targets).
+    const double x0 = std::clamp(bb[0], 0.0, w), y0 = std::clamp(bb[1], 0.0, h);
+    const double x1 = std::clamp(bb[0] + bb[2], 0.0, w), y1 = std::clamp(bb[1] + bb[3], 0.0, h);
+    if (!(x1 > x0 && y1 > y0)) continue;
+    t.boxes.push_back({static_cast<float>(x0), static_cast<float>(y0), static_cast<float>(x1), static_cast<float>(y1)});
+    t.labels.push_back(dataset_.label_of(b.category_id));
+  }
+  return t;
+}
+
+data::Batch DetectionTask::train_batch(const std::vector<int64_t>& indices, int64_t epoch) {
+  static std::mutex warned_mutex;
+  static std::set<std::string> warned;
+  data::Batch batch;
+  std::vector<torch::Tensor> images;
+  std::vector<data::BoxTargets> targets;
+  for (int64_t index : indices) {
+    const auto& record = dataset_.train.images[static_cast<size_t>(index)];
+    io::Image image;
+    try {
+      image = io::read_image(record.path, 3);
+    } catch (const Error& e) {
+      log::warn("skipping {}", e.what());
+      ++batch.skipped;
+      continue;
+    }
+    if ((record.width > 0 && record.width != image.width) || (record.height > 0 && record.height != image.height)) {
+      std::lock_guard<std::mutex> lock(warned_mutex);
+      if (warned.insert(record.path).second)
+        log::warn("{}: images[{}] declares {}x{} but the file is {}x{}; boxes are clipped to the file's size",
+                  dataset_.train.annotation_path, record.index, record.width, record.height, image.width,
+                  image.height);
+    }
+    data::BoxTargets t = targets_of(record, image.width, image.height);
+    data::detection_train_transform(image, t, data::sample_seed(seed_, epoch, index), augmentation_, image_size_);
+    images.push_back(detector_.normalize(image));
+    targets.push_back(std::move(t));
+    batch.indices.push_back(index);
+  }
+  if (images.empty()) return batch;
+  data::PaddedBatch padded = data::pad_images(images);
+  batch.pixel_values = padded.pixel_values;
+  batch.pixel_mask = padded.pixel_mask;
+  const int frame_h = static_cast<int>(padded.pixel_values.size(2)), frame_w = static_cast<int>(padded.pixel_values.size(3));
+  for (const auto& t : targets) {
+    batch.targets.push_back({{"class_labels", torch::tensor(t.labels, torch::kInt64)},
+                             {"boxes", data::normalized_cxcywh(t, frame_w, frame_h)}});
+  }
+  return batch;
+}
+
+LossOutput DetectionTask::loss(const data::Batch& batch) {
+  if (batch.size() == 0) fail("a training batch has no readable image");
+  models::DetrOutput out = detector_.model->forward(batch.pixel_values, batch.pixel_mask);
+  std::vector<models::DetrTarget> targets;
+  for (const auto& t : batch.targets) targets.push_back({t.at("class_labels"), t.at("boxes")});
+  models::DetrLoss l = models::detr_loss(out, targets, models::DetrLossOptions::from_config(detector_.config));
+  LossOutput result{l.total, {}};
+  for (const char* name : {"loss_ce", "loss_bbox", "loss_giou", "cardinality_error"}) {
+    auto it = l.terms.find(name);
+    if (it != l.terms.end()) result.terms[name] = it->second.item<double>();
+  }
+  return result;
+}
+
+EvalResult DetectionTask::evaluate(const EvalOptions& options) {
+  const data::CocoSplit& s = split(options.split);
+  if (s.images.empty()) fail("{}: split '{}' has no images to evaluate", s.annotation_path, options.split);
+  auto gt_it = ground_truth_.find(options.split);
+  if (gt_it == ground_truth_.end())
+    gt_it = ground_truth_.emplace(options.split, metrics::load_coco_ground_truth(s.annotation_path)).first;
+  const std::vector<int64_t> category_of_label =
+      from_model_dir_ ? map_labels_to_categories(detector_.config.id2label, s, "the model") : category_of_label_;
+
+  const int64_t n = static_cast<int64_t>(s.images.size());
+  const size_t num_batches = static_cast<size_t>((n + eval_batch_size_ - 1) / eval_batch_size_);
+  torch::NoGradGuard no_grad;
+  detector_.model->eval();
+  data::PrefetchLoader loader(
+      num_batches,
+      [&](size_t b) {
+        data::Batch batch;
+        std::vector<torch::Tensor> images;
+        const int64_t from = static_cast<int64_t>(b) * eval_batch_size_, to = std::min(n, from + eval_batch_size_);
+        for (int64_t i = from; i < to; ++i) {
+          const auto& record = s.images[static_cast<size_t>(i)];
+          io::Image image = io::read_image(record.path, 3);
+          images.push_back(detector_.preprocess(image));
+          // The DETR target convention: orig_size and size, (height, width).
+          batch.targets.push_back(
+              {{"orig_size", torch::tensor({int64_t{image.height}, int64_t{image.width}})},
+               {"size", torch::tensor({images.back().size(1), images.back().size(2)})}});
+          batch.indices.push_back(i);
+        }
+        data::PaddedBatch padded = data::pad_images(images);
+        batch.pixel_values = padded.pixel_values;
+        batch.pixel_mask = padded.pixel_mask;
+        return batch;
+      },
+      num_workers_, std::max(2, num_workers_ * 2));
+
+  Progress progress("eval " + options.split, n, "image");
+  metrics::CocoResults results;
+  int64_t done = 0;
+  while (auto batch = loader.next()) {
+    std::vector<std::array<int, 2>> input_sizes, original_sizes;
+    for (const auto& t : batch->targets) {
+      auto o = t.at("orig_size"), z = t.at("size");
+      original_sizes.push_back({static_cast<int>(o[0].item<int64_t>()), static_cast<int>(o[1].item<int64_t>())});
+      input_sizes.push_back({static_cast<int>(z[0].item<int64_t>()), static_cast<int>(z[1].item<int64_t>())});
+    }
+    // Threshold 0: every query, as DETR's PostProcess hands COCO evaluation (maxDets 100 then takes the best).
+    auto detections = detector_.detect(batch->pixel_values, batch->pixel_mask, input_sizes, original_sizes, 0.0,
+                                       options.bf16);
+    for (size_t i = 0; i < detections.size(); ++i) {
+      const auto& record = s.images[static_cast<size_t>(batch->indices[i])];
+      const auto& d = detections[i];
+      for (size_t k = 0; k < d.scores.size(); ++k) {
+        const int64_t category = category_of_label[static_cast<size_t>(d.labels[k])];
+        if (category < 0) continue;
+        const auto& b = d.boxes[k];
+        metrics::CocoDetection det;
+        det.image_id = record.id;
+        det.category_id = category;
+        det.bbox = {b[0], b[1], static_cast<double>(b[2]) - b[0], static_cast<double>(b[3]) - b[1]};
+        det.score = d.scores[k];
+        results.detections.push_back(det);
+      }
+    }
+    done += batch->size();
+    if (options.show_progress) progress.update(done);
+  }
+  if (options.show_progress) progress.finish();
+  if (!options.predictions_path.empty()) write_coco_results(options.predictions_path, results);
+
+  metrics::CocoEvalResult coco = metrics::coco_evaluate(gt_it->second, results);
+  EvalResult result;
+  result.metrics = metrics::to_json(coco);
+  for (size_t i = 0; i < metrics::kCocoStatNames.size(); ++i) result.scalars[metrics::kCocoStatNames[i]] = coco.stats[i];
+  return result;
+}
+
+std::vector<ParamGroup> DetectionTask::param_groups(double weight_decay) {
+  const std::vector<std::string> backbone_names = detector_.model->backbone_parameter_names();
+  const std::set<std::string> backbone(backbone_names.begin(), backbone_names.end());
+  ParamGroup rest, backbone_group;
+  rest.weight_decay = backbone_group.weight_decay = weight_decay;
+  backbone_group.lr_scale = kBackboneLrScale;
+  for (const auto& item : detector_.model->named_parameters()) {
+    if (!item.value().requires_grad()) continue;  // conv1, layer1 (frozen, as the original)
+    ParamGroup& g = backbone.count(item.key()) ? backbone_group : rest;
+    g.names.push_back(item.key());
+    g.params.push_back(item.value());
+  }
+  return {rest, backbone_group};
+}
+
+void DetectionTask::save_model(const fs::path& dir) { detector_.save(dir); }
+
+}  // namespace em::train
