@@ -4,7 +4,7 @@
 #include "common/train_flags.hpp"
 #include "em/core/autocast.hpp"
 #include "em/io/file.hpp"
-#include "em/train/classification_task.hpp"
+#include "em/train/trainer.hpp"
 
 #include <chrono>
 
@@ -14,8 +14,8 @@ int main(int argc, char** argv) {
   int64_t steps = 100, warmup = 5;
   em::cli::ToolInfo info{"em-bench-train-compute",
                          "Training steps on in-memory batches (no decoding, no loader): images/s of compute alone.",
-                         "em-bench-train-compute --algo classification --data DIR --output_dir X [--steps N] [hp flags]",
-                         "", "scripts/bench/bench_train_classification.sh"};
+                         "em-bench-train-compute --algo ALGO --data DIR --output_dir X [--steps N] [hp flags]",
+                         "", "scripts/bench/bench_train_classification.sh, bench_segmentation.sh, bench_detection.sh"};
   return em::cli::run_main(
       argc, argv, info,
       [&](CLI::App& app) {
@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
       },
       [&] {
         em::train::TrainOptions opts = em::cli::resolve_train_options(*parsed, flags);
-        em::train::ClassificationTask task(opts);
+        auto task_holder = em::train::make_training_task(opts);
+        em::train::Task& task = *task_holder;
         const int64_t bs = opts.hp.per_device_train_batch_size;
         std::vector<em::data::Batch> batches;
         for (int64_t b = 0; b < 8; ++b) {
