@@ -3,6 +3,7 @@
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
 #include "em/io/file.hpp"
+#include "em/io/json_dom.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -24,20 +25,6 @@ namespace {
 
 // Boxes more than this far outside the declared image are reported (float noise of exporters is not).
 constexpr double kOutsideTolerance = 0.5;
-
-const char* type_name(dom::element_type t) {
-  switch (t) {
-    case dom::element_type::ARRAY: return "an array";
-    case dom::element_type::OBJECT: return "an object";
-    case dom::element_type::INT64:
-    case dom::element_type::UINT64:
-    case dom::element_type::DOUBLE: return "a number";
-    case dom::element_type::STRING: return "a string";
-    case dom::element_type::BOOL: return "a boolean";
-    case dom::element_type::NULL_VALUE: return "null";
-  }
-  return "?";
-}
 
 std::string element_text(dom::element e) {
   std::string s = simdjson::minify(e);
@@ -155,7 +142,7 @@ CocoSplit parse_coco_split(const std::string& json_text, const std::string& anno
   if (root_element.get(root)) {
     split.problems.push_back({annotation_path, fmt::format("expected a COCO object {{\"images\", \"annotations\", "
                                                            "\"categories\"}}, got {}",
-                                                           type_name(root_element.type()))});
+                                                           io::json_type_name(root_element.type()))});
     return split;
   }
   auto top_array = [&](const char* key, dom::array& out) {
@@ -168,7 +155,7 @@ CocoSplit parse_coco_split(const std::string& json_text, const std::string& anno
       return false;
     }
     if (e.get(out)) {
-      split.problems.push_back({annotation_path, fmt::format("{}: expected an array, got {}", key, type_name(e.type()))});
+      split.problems.push_back({annotation_path, fmt::format("{}: expected an array, got {}", key, io::json_type_name(e.type()))});
       return false;
     }
     return true;
@@ -187,7 +174,7 @@ CocoSplit parse_coco_split(const std::string& json_text, const std::string& anno
       const std::string where = fmt::format("images[{}]", index);
       dom::object obj;
       if (e.get(obj)) {
-        r.problem(where, fmt::format("expected an object, got {}", type_name(e.type())));
+        r.problem(where, fmt::format("expected an object, got {}", io::json_type_name(e.type())));
         continue;
       }
       CocoImageRecord img;
@@ -252,7 +239,7 @@ CocoSplit parse_coco_split(const std::string& json_text, const std::string& anno
       const std::string where = fmt::format("categories[{}]", index);
       dom::object obj;
       if (e.get(obj)) {
-        r.problem(where, fmt::format("expected an object, got {}", type_name(e.type())));
+        r.problem(where, fmt::format("expected an object, got {}", io::json_type_name(e.type())));
         continue;
       }
       CocoCategoryRecord cat;
@@ -311,7 +298,7 @@ CocoSplit parse_coco_split(const std::string& json_text, const std::string& anno
       const std::string where = fmt::format("annotations[{}]", index);
       dom::object obj;
       if (e.get(obj)) {
-        r.problem(where, fmt::format("expected an object, got {}", type_name(e.type())));
+        r.problem(where, fmt::format("expected an object, got {}", io::json_type_name(e.type())));
         continue;
       }
       CocoBox box;

@@ -24,6 +24,8 @@
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
 #include "em/io/file.hpp"
+#include "em/io/json_dom.hpp"
+#include "em/metrics/numeric.hpp"
 
 namespace em::metrics {
 
@@ -32,20 +34,6 @@ namespace em::metrics {
 namespace {
 
 namespace dom = simdjson::dom;
-
-const char* type_name(dom::element_type t) {
-  switch (t) {
-    case dom::element_type::ARRAY: return "an array";
-    case dom::element_type::OBJECT: return "an object";
-    case dom::element_type::INT64:
-    case dom::element_type::UINT64:
-    case dom::element_type::DOUBLE: return "a number";
-    case dom::element_type::STRING: return "a string";
-    case dom::element_type::BOOL: return "a boolean";
-    case dom::element_type::NULL_VALUE: return "null";
-  }
-  return "?";
-}
 
 // Where a value sits ("gt.json: annotations[12].bbox"); formatted only when something is wrong, so that parsing
 // millions of detections builds no strings.
@@ -67,7 +55,7 @@ double as_number(dom::element e, const Loc& loc) {
     case dom::element_type::INT64: return static_cast<double>(int64_t(e));
     case dom::element_type::UINT64: return static_cast<double>(uint64_t(e));
     case dom::element_type::DOUBLE: return double(e);
-    default: fail("{}: expected a number, got {}", loc.str(), type_name(e.type()));
+    default: fail("{}: expected a number, got {}", loc.str(), io::json_type_name(e.type()));
   }
 }
 
@@ -85,13 +73,13 @@ std::int64_t as_id(dom::element e, const Loc& loc) {
       if (std::floor(v) != v || std::fabs(v) > 9.0e15) fail("{}: expected an integer id, got {}", loc.str(), v);
       return static_cast<int64_t>(v);
     }
-    default: fail("{}: expected an integer id, got {}", loc.str(), type_name(e.type()));
+    default: fail("{}: expected an integer id, got {}", loc.str(), io::json_type_name(e.type()));
   }
 }
 
 std::array<double, 4> as_bbox(dom::element e, const Loc& loc) {
   dom::array arr;
-  if (e.get(arr)) fail("{}: expected [x, y, w, h], got {}", loc.str(), type_name(e.type()));
+  if (e.get(arr)) fail("{}: expected [x, y, w, h], got {}", loc.str(), io::json_type_name(e.type()));
   if (arr.size() != 4) fail("{}: expected [x, y, w, h] (4 numbers), got {} values", loc.str(), arr.size());
   std::array<double, 4> box{};
   std::size_t i = 0;
@@ -107,13 +95,13 @@ dom::element parse_root(dom::parser& parser, const simdjson::padded_string& text
 
 dom::array require_array(dom::element e, const std::string& where) {
   dom::array arr;
-  if (e.get(arr)) fail("{}: expected an array, got {}", where, type_name(e.type()));
+  if (e.get(arr)) fail("{}: expected an array, got {}", where, io::json_type_name(e.type()));
   return arr;
 }
 
 dom::object require_object(dom::element e, const Loc& loc) {
   dom::object obj;
-  if (e.get(obj)) fail("{}: expected an object, got {}", loc.str(), type_name(e.type()));
+  if (e.get(obj)) fail("{}: expected an object, got {}", loc.str(), io::json_type_name(e.type()));
   return obj;
 }
 
@@ -132,7 +120,7 @@ CocoGroundTruth parse_ground_truth(const simdjson::padded_string& text, const st
   dom::object root;
   {
     dom::element e = parse_root(parser, text, what);
-    if (e.get(root)) fail("{}: expected a COCO ground-truth object, got {}", what, type_name(e.type()));
+    if (e.get(root)) fail("{}: expected a COCO ground-truth object, got {}", what, io::json_type_name(e.type()));
   }
   CocoGroundTruth gt;
 
@@ -176,7 +164,7 @@ CocoGroundTruth parse_ground_truth(const simdjson::padded_string& text, const st
         has_id = true;
       } else if (field.key == "name") {
         std::string_view s;
-        if (field.value.get(s)) fail("{}: expected a string, got {}", loc.at("name").str(), type_name(field.value.type()));
+        if (field.value.get(s)) fail("{}: expected a string, got {}", loc.at("name").str(), io::json_type_name(field.value.type()));
         cat.name = std::string(s);
         has_name = true;
       }
@@ -247,7 +235,7 @@ CocoResults parse_results(const simdjson::padded_string& text, const std::string
   if (root.get(arr))
     fail("{}: expected the COCO results format, a JSON array of {{\"image_id\", \"category_id\", \"bbox\", \"score\"}}, "
          "got {}",
-         what, type_name(root.type()));
+         what, io::json_type_name(root.type()));
   CocoResults res;
   res.detections.reserve(arr.size());
   std::size_t index = 0;
@@ -380,38 +368,10 @@ void parallel_for(std::size_t n, int threads, Fn&& fn) {
   if (error) std::rethrow_exception(error);
 }
 
-// numpy's pairwise summation (numpy/core/src/umath/loops_utils.h.src pairwise_sum_DOUBLE), so np.mean's last bits
-// are reproduced, not only its first fifteen digits.
-double pairwise_sum(const double* a, std::size_t n) {
-  if (n < 8) {
-    double res = 0.;
-    for (std::size_t i = 0; i < n; ++i) res += a[i];
-    return res;
-  }
-  if (n <= 128) {
-    double r[8];
-    for (std::size_t j = 0; j < 8; ++j) r[j] = a[j];
-    std::size_t i = 8;
-    for (; i < n - (n % 8); i += 8)
-      for (std::size_t j = 0; j < 8; ++j) r[j] += a[i + j];
-    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-    for (; i < n; ++i) res += a[i];
-    return res;
-  }
-  std::size_t n2 = n / 2;
-  n2 -= n2 % 8;
-  return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
-}
-
-// np.mean(s[s > -1]) or -1 when nothing is left (cocoeval.py:452-455). numpy's reduction hands the inner loop
-// buffers of 8192 elements (NPY_BUFSIZE) and adds their pairwise sums in turn; checked against numpy 1.24 sums.
+// np.mean(s[s > -1]) or -1 when nothing is left (cocoeval.py:452-455), numpy's summation to the last bit.
 double mean_of_valid(const std::vector<double>& values) {
   if (values.empty()) return -1;
-  constexpr std::size_t kBuffer = 8192;
-  double sum = 0;
-  for (std::size_t i = 0; i < values.size(); i += kBuffer)
-    sum += pairwise_sum(values.data() + i, std::min(kBuffer, values.size() - i));
-  return sum / static_cast<double>(values.size());
+  return numpy_sum(values) / static_cast<double>(values.size());
 }
 
 struct GtBox {

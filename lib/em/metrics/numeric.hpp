@@ -7,8 +7,8 @@
 namespace em::metrics {
 
 // np.sum of a contiguous float64 array: NumPy's pairwise summation (8 accumulators per block of <= 128 values,
-// halves above that). Differs from a plain left-to-right loop in the last bits for n >= 8. Exact for n <= 8192
-// (one inner-loop call of NumPy's reduction buffer), which covers every label count we meet.
+// halves above that) over each 8192-value buffer of its reduction loop, the buffers' sums added in turn. Differs
+// from a plain left-to-right loop in the last bits for n >= 8.
 double numpy_sum(const double* values, std::size_t n);
 inline double numpy_sum(const std::vector<double>& values) { return numpy_sum(values.data(), values.size()); }
 

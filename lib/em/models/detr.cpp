@@ -1,6 +1,7 @@
 #include "em/models/detr.hpp"
 
 #include "em/core/error.hpp"
+#include "em/models/config_fields.hpp"
 
 #include <cmath>
 #include <limits>
@@ -16,61 +17,6 @@ constexpr double kPi = 3.14159265358979323846;
 
 // ---------------------------------------------------------------- config.json fields
 
-std::string json_text(const io::Json& v) { return io::dump_json(v); }
-
-int64_t int_field(const io::Json& obj, const char* key, int64_t fallback, int64_t min, const std::string& what) {
-  auto it = obj.find(key);
-  if (it == obj.end()) return fallback;
-  if (!it->is_number_integer() || it->get<int64_t>() < min)
-    fail("{}: field \"{}\": expected an integer >= {}, got {}", what, key, min, json_text(*it));
-  return it->get<int64_t>();
-}
-
-double number_field(const io::Json& obj, const char* key, double fallback, const std::string& what) {
-  auto it = obj.find(key);
-  if (it == obj.end()) return fallback;
-  if (!it->is_number()) fail("{}: field \"{}\": expected a number, got {}", what, key, json_text(*it));
-  return it->get<double>();
-}
-
-bool bool_field(const io::Json& obj, const char* key, bool fallback, const std::string& what) {
-  auto it = obj.find(key);
-  if (it == obj.end()) return fallback;
-  if (!it->is_boolean()) fail("{}: field \"{}\": expected true or false, got {}", what, key, json_text(*it));
-  return it->get<bool>();
-}
-
-std::string string_field(const io::Json& obj, const char* key, std::string fallback, const std::string& what) {
-  auto it = obj.find(key);
-  if (it == obj.end()) return fallback;
-  if (!it->is_string()) fail("{}: field \"{}\": expected a string, got {}", what, key, json_text(*it));
-  return it->get<std::string>();
-}
-
-// HF keeps id2label as {"0": "cat", ...}; ids must be exactly 0..n-1 for a class head with n (+1) outputs.
-std::vector<std::string> parse_id2label(const io::Json& j, const std::string& what) {
-  if (!j.is_object())
-    fail("{}: field \"id2label\": expected an object {{\"0\": \"label\", ...}}, got {}", what, json_text(j));
-  std::vector<std::string> labels(j.size());
-  std::vector<bool> seen(j.size(), false);
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    size_t id = 0, used = 0;
-    try {
-      id = std::stoul(it.key(), &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != it.key().size() || id >= labels.size() || seen[id])
-      fail("{}: field \"id2label\": key \"{}\" is not one of the ids 0..{} (each once)", what, it.key(),
-           labels.size() - 1);
-    if (!it.value().is_string())
-      fail("{}: field \"id2label\".\"{}\": expected a label string, got {}", what, it.key(), json_text(it.value()));
-    labels[id] = it.value().get<std::string>();
-    seen[id] = true;
-  }
-  return labels;
-}
-
 const std::vector<std::string>& backbone_names() {
   static const std::vector<std::string> names{"resnet18", "resnet34", "resnet50", "resnet101", "resnet152"};
   return names;
@@ -85,30 +31,6 @@ std::vector<int64_t> resnet_depths(const std::string& name) {
   fail("detr: unknown backbone \"{}\" (expected {})", name, fmt::join(backbone_names(), ", "));
 }
 bool resnet_bottleneck(const std::string& name) { return name != "resnet18" && name != "resnet34"; }
-
-// The activations of HF's ACT2FN that DETR configs use.
-Activation detr_activation(const std::string& name, const std::string& what) {
-  if (name == "relu") return Activation::relu;
-  if (name == "gelu") return Activation::gelu;
-  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return Activation::gelu_tanh;
-  if (name == "silu" || name == "swish") return Activation::silu;
-  if (name == "tanh") return Activation::tanh;
-  fail("{}: field \"activation_function\": unsupported activation \"{}\" (expected relu, gelu, gelu_new, silu, swish "
-       "or tanh)",
-       what, name);
-}
-
-torch::Tensor activate(const torch::Tensor& x, Activation act) {
-  switch (act) {
-    case Activation::none: return x;
-    case Activation::relu: return torch::relu(x);
-    case Activation::gelu: return torch::gelu(x);
-    case Activation::gelu_tanh: return torch::gelu(x, "tanh");
-    case Activation::silu: return torch::silu(x);
-    case Activation::tanh: return torch::tanh(x);
-  }
-  return x;
-}
 
 torch::Tensor maybe_dropout(const torch::Tensor& x, double p, bool training) {
   return training && p > 0 ? torch::dropout(x, p, true) : x;
@@ -127,13 +49,6 @@ double lowest_value(torch::ScalarType type) {
     case torch::kDouble: return std::numeric_limits<double>::lowest();
     default: return std::numeric_limits<float>::lowest();
   }
-}
-
-// LayerNorm in its parameters' dtype: under CPU autocast LibTorch 1.13 hands bf16 activations to layer_norm
-// unconverted, and its kernel refuses fp32 weights with bf16 input. Normalising in fp32 is also the precise choice.
-torch::Tensor normalize(torch::nn::LayerNorm& norm, const torch::Tensor& x) {
-  const auto dtype = norm->weight.scalar_type();
-  return norm->forward(x.scalar_type() == dtype ? x : x.to(dtype));
 }
 
 std::shared_ptr<torch::nn::Module> plain_module(const std::string& type) {
@@ -186,7 +101,7 @@ void DetrConfig::validate(const std::string& what) const {
     fail("{}: field \"position_embedding_type\": expected \"sine\" or \"learned\", got \"{}\"", what,
          position_embedding_type);
   }
-  detr_activation(activation_function, what);
+  parse_activation(activation_function, what, "activation_function");
   for (auto [key, p] : {std::pair<const char*, double>{"dropout", dropout},
                         {"attention_dropout", attention_dropout},
                         {"activation_dropout", activation_dropout}})
@@ -215,30 +130,22 @@ void DetrConfig::validate(const std::string& what) const {
 }
 
 DetrConfig DetrConfig::from_json(const io::Json& json, const std::string& what) {
-  if (!json.is_object()) fail("{}: expected a JSON object (an HF DETR config.json)", what);
-  std::string model_type = string_field(json, "model_type", "detr", what);
-  if (model_type != "detr")
-    fail("{}: field \"model_type\": expected \"detr\", got \"{}\" (not a DETR config)", what, model_type);
-  if (auto it = json.find("architectures"); it != json.end() && !it->is_null()) {
-    if (!it->is_array()) fail("{}: field \"architectures\": expected an array of names, got {}", what, json_text(*it));
-    for (const auto& a : *it)
-      if (!a.is_string() || (a != "DetrForObjectDetection" && a != "DetrModel"))
-        fail("{}: field \"architectures\": expected \"DetrForObjectDetection\", got {}", what, json_text(a));
-  }
+  config::check_model_type(json, "detr", "DETR", {"DetrForObjectDetection", "DetrModel"}, what);
 
   DetrConfig c;
-  c.use_timm_backbone = bool_field(json, "use_timm_backbone", c.use_timm_backbone, what);
-  c.backbone = string_field(json, "backbone", c.backbone, what);
-  bool_field(json, "use_pretrained_backbone", false, what);  // type-checked; never used (see to_json)
+  c.use_timm_backbone = config::bool_field(json, "use_timm_backbone", c.use_timm_backbone, what);
+  c.backbone = config::string_field(json, "backbone", c.backbone, what);
+  config::bool_field(json, "use_pretrained_backbone", false, what);  // type-checked; never used (see to_json)
   if (auto it = json.find("backbone_config"); it != json.end() && !it->is_null())
     fail("{}: field \"backbone_config\": only null is supported (a timm backbone named by \"backbone\"), got {}", what,
-         json_text(*it));
-  c.dilation = bool_field(json, "dilation", c.dilation, what);
-  c.num_channels = int_field(json, "num_channels", c.num_channels, 1, what);
+         config::json_text(*it));
+  c.dilation = config::bool_field(json, "dilation", c.dilation, what);
+  c.num_channels = config::int_field(json, "num_channels", c.num_channels, 1, what);
   // HF fills backbone_kwargs for timm itself ({"out_indices": [1, 2, 3, 4], "in_chans": num_channels,
   // "output_stride": 16 with dilation}); only those meanings are supported.
   if (auto it = json.find("backbone_kwargs"); it != json.end() && !it->is_null()) {
-    if (!it->is_object()) fail("{}: field \"backbone_kwargs\": expected an object or null, got {}", what, json_text(*it));
+    if (!it->is_object())
+      fail("{}: field \"backbone_kwargs\": expected an object or null, got {}", what, config::json_text(*it));
     for (auto kw = it->begin(); kw != it->end(); ++kw) {
       const std::string& key = kw.key();
       const io::Json& v = kw.value();
@@ -250,74 +157,44 @@ DetrConfig DetrConfig::from_json(const io::Json& json, const std::string& what) 
       } else {
         fail("{}: field \"backbone_kwargs\".\"{}\": unsupported value {} (supported: in_chans, out_indices ending in "
              "4, output_stride 16 or 32)",
-             what, key, json_text(v));
+             what, key, config::json_text(v));
       }
     }
   }
-  c.num_queries = int_field(json, "num_queries", c.num_queries, 1, what);
-  c.d_model = int_field(json, "d_model", c.d_model, 1, what);
-  c.encoder_layers = int_field(json, "encoder_layers", c.encoder_layers, 0, what);
-  c.decoder_layers = int_field(json, "decoder_layers", c.decoder_layers, 1, what);
-  c.encoder_attention_heads = int_field(json, "encoder_attention_heads", c.encoder_attention_heads, 1, what);
-  c.decoder_attention_heads = int_field(json, "decoder_attention_heads", c.decoder_attention_heads, 1, what);
-  c.encoder_ffn_dim = int_field(json, "encoder_ffn_dim", c.encoder_ffn_dim, 1, what);
-  c.decoder_ffn_dim = int_field(json, "decoder_ffn_dim", c.decoder_ffn_dim, 1, what);
-  c.activation_function = string_field(json, "activation_function", c.activation_function, what);
-  c.position_embedding_type = string_field(json, "position_embedding_type", c.position_embedding_type, what);
-  c.dropout = number_field(json, "dropout", c.dropout, what);
-  c.attention_dropout = number_field(json, "attention_dropout", c.attention_dropout, what);
-  c.activation_dropout = number_field(json, "activation_dropout", c.activation_dropout, what);
-  c.encoder_layerdrop = number_field(json, "encoder_layerdrop", c.encoder_layerdrop, what);
-  c.decoder_layerdrop = number_field(json, "decoder_layerdrop", c.decoder_layerdrop, what);
-  c.init_std = number_field(json, "init_std", c.init_std, what);
-  c.init_xavier_std = number_field(json, "init_xavier_std", c.init_xavier_std, what);
-  c.auxiliary_loss = bool_field(json, "auxiliary_loss", c.auxiliary_loss, what);
-  c.class_cost = number_field(json, "class_cost", c.class_cost, what);
-  c.bbox_cost = number_field(json, "bbox_cost", c.bbox_cost, what);
-  c.giou_cost = number_field(json, "giou_cost", c.giou_cost, what);
-  c.bbox_loss_coefficient = number_field(json, "bbox_loss_coefficient", c.bbox_loss_coefficient, what);
-  c.giou_loss_coefficient = number_field(json, "giou_loss_coefficient", c.giou_loss_coefficient, what);
-  c.eos_coefficient = number_field(json, "eos_coefficient", c.eos_coefficient, what);
-  c.mask_loss_coefficient = number_field(json, "mask_loss_coefficient", c.mask_loss_coefficient, what);
-  c.dice_loss_coefficient = number_field(json, "dice_loss_coefficient", c.dice_loss_coefficient, what);
-  c.threshold = number_field(json, "threshold", c.threshold, what);
+  c.num_queries = config::int_field(json, "num_queries", c.num_queries, 1, what);
+  c.d_model = config::int_field(json, "d_model", c.d_model, 1, what);
+  c.encoder_layers = config::int_field(json, "encoder_layers", c.encoder_layers, 0, what);
+  c.decoder_layers = config::int_field(json, "decoder_layers", c.decoder_layers, 1, what);
+  c.encoder_attention_heads = config::int_field(json, "encoder_attention_heads", c.encoder_attention_heads, 1, what);
+  c.decoder_attention_heads = config::int_field(json, "decoder_attention_heads", c.decoder_attention_heads, 1, what);
+  c.encoder_ffn_dim = config::int_field(json, "encoder_ffn_dim", c.encoder_ffn_dim, 1, what);
+  c.decoder_ffn_dim = config::int_field(json, "decoder_ffn_dim", c.decoder_ffn_dim, 1, what);
+  c.activation_function = config::string_field(json, "activation_function", c.activation_function, what);
+  c.position_embedding_type = config::string_field(json, "position_embedding_type", c.position_embedding_type, what);
+  c.dropout = config::number_field(json, "dropout", c.dropout, what);
+  c.attention_dropout = config::number_field(json, "attention_dropout", c.attention_dropout, what);
+  c.activation_dropout = config::number_field(json, "activation_dropout", c.activation_dropout, what);
+  c.encoder_layerdrop = config::number_field(json, "encoder_layerdrop", c.encoder_layerdrop, what);
+  c.decoder_layerdrop = config::number_field(json, "decoder_layerdrop", c.decoder_layerdrop, what);
+  c.init_std = config::number_field(json, "init_std", c.init_std, what);
+  c.init_xavier_std = config::number_field(json, "init_xavier_std", c.init_xavier_std, what);
+  c.auxiliary_loss = config::bool_field(json, "auxiliary_loss", c.auxiliary_loss, what);
+  c.class_cost = config::number_field(json, "class_cost", c.class_cost, what);
+  c.bbox_cost = config::number_field(json, "bbox_cost", c.bbox_cost, what);
+  c.giou_cost = config::number_field(json, "giou_cost", c.giou_cost, what);
+  c.bbox_loss_coefficient = config::number_field(json, "bbox_loss_coefficient", c.bbox_loss_coefficient, what);
+  c.giou_loss_coefficient = config::number_field(json, "giou_loss_coefficient", c.giou_loss_coefficient, what);
+  c.eos_coefficient = config::number_field(json, "eos_coefficient", c.eos_coefficient, what);
+  c.mask_loss_coefficient = config::number_field(json, "mask_loss_coefficient", c.mask_loss_coefficient, what);
+  c.dice_loss_coefficient = config::number_field(json, "dice_loss_coefficient", c.dice_loss_coefficient, what);
+  c.threshold = config::number_field(json, "threshold", c.threshold, what);
 
-  // Labels as HF's PretrainedConfig resolves them: id2label wins, else num_labels LABEL_i names, else 2.
-  if (auto it = json.find("id2label"); it != json.end() && !it->is_null()) {
-    c.id2label = parse_id2label(*it, what);
-    if (auto n = json.find("num_labels"); n != json.end() && (!n->is_number_integer() || *n != c.num_labels()))
-      fail("{}: field \"num_labels\" is {} but \"id2label\" names {} labels", what, json_text(*n), c.num_labels());
-  } else if (auto n = json.find("num_labels"); n != json.end()) {
-    if (!n->is_number_integer() || n->get<int64_t>() < 1)
-      fail("{}: field \"num_labels\": expected an integer >= 1, got {}", what, json_text(*n));
-    c.id2label.clear();
-    for (int64_t i = 0; i < n->get<int64_t>(); ++i) c.id2label.push_back(fmt::format("LABEL_{}", i));
-  }
-  if (auto it = json.find("label2id"); it != json.end() && !it->is_null()) {
-    if (!it->is_object())
-      fail("{}: field \"label2id\": expected an object {{\"label\": id}}, got {}", what, json_text(*it));
-    // The inverse of id2label; where a name repeats (HF builds label2id as a dict) it keeps one of its ids.
-    const std::set<std::string> names(c.id2label.begin(), c.id2label.end());
-    bool ok = it->size() == names.size();
-    for (auto entry = it->begin(); ok && entry != it->end(); ++entry) {
-      const io::Json& id = entry.value();
-      ok = names.count(entry.key()) && id.is_number_integer() && id.get<int64_t>() >= 0 &&
-           id.get<int64_t>() < c.num_labels() && c.id2label[static_cast<size_t>(id.get<int64_t>())] == entry.key();
-    }
-    if (!ok)
-      fail("{}: field \"label2id\" {} disagrees with \"id2label\" (it must be its inverse)", what, json_text(*it));
-  }
+  c.id2label = config::read_labels(json, c.id2label, /*min_labels=*/1, what);
   c.validate(what);
   return c;
 }
 
 io::Json DetrConfig::to_json() const {
-  io::Json id2 = io::Json::object();
-  io::Json l2i = io::Json::object();
-  for (size_t i = 0; i < id2label.size(); ++i) {
-    id2[std::to_string(i)] = id2label[i];
-    l2i[id2label[i]] = i;
-  }
   // use_pretrained_backbone is always false: the folder holds every weight, and true would make HF download timm's
   // ImageNet weights before overwriting them. backbone_kwargs is left to HF, which derives it from these fields.
   return io::Json{{"architectures", {"DetrForObjectDetection"}},
@@ -357,8 +234,8 @@ io::Json DetrConfig::to_json() const {
                   {"giou_loss_coefficient", giou_loss_coefficient},
                   {"eos_coefficient", eos_coefficient},
                   {"threshold", threshold},
-                  {"id2label", id2},
-                  {"label2id", l2i},
+                  {"id2label", config::id2label_json(id2label)},
+                  {"label2id", config::label2id_json(id2label)},
                   {"torch_dtype", "float32"}};
 }
 
@@ -525,7 +402,9 @@ torch::Tensor DetrAttentionImpl::forward(const torch::Tensor& hidden, const torc
   }
   const int64_t s = v_in.size(1);
   // [N, L, D] -> [N, heads, L, head_dim]
-  auto heads = [&](const torch::Tensor& x, int64_t len) { return x.view({n, len, num_heads, head_dim}).transpose(1, 2); };
+  auto heads = [&](const torch::Tensor& x, int64_t len) {
+    return x.view({n, len, num_heads, head_dim}).transpose(1, 2);
+  };
   torch::Tensor q = heads(q_proj->forward(q_in) * std::pow(static_cast<double>(head_dim), -0.5), t);
   torch::Tensor k = heads(k_proj->forward(k_in), s);
   torch::Tensor v = heads(v_proj->forward(v_in), s);
@@ -542,12 +421,13 @@ torch::Tensor DetrAttentionImpl::forward(const torch::Tensor& hidden, const torc
 }
 
 DetrEncoderLayerImpl::DetrEncoderLayerImpl(const DetrConfig& config)
-    : activation(detr_activation(config.activation_function, "detr config")),
+    : activation(parse_activation(config.activation_function, "detr config", "activation_function")),
       dropout(config.dropout),
       activation_dropout(config.activation_dropout) {
   const int64_t d = config.d_model;
   self_attn = register_module("self_attn", DetrAttention(d, config.encoder_attention_heads, config.attention_dropout));
-  self_attn_layer_norm = register_module("self_attn_layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
+  self_attn_layer_norm =
+      register_module("self_attn_layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
   fc1 = register_module("fc1", torch::nn::Linear(d, config.encoder_ffn_dim));
   fc2 = register_module("fc2", torch::nn::Linear(config.encoder_ffn_dim, d));
   final_layer_norm = register_module("final_layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
@@ -557,14 +437,14 @@ torch::Tensor DetrEncoderLayerImpl::forward(const torch::Tensor& hidden, const t
                                             const torch::Tensor& key_padding) {
   const bool training = is_training();
   torch::Tensor h = self_attn->forward(hidden, pos, {}, {}, key_padding);
-  h = normalize(self_attn_layer_norm, hidden + maybe_dropout(h, dropout, training));
+  h = layer_norm_in_weight_dtype(self_attn_layer_norm, hidden + maybe_dropout(h, dropout, training));
   torch::Tensor f = maybe_dropout(activate(fc1->forward(h), activation), activation_dropout, training);
   f = maybe_dropout(fc2->forward(f), dropout, training);
-  return normalize(final_layer_norm, h + f);
+  return layer_norm_in_weight_dtype(final_layer_norm, h + f);
 }
 
 DetrDecoderLayerImpl::DetrDecoderLayerImpl(const DetrConfig& config)
-    : activation(detr_activation(config.activation_function, "detr config")),
+    : activation(parse_activation(config.activation_function, "detr config", "activation_function")),
       dropout(config.dropout),
       activation_dropout(config.activation_dropout) {
   const int64_t d = config.d_model;
@@ -584,12 +464,12 @@ torch::Tensor DetrDecoderLayerImpl::forward(const torch::Tensor& hidden, const t
                                             const torch::Tensor& memory_padding) {
   const bool training = is_training();
   torch::Tensor a = self_attn->forward(hidden, query_pos, {}, {}, {});
-  torch::Tensor h = normalize(self_attn_layer_norm, hidden + maybe_dropout(a, dropout, training));
+  torch::Tensor h = layer_norm_in_weight_dtype(self_attn_layer_norm, hidden + maybe_dropout(a, dropout, training));
   a = encoder_attn->forward(h, query_pos, memory, memory_pos, memory_padding);
-  h = normalize(encoder_attn_layer_norm, h + maybe_dropout(a, dropout, training));
+  h = layer_norm_in_weight_dtype(encoder_attn_layer_norm, h + maybe_dropout(a, dropout, training));
   torch::Tensor f = maybe_dropout(activate(fc1->forward(h), activation), activation_dropout, training);
   f = maybe_dropout(fc2->forward(f), dropout, training);
-  return normalize(final_layer_norm, h + f);
+  return layer_norm_in_weight_dtype(final_layer_norm, h + f);
 }
 
 // ---------------------------------------------------------------- DetrModel
@@ -606,8 +486,8 @@ DetrModelImpl::DetrModelImpl(const DetrConfig& config) : config_(config) {
     row_embeddings = pe->register_module("row_embeddings", torch::nn::Embedding(50, d / 2));
     column_embeddings = pe->register_module("column_embeddings", torch::nn::Embedding(50, d / 2));
   }
-  input_projection =
-      register_module("input_projection", torch::nn::Conv2d(torch::nn::Conv2dOptions(config.backbone_channels(), d, 1)));
+  input_projection = register_module("input_projection",
+                                     torch::nn::Conv2d(torch::nn::Conv2dOptions(config.backbone_channels(), d, 1)));
   query_position_embeddings = register_module("query_position_embeddings", torch::nn::Embedding(config.num_queries, d));
 
   auto encoder = register_module("encoder", plain_module("DetrEncoder"));
@@ -629,8 +509,9 @@ DetrModelImpl::DetrModelImpl(const DetrConfig& config) : config_(config) {
 
 torch::Tensor DetrModelImpl::feature_mask(const torch::Tensor& pixel_mask, int64_t height, int64_t width) {
   namespace F = torch::nn::functional;
-  torch::Tensor m = F::interpolate(pixel_mask.unsqueeze(0).to(torch::kFloat),
-                                   F::InterpolateFuncOptions().size(std::vector<int64_t>{height, width}).mode(torch::kNearest));
+  torch::Tensor m =
+      F::interpolate(pixel_mask.unsqueeze(0).to(torch::kFloat),
+                     F::InterpolateFuncOptions().size(std::vector<int64_t>{height, width}).mode(torch::kNearest));
   return m.to(torch::kBool)[0];
 }
 
@@ -701,12 +582,12 @@ DetrDecoderOutput DetrModelImpl::forward(const torch::Tensor& pixel_values, cons
     if (config_.auxiliary_loss) {
       // HF's DetrDecoder: with auxiliary_loss the normalised state is both the layer's auxiliary output and the next
       // layer's input (the original DETR normalises only a copy). Kept so that HF computes what we compute.
-      hidden = normalize(decoder_layernorm, hidden);
+      hidden = layer_norm_in_weight_dtype(decoder_layernorm, hidden);
       intermediate.push_back(hidden);
     }
   }
   DetrDecoderOutput out;
-  out.last_hidden_state = normalize(decoder_layernorm, hidden);
+  out.last_hidden_state = layer_norm_in_weight_dtype(decoder_layernorm, hidden);
   if (!intermediate.empty()) out.intermediate_hidden_states = torch::stack(intermediate);
   return out;
 }

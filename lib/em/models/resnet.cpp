@@ -1,6 +1,7 @@
 #include "em/models/resnet.hpp"
 
 #include "em/core/error.hpp"
+#include "em/models/config_fields.hpp"
 
 #include <set>
 
@@ -24,77 +25,7 @@ torch::Tensor activate_(torch::Tensor x, Activation act) {
   return x;
 }
 
-std::string json_text(const io::Json& v) { return io::dump_json(v); }
-
-int64_t positive_int(const io::Json& obj, const char* key, int64_t fallback, const std::string& what) {
-  auto it = obj.find(key);
-  if (it == obj.end()) return fallback;
-  if (!it->is_number_integer() || it->get<int64_t>() < 1)
-    fail("{}: field \"{}\": expected a positive integer, got {}", what, key, json_text(*it));
-  return it->get<int64_t>();
-}
-
-std::vector<int64_t> positive_ints(const io::Json& obj, const char* key, std::vector<int64_t> fallback,
-                                   const std::string& what) {
-  auto it = obj.find(key);
-  if (it == obj.end()) return fallback;
-  bool ok = it->is_array() && !it->empty();
-  if (ok)
-    for (const auto& v : *it) ok = ok && v.is_number_integer() && v.get<int64_t>() >= 1;
-  if (!ok) fail("{}: field \"{}\": expected a non-empty array of positive integers, got {}", what, key, json_text(*it));
-  return it->get<std::vector<int64_t>>();
-}
-
-bool boolean(const io::Json& obj, const char* key, bool fallback, const std::string& what) {
-  auto it = obj.find(key);
-  if (it == obj.end()) return fallback;
-  if (!it->is_boolean()) fail("{}: field \"{}\": expected true or false, got {}", what, key, json_text(*it));
-  return it->get<bool>();
-}
-
-std::string string_field(const io::Json& obj, const char* key, std::string fallback, const std::string& what) {
-  auto it = obj.find(key);
-  if (it == obj.end()) return fallback;
-  if (!it->is_string()) fail("{}: field \"{}\": expected a string, got {}", what, key, json_text(*it));
-  return it->get<std::string>();
-}
-
-// HF keeps id2label as {"0": "cat", ...}; ids must be exactly 0..n-1 for a classifier with n outputs.
-std::vector<std::string> parse_id2label(const io::Json& j, const std::string& what) {
-  if (!j.is_object()) fail("{}: field \"id2label\": expected an object {{\"0\": \"label\", ...}}, got {}", what,
-                           json_text(j));
-  std::vector<std::string> labels(j.size());
-  std::vector<bool> seen(j.size(), false);
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    size_t id = 0;
-    size_t used = 0;
-    try {
-      id = std::stoul(it.key(), &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != it.key().size() || id >= labels.size() || seen[id])
-      fail("{}: field \"id2label\": key \"{}\" is not one of the ids 0..{} (each once)", what, it.key(),
-           labels.size() - 1);
-    if (!it.value().is_string())
-      fail("{}: field \"id2label\".\"{}\": expected a label string, got {}", what, it.key(), json_text(it.value()));
-    labels[id] = it.value().get<std::string>();
-    seen[id] = true;
-  }
-  return labels;
-}
-
 }  // namespace
-
-Activation parse_activation(const std::string& name, const std::string& what) {
-  if (name == "relu") return Activation::relu;
-  if (name == "gelu") return Activation::gelu;
-  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return Activation::gelu_tanh;
-  if (name == "silu" || name == "swish") return Activation::silu;
-  if (name == "tanh") return Activation::tanh;
-  fail("{}: field \"hidden_act\": unsupported activation \"{}\" (expected relu, gelu, gelu_new, silu, swish or tanh)",
-       what, name);
-}
 
 // ---------------------------------------------------------------- config
 
@@ -125,60 +56,26 @@ void ResNetConfig::validate(const std::string& what) const {
 }
 
 ResNetConfig ResNetConfig::from_json(const io::Json& json, const std::string& what) {
-  if (!json.is_object()) fail("{}: expected a JSON object (an HF ResNet config.json)", what);
-  std::string model_type = string_field(json, "model_type", "resnet", what);
-  if (model_type != "resnet")
-    fail("{}: field \"model_type\": expected \"resnet\", got \"{}\" (not a ResNet config)", what, model_type);
-  if (auto it = json.find("architectures"); it != json.end() && !it->is_null()) {
-    if (!it->is_array()) fail("{}: field \"architectures\": expected an array of names, got {}", what, json_text(*it));
-    for (const auto& a : *it)
-      if (!a.is_string() || (a != "ResNetForImageClassification" && a != "ResNetModel" && a != "ResNetBackbone"))
-        fail("{}: field \"architectures\": expected \"ResNetForImageClassification\", got {}", what, json_text(a));
-  }
+  config::check_model_type(json, "resnet", "ResNet", {"ResNetForImageClassification", "ResNetModel", "ResNetBackbone"},
+                           what);
 
   ResNetConfig c;
-  c.num_channels = positive_int(json, "num_channels", c.num_channels, what);
-  c.embedding_size = positive_int(json, "embedding_size", c.embedding_size, what);
-  c.hidden_sizes = positive_ints(json, "hidden_sizes", c.hidden_sizes, what);
-  c.depths = positive_ints(json, "depths", c.depths, what);
-  c.layer_type = string_field(json, "layer_type", c.layer_type, what);
-  c.hidden_act = string_field(json, "hidden_act", c.hidden_act, what);
-  c.downsample_in_first_stage = boolean(json, "downsample_in_first_stage", c.downsample_in_first_stage, what);
-  c.downsample_in_bottleneck = boolean(json, "downsample_in_bottleneck", c.downsample_in_bottleneck, what);
+  c.num_channels = config::int_field(json, "num_channels", c.num_channels, 1, what);
+  c.embedding_size = config::int_field(json, "embedding_size", c.embedding_size, 1, what);
+  c.hidden_sizes = config::positive_ints_field(json, "hidden_sizes", c.hidden_sizes, what);
+  c.depths = config::positive_ints_field(json, "depths", c.depths, what);
+  c.layer_type = config::string_field(json, "layer_type", c.layer_type, what);
+  c.hidden_act = config::string_field(json, "hidden_act", c.hidden_act, what);
+  c.downsample_in_first_stage =
+      config::bool_field(json, "downsample_in_first_stage", c.downsample_in_first_stage, what);
+  c.downsample_in_bottleneck = config::bool_field(json, "downsample_in_bottleneck", c.downsample_in_bottleneck, what);
 
-  // Labels as HF's PretrainedConfig resolves them: id2label wins, else num_labels LABEL_i names, else 2.
-  if (auto it = json.find("id2label"); it != json.end() && !it->is_null()) {
-    c.id2label = parse_id2label(*it, what);
-    if (auto n = json.find("num_labels"); n != json.end() && (!n->is_number_integer() || *n != c.num_labels()))
-      fail("{}: field \"num_labels\" is {} but \"id2label\" names {} labels", what, json_text(*n), c.num_labels());
-  } else if (auto n = json.find("num_labels"); n != json.end()) {
-    if (!n->is_number_integer() || n->get<int64_t>() < 0)
-      fail("{}: field \"num_labels\": expected a non-negative integer, got {}", what, json_text(*n));
-    c.id2label.clear();
-    for (int64_t i = 0; i < n->get<int64_t>(); ++i) c.id2label.push_back(fmt::format("LABEL_{}", i));
-  }
-  if (auto it = json.find("label2id"); it != json.end() && !it->is_null()) {
-    if (!it->is_object()) fail("{}: field \"label2id\": expected an object {{\"label\": id}}, got {}", what,
-                               json_text(*it));
-    bool ok = it->size() == c.id2label.size();
-    for (size_t i = 0; ok && i < c.id2label.size(); ++i) {
-      auto found = it->find(c.id2label[i]);
-      ok = found != it->end() && found->is_number_integer() && found->get<int64_t>() == static_cast<int64_t>(i);
-    }
-    if (!ok) fail("{}: field \"label2id\" {} disagrees with \"id2label\" (it must be its inverse)", what,
-                  json_text(*it));
-  }
+  c.id2label = config::read_labels(json, c.id2label, /*min_labels=*/0, what);
   c.validate(what);
   return c;
 }
 
 io::Json ResNetConfig::to_json() const {
-  io::Json id2 = io::Json::object();
-  io::Json l2i = io::Json::object();
-  for (size_t i = 0; i < id2label.size(); ++i) {
-    id2[std::to_string(i)] = id2label[i];
-    l2i[id2label[i]] = i;
-  }
   return io::Json{{"architectures", {"ResNetForImageClassification"}},
                   {"model_type", "resnet"},
                   {"num_channels", num_channels},
@@ -189,8 +86,8 @@ io::Json ResNetConfig::to_json() const {
                   {"hidden_act", hidden_act},
                   {"downsample_in_first_stage", downsample_in_first_stage},
                   {"downsample_in_bottleneck", downsample_in_bottleneck},
-                  {"id2label", id2},
-                  {"label2id", l2i},
+                  {"id2label", config::id2label_json(id2label)},
+                  {"label2id", config::label2id_json(id2label)},
                   {"torch_dtype", "float32"}};
 }
 

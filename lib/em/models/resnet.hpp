@@ -13,12 +13,9 @@
 #include <torch/nn/pimpl.h>
 
 #include "em/io/json.hpp"
+#include "em/models/config_fields.hpp"  // Activation
 
 namespace em::models {
-
-// The activations HF's ACT2FN offers that make sense here ("relu", "gelu", "gelu_new", "silu"/"swish", "tanh").
-enum class Activation { none, relu, gelu, gelu_tanh, silu, tanh };
-Activation parse_activation(const std::string& name, const std::string& what);
 
 // HF transformers' ResNetConfig, field for field. model_type is always "resnet" and architectures
 // ["ResNetForImageClassification"]; labels are id2label in id order (label2id is derived).

@@ -1,6 +1,7 @@
 #include "em/models/segformer.hpp"
 
 #include "em/core/error.hpp"
+#include "em/models/config_fields.hpp"
 
 #include <cmath>
 #include <set>
@@ -15,102 +16,8 @@ namespace {
 // config.layer_norm_eps says (see ../shared/fixtures/README.md, "Reference facts").
 constexpr double kLayerNormEps = 1e-5;
 
-std::string json_text(const io::Json& v) { return io::dump_json(v); }
-
-int64_t integer(const io::Json& obj, const char* key, int64_t fallback, int64_t min, const std::string& what) {
-  auto it = obj.find(key);
-  if (it == obj.end()) return fallback;
-  if (!it->is_number_integer() || it->get<int64_t>() < min)
-    fail("{}: field \"{}\": expected an integer >= {}, got {}", what, key, min, json_text(*it));
-  return it->get<int64_t>();
-}
-
-int64_t any_integer(const io::Json& obj, const char* key, int64_t fallback, const std::string& what) {
-  auto it = obj.find(key);
-  if (it == obj.end()) return fallback;
-  if (!it->is_number_integer()) fail("{}: field \"{}\": expected an integer, got {}", what, key, json_text(*it));
-  return it->get<int64_t>();
-}
-
-std::vector<int64_t> positive_ints(const io::Json& obj, const char* key, std::vector<int64_t> fallback,
-                                   const std::string& what) {
-  auto it = obj.find(key);
-  if (it == obj.end()) return fallback;
-  bool ok = it->is_array() && !it->empty();
-  if (ok)
-    for (const auto& v : *it) ok = ok && v.is_number_integer() && v.get<int64_t>() >= 1;
-  if (!ok) fail("{}: field \"{}\": expected a non-empty array of positive integers, got {}", what, key, json_text(*it));
-  return it->get<std::vector<int64_t>>();
-}
-
-double number(const io::Json& obj, const char* key, double fallback, const std::string& what) {
-  auto it = obj.find(key);
-  if (it == obj.end()) return fallback;
-  if (!it->is_number()) fail("{}: field \"{}\": expected a number, got {}", what, key, json_text(*it));
-  return it->get<double>();
-}
-
-bool boolean(const io::Json& obj, const char* key, bool fallback, const std::string& what) {
-  auto it = obj.find(key);
-  if (it == obj.end()) return fallback;
-  if (!it->is_boolean()) fail("{}: field \"{}\": expected true or false, got {}", what, key, json_text(*it));
-  return it->get<bool>();
-}
-
-std::string string_field(const io::Json& obj, const char* key, std::string fallback, const std::string& what) {
-  auto it = obj.find(key);
-  if (it == obj.end()) return fallback;
-  if (!it->is_string()) fail("{}: field \"{}\": expected a string, got {}", what, key, json_text(*it));
-  return it->get<std::string>();
-}
-
-// HF keeps id2label as {"0": "road", ...}; ids must be exactly 0..n-1 for a classifier with n outputs.
-std::vector<std::string> parse_id2label(const io::Json& j, const std::string& what) {
-  if (!j.is_object())
-    fail("{}: field \"id2label\": expected an object {{\"0\": \"label\", ...}}, got {}", what, json_text(j));
-  std::vector<std::string> labels(j.size());
-  std::vector<bool> seen(j.size(), false);
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    size_t id = 0;
-    size_t used = 0;
-    try {
-      id = std::stoul(it.key(), &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != it.key().size() || id >= labels.size() || seen[id])
-      fail("{}: field \"id2label\": key \"{}\" is not one of the ids 0..{} (each once)", what, it.key(),
-           labels.empty() ? 0 : labels.size() - 1);
-    if (!it.value().is_string())
-      fail("{}: field \"id2label\".\"{}\": expected a label string, got {}", what, it.key(), json_text(it.value()));
-    labels[id] = it.value().get<std::string>();
-    seen[id] = true;
-  }
-  return labels;
-}
-
 torch::nn::LayerNorm layer_norm(int64_t width) {
   return torch::nn::LayerNorm(torch::nn::LayerNormOptions({width}).eps(kLayerNormEps));
-}
-
-// LayerNorm in its parameters' dtype: LibTorch 1.13's CPU autocast leaves layer_norm alone and its CPU kernel rejects
-// a bf16 input with fp32 weights, so bf16 activations (Linear/conv outputs under autocast) are normalised in fp32,
-// which is also what CUDA autocast does. Outside autocast the dtypes agree and nothing is converted.
-torch::Tensor norm(torch::nn::LayerNorm& ln, const torch::Tensor& x) {
-  const auto dtype = ln->weight.scalar_type();
-  return ln->forward(x.scalar_type() == dtype ? x : x.to(dtype));
-}
-
-torch::Tensor activate(const torch::Tensor& x, Activation act) {
-  switch (act) {
-    case Activation::none: return x;
-    case Activation::relu: return torch::relu(x);
-    case Activation::gelu: return torch::gelu(x);  // exact erf GELU (HF's "gelu")
-    case Activation::gelu_tanh: return torch::gelu(x, "tanh");
-    case Activation::silu: return torch::silu(x);
-    case Activation::tanh: return torch::tanh(x);
-  }
-  return x;
 }
 
 // HF's drop_path: per sample, keep with probability 1-p and scale by 1/(1-p); the identity outside training.
@@ -164,10 +71,11 @@ void SegformerConfig::validate(const std::string& what) const {
       fail("{}: field \"num_attention_heads\"[{}] = {} does not divide \"hidden_sizes\"[{}] = {}", what, i,
            num_attention_heads[i], i, hidden_sizes[i]);
   parse_activation(hidden_act, what);
-  const std::pair<const char*, double> probabilities[] = {{"hidden_dropout_prob", hidden_dropout_prob},
-                                                          {"attention_probs_dropout_prob", attention_probs_dropout_prob},
-                                                          {"classifier_dropout_prob", classifier_dropout_prob},
-                                                          {"drop_path_rate", drop_path_rate}};
+  const std::pair<const char*, double> probabilities[] = {
+      {"hidden_dropout_prob", hidden_dropout_prob},
+      {"attention_probs_dropout_prob", attention_probs_dropout_prob},
+      {"classifier_dropout_prob", classifier_dropout_prob},
+      {"drop_path_rate", drop_path_rate}};
   for (const auto& [key, p] : probabilities)
     if (!(p >= 0.0 && p < 1.0)) fail("{}: field \"{}\": expected a probability in [0, 1), got {}", what, key, p);
   if (!(initializer_range >= 0.0) || !std::isfinite(initializer_range))
@@ -182,74 +90,40 @@ void SegformerConfig::validate(const std::string& what) const {
 }
 
 SegformerConfig SegformerConfig::from_json(const io::Json& json, const std::string& what) {
-  if (!json.is_object()) fail("{}: expected a JSON object (an HF SegFormer config.json)", what);
-  std::string model_type = string_field(json, "model_type", "segformer", what);
-  if (model_type != "segformer")
-    fail("{}: field \"model_type\": expected \"segformer\", got \"{}\" (not a SegFormer config)", what, model_type);
-  if (auto it = json.find("architectures"); it != json.end() && !it->is_null()) {
-    if (!it->is_array()) fail("{}: field \"architectures\": expected an array of names, got {}", what, json_text(*it));
-    // nvidia/mit-b* (the encoder-only ImageNet checkpoints) say SegformerForImageClassification.
-    for (const auto& a : *it)
-      if (!a.is_string() || (a != "SegformerForSemanticSegmentation" && a != "SegformerForImageClassification" &&
-                             a != "SegformerModel"))
-        fail("{}: field \"architectures\": expected \"SegformerForSemanticSegmentation\", got {}", what,
-             json_text(a));
-  }
+  // nvidia/mit-b* (the encoder-only ImageNet checkpoints) say SegformerForImageClassification.
+  config::check_model_type(json, "segformer", "SegFormer",
+                           {"SegformerForSemanticSegmentation", "SegformerForImageClassification", "SegformerModel"},
+                           what);
 
   SegformerConfig c;
-  c.num_channels = integer(json, "num_channels", c.num_channels, 1, what);
-  c.num_encoder_blocks = integer(json, "num_encoder_blocks", c.num_encoder_blocks, 1, what);
-  c.depths = positive_ints(json, "depths", c.depths, what);
-  c.sr_ratios = positive_ints(json, "sr_ratios", c.sr_ratios, what);
-  c.hidden_sizes = positive_ints(json, "hidden_sizes", c.hidden_sizes, what);
-  c.patch_sizes = positive_ints(json, "patch_sizes", c.patch_sizes, what);
-  c.strides = positive_ints(json, "strides", c.strides, what);
-  c.num_attention_heads = positive_ints(json, "num_attention_heads", c.num_attention_heads, what);
-  c.mlp_ratios = positive_ints(json, "mlp_ratios", c.mlp_ratios, what);
-  c.hidden_act = string_field(json, "hidden_act", c.hidden_act, what);
-  c.hidden_dropout_prob = number(json, "hidden_dropout_prob", c.hidden_dropout_prob, what);
-  c.attention_probs_dropout_prob = number(json, "attention_probs_dropout_prob", c.attention_probs_dropout_prob, what);
-  c.classifier_dropout_prob = number(json, "classifier_dropout_prob", c.classifier_dropout_prob, what);
-  c.initializer_range = number(json, "initializer_range", c.initializer_range, what);
-  c.drop_path_rate = number(json, "drop_path_rate", c.drop_path_rate, what);
-  c.layer_norm_eps = number(json, "layer_norm_eps", c.layer_norm_eps, what);
-  c.decoder_hidden_size = integer(json, "decoder_hidden_size", c.decoder_hidden_size, 1, what);
-  c.semantic_loss_ignore_index = any_integer(json, "semantic_loss_ignore_index", c.semantic_loss_ignore_index, what);
-  c.reshape_last_stage = boolean(json, "reshape_last_stage", c.reshape_last_stage, what);
+  c.num_channels = config::int_field(json, "num_channels", c.num_channels, 1, what);
+  c.num_encoder_blocks = config::int_field(json, "num_encoder_blocks", c.num_encoder_blocks, 1, what);
+  c.depths = config::positive_ints_field(json, "depths", c.depths, what);
+  c.sr_ratios = config::positive_ints_field(json, "sr_ratios", c.sr_ratios, what);
+  c.hidden_sizes = config::positive_ints_field(json, "hidden_sizes", c.hidden_sizes, what);
+  c.patch_sizes = config::positive_ints_field(json, "patch_sizes", c.patch_sizes, what);
+  c.strides = config::positive_ints_field(json, "strides", c.strides, what);
+  c.num_attention_heads = config::positive_ints_field(json, "num_attention_heads", c.num_attention_heads, what);
+  c.mlp_ratios = config::positive_ints_field(json, "mlp_ratios", c.mlp_ratios, what);
+  c.hidden_act = config::string_field(json, "hidden_act", c.hidden_act, what);
+  c.hidden_dropout_prob = config::number_field(json, "hidden_dropout_prob", c.hidden_dropout_prob, what);
+  c.attention_probs_dropout_prob =
+      config::number_field(json, "attention_probs_dropout_prob", c.attention_probs_dropout_prob, what);
+  c.classifier_dropout_prob = config::number_field(json, "classifier_dropout_prob", c.classifier_dropout_prob, what);
+  c.initializer_range = config::number_field(json, "initializer_range", c.initializer_range, what);
+  c.drop_path_rate = config::number_field(json, "drop_path_rate", c.drop_path_rate, what);
+  c.layer_norm_eps = config::number_field(json, "layer_norm_eps", c.layer_norm_eps, what);
+  c.decoder_hidden_size = config::int_field(json, "decoder_hidden_size", c.decoder_hidden_size, 1, what);
+  c.semantic_loss_ignore_index =
+      config::any_int_field(json, "semantic_loss_ignore_index", c.semantic_loss_ignore_index, what);
+  c.reshape_last_stage = config::bool_field(json, "reshape_last_stage", c.reshape_last_stage, what);
 
-  // Labels as HF's PretrainedConfig resolves them: id2label wins, else num_labels LABEL_i names, else 2.
-  if (auto it = json.find("id2label"); it != json.end() && !it->is_null()) {
-    c.id2label = parse_id2label(*it, what);
-    if (auto n = json.find("num_labels"); n != json.end() && (!n->is_number_integer() || *n != c.num_labels()))
-      fail("{}: field \"num_labels\" is {} but \"id2label\" names {} labels", what, json_text(*n), c.num_labels());
-  } else if (auto n = json.find("num_labels"); n != json.end()) {
-    if (!n->is_number_integer() || n->get<int64_t>() < 1)
-      fail("{}: field \"num_labels\": expected a positive integer, got {}", what, json_text(*n));
-    c.id2label.clear();
-    for (int64_t i = 0; i < n->get<int64_t>(); ++i) c.id2label.push_back(fmt::format("LABEL_{}", i));
-  }
-  if (auto it = json.find("label2id"); it != json.end() && !it->is_null()) {
-    if (!it->is_object())
-      fail("{}: field \"label2id\": expected an object {{\"label\": id}}, got {}", what, json_text(*it));
-    bool ok = it->size() == c.id2label.size();
-    for (size_t i = 0; ok && i < c.id2label.size(); ++i) {
-      auto found = it->find(c.id2label[i]);
-      ok = found != it->end() && found->is_number_integer() && found->get<int64_t>() == static_cast<int64_t>(i);
-    }
-    if (!ok)
-      fail("{}: field \"label2id\" {} disagrees with \"id2label\" (it must be its inverse)", what, json_text(*it));
-  }
+  c.id2label = config::read_labels(json, c.id2label, /*min_labels=*/1, what);
   c.validate(what);
   return c;
 }
 
 io::Json SegformerConfig::to_json() const {
-  io::Json id2 = io::Json::object();
-  io::Json l2i = io::Json::object();
-  for (size_t i = 0; i < id2label.size(); ++i) {
-    id2[std::to_string(i)] = id2label[i];
-    l2i[id2label[i]] = i;
-  }
   return io::Json{{"architectures", {"SegformerForSemanticSegmentation"}},
                   {"model_type", "segformer"},
                   {"num_channels", num_channels},
@@ -271,8 +145,8 @@ io::Json SegformerConfig::to_json() const {
                   {"decoder_hidden_size", decoder_hidden_size},
                   {"semantic_loss_ignore_index", semantic_loss_ignore_index},
                   {"reshape_last_stage", reshape_last_stage},
-                  {"id2label", id2},
-                  {"label2id", l2i},
+                  {"id2label", config::id2label_json(id2label)},
+                  {"label2id", config::label2id_json(id2label)},
                   {"torch_dtype", "float32"}};
 }
 
@@ -316,7 +190,7 @@ std::tuple<torch::Tensor, int64_t, int64_t> SegformerOverlapPatchEmbeddingsImpl:
   torch::Tensor e = proj->forward(x);
   const int64_t h = e.size(2), w = e.size(3);
   // [N, C, h, w] -> [N, h*w, C]: a view, and already contiguous when the conv ran channels-last.
-  return {norm(layer_norm, e.flatten(2).transpose(1, 2)), h, w};
+  return {layer_norm_in_weight_dtype(layer_norm, e.flatten(2).transpose(1, 2)), h, w};
 }
 
 SegformerAttentionImpl::SegformerAttentionImpl(const SegformerConfig& config, int64_t hidden_size, int64_t heads,
@@ -346,7 +220,7 @@ torch::Tensor SegformerAttentionImpl::forward(const torch::Tensor& x, int64_t he
   if (sr) {
     // [N, h*w, C] seen as a channels-last [N, C, h, w] map (no copy), reduced by the strided conv, back to tokens.
     torch::Tensor map = x.permute({0, 2, 1}).reshape({n, c, height, width});
-    kv = norm(sr_norm, sr->forward(map).reshape({n, c, -1}).permute({0, 2, 1}));
+    kv = layer_norm_in_weight_dtype(sr_norm, sr->forward(map).reshape({n, c, -1}).permute({0, 2, 1}));
   }
   torch::Tensor k = heads(key->forward(kv));
   torch::Tensor v = heads(value->forward(kv));
@@ -388,9 +262,12 @@ SegformerLayerImpl::SegformerLayerImpl(const SegformerConfig& config, int64_t hi
 
 torch::Tensor SegformerLayerImpl::forward(const torch::Tensor& x, int64_t height, int64_t width) {
   const bool training = is_training();
-  torch::Tensor h =
-      models::drop_path(attention->forward(norm(layer_norm_1, x), height, width), drop_path, training) + x;
-  return models::drop_path(mlp->forward(norm(layer_norm_2, h), height, width), drop_path, training) + h;
+  torch::Tensor h = models::drop_path(attention->forward(layer_norm_in_weight_dtype(layer_norm_1, x), height, width),
+                                      drop_path, training) +
+                    x;
+  return models::drop_path(mlp->forward(layer_norm_in_weight_dtype(layer_norm_2, h), height, width), drop_path,
+                           training) +
+         h;
 }
 
 SegformerModelImpl::SegformerModelImpl(const SegformerConfig& config) : num_channels_(config.num_channels) {
@@ -438,7 +315,7 @@ std::vector<torch::Tensor> SegformerModelImpl::forward(const torch::Tensor& pixe
   for (size_t i = 0; i < patch_embeddings.size(); ++i) {
     auto [tokens, h, w] = patch_embeddings[i]->forward(x);
     for (auto& layer : blocks[i]) tokens = layer->forward(tokens, h, w);
-    tokens = norm(stage_norms[i], tokens);
+    tokens = layer_norm_in_weight_dtype(stage_norms[i], tokens);
     x = tokens.reshape({n, h, w, -1}).permute({0, 3, 1, 2});
     if (!channels_last) x = x.contiguous();
     stages.push_back(x);

@@ -15,7 +15,7 @@
 #include <torch/nn/pimpl.h>
 
 #include "em/io/json.hpp"
-#include "em/models/resnet.hpp"  // Activation, parse_activation
+#include "em/models/config_fields.hpp"  // Activation
 
 namespace em::models {
 

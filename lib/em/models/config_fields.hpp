@@ -1,0 +1,60 @@
+// What the three model configs (ResNet, SegFormer, DETR) share: typed fields of an HF config.json read with errors
+// that name the file, the field and the value; HF's model_type/architectures and label fields; the activations of
+// HF's ACT2FN.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/nn/modules/normalization.h>
+#include <torch/types.h>
+
+#include "em/io/json.hpp"
+
+namespace em::models {
+
+// The activations HF's ACT2FN offers that make sense here ("relu", "gelu", "gelu_new", "silu"/"swish", "tanh").
+enum class Activation { none, relu, gelu, gelu_tanh, silu, tanh };
+// `field` names the config field in the error ("hidden_act" for ResNet/SegFormer, "activation_function" for DETR).
+Activation parse_activation(const std::string& name, const std::string& what, const char* field = "hidden_act");
+torch::Tensor activate(const torch::Tensor& x, Activation act);
+
+// LayerNorm in its parameters' dtype: under CPU autocast LibTorch 1.13 hands bf16 activations to layer_norm
+// unconverted, and its kernel refuses fp32 weights with bf16 input. Normalising in fp32 is what CUDA autocast does
+// and the precise choice; outside autocast the dtypes agree and nothing is converted.
+torch::Tensor layer_norm_in_weight_dtype(torch::nn::LayerNorm& norm, const torch::Tensor& x);
+
+namespace config {
+
+std::string json_text(const io::Json& v);
+
+// Each reader returns `fallback` when `key` is absent and fails ("WHAT: field "KEY": expected ..., got VALUE") when
+// it is present with the wrong type or out of range.
+int64_t int_field(const io::Json& obj, const char* key, int64_t fallback, int64_t min, const std::string& what);
+int64_t any_int_field(const io::Json& obj, const char* key, int64_t fallback, const std::string& what);
+std::vector<int64_t> positive_ints_field(const io::Json& obj, const char* key, std::vector<int64_t> fallback,
+                                         const std::string& what);
+double number_field(const io::Json& obj, const char* key, double fallback, const std::string& what);
+bool bool_field(const io::Json& obj, const char* key, bool fallback, const std::string& what);
+std::string string_field(const io::Json& obj, const char* key, std::string fallback, const std::string& what);
+
+// HF keeps id2label as {"0": "cat", ...}; the ids must be exactly 0..n-1, each once. Labels in id order.
+std::vector<std::string> parse_id2label(const io::Json& j, const std::string& what);
+
+// Fails unless `json` is an object whose "model_type" (absent: model_type) is model_type and whose "architectures",
+// where given, are all among `architectures` (the first is the one the error names). `family` names the model in
+// errors ("ResNet").
+void check_model_type(const io::Json& json, const std::string& model_type, const std::string& family,
+                      const std::vector<std::string>& architectures, const std::string& what);
+
+// The labels as HF's PretrainedConfig resolves them: id2label wins, else num_labels (>= min_labels) LABEL_i names,
+// else `fallback`. A num_labels beside id2label must agree with it, and a label2id must be its inverse (where a name
+// repeats, as HF builds label2id as a dict, it maps to one of that name's ids).
+std::vector<std::string> read_labels(const io::Json& json, std::vector<std::string> fallback, int64_t min_labels,
+                                     const std::string& what);
+// id2label ({"0": name, ...}) and label2id ({name: id}; a repeated name keeps its last id, as HF's dict does).
+io::Json id2label_json(const std::vector<std::string>& labels);
+io::Json label2id_json(const std::vector<std::string>& labels);
+
+}  // namespace config
+}  // namespace em::models
