@@ -2,6 +2,7 @@
 
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
+#include "em/data/split.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -126,13 +127,7 @@ ClassificationDataset ClassificationDataset::scan(const std::string& dir, bool r
 }
 
 const std::vector<LabeledImage>& ClassificationDataset::split(const std::string& name) const {
-  const std::vector<LabeledImage>* items = name == "train"        ? &train
-                                           : name == "validation" ? &validation
-                                           : name == "test"       ? &test
-                                                                  : nullptr;
-  if (items && !items->empty()) return *items;
-  if (items) fail("{}/{}: missing split folder (the dataset has no {} split)", dir, name, name);
-  usage_fail("unknown split \"{}\" (expected train, validation or test)", name);
+  return pick_split(dir, name, train, validation, test, [](const auto& items) { return !items.empty(); });
 }
 
 }  // namespace em::data

@@ -518,16 +518,9 @@ DetectionDataset DetectionDataset::load(const std::string& dir, bool require_val
 // ============================================================================================ em-validate
 
 ValidationReport validate_detection(const std::string& dir, int threads) {
-  ValidationReport report;
-  report.algo = "detection";
-  report.dir = dir;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    report.problems.push_back(
-        {dir, fmt::format("no such dataset folder (expected DIR/train/{} with the images beside it)",
-                          kCocoAnnotationFile)});
-    return report;
-  }
+  ValidationReport report = begin_report(
+      "detection", dir, fmt::format("DIR/train/{} with the images beside it", kCocoAnnotationFile));
+  if (!report.ok()) return report;
   std::vector<CocoSplit> splits;
   for (const char* name : {"train", "validation", "test"}) {
     CocoSplit s = read_coco_split(dir, name);

@@ -5,6 +5,7 @@
 #include "em/core/progress.hpp"
 #include "em/io/file.hpp"
 #include "em/io/json.hpp"
+#include "em/data/split.hpp"
 
 #include <algorithm>
 #include <array>
@@ -316,13 +317,7 @@ SegmentationDataset SegmentationDataset::scan(const std::string& dir, bool requi
 }
 
 const std::vector<SegmentationEntry>& SegmentationDataset::split(const std::string& name) const {
-  const std::vector<SegmentationEntry>* items = name == "train"        ? &train
-                                                : name == "validation" ? &validation
-                                                : name == "test"       ? &test
-                                                                       : nullptr;
-  if (items && !items->empty()) return *items;
-  if (items) fail("{}/{}: missing split folder (the dataset has no {} split)", dir, name, name);
-  usage_fail("unknown split \"{}\" (expected train, validation or test)", name);
+  return pick_split(dir, name, train, validation, test, [](const auto& items) { return !items.empty(); });
 }
 
 namespace {
@@ -371,14 +366,9 @@ SegmentationSample read_segmentation_sample(const SegmentationEntry& entry, int6
 }
 
 ValidationReport validate_segmentation(const std::string& dir, int threads) {
-  ValidationReport report;
-  report.algo = "segmentation";
-  report.dir = dir;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    report.problems.push_back({dir, "no such dataset folder (expected DIR/train/train.json, DIR/resources/id2label.json)"});
-    return report;
-  }
+  ValidationReport report =
+      begin_report("segmentation", dir, "DIR/train/train.json, DIR/resources/id2label.json");
+  if (!report.ok()) return report;
 
   // Labels first: the pixel-value check needs them.
   std::vector<std::string> labels;

@@ -121,15 +121,19 @@ ValidationReport validate_dataset(Algo algo, const std::string& dir, int threads
   usage_fail("--algo {}: unknown algorithm", algo_name(algo));
 }
 
-ValidationReport validate_classification(const std::string& dir, int threads) {
+ValidationReport begin_report(const std::string& algo, const std::string& dir, const std::string& expected_layout) {
   ValidationReport report;
-  report.algo = "classification";
+  report.algo = algo;
   report.dir = dir;
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    report.problems.push_back({dir, "no such dataset folder (expected DIR/train/{label}/IMAGE)"});
-    return report;
-  }
+  if (!fs::is_directory(dir, ec))
+    report.problems.push_back({dir, fmt::format("no such dataset folder (expected {})", expected_layout)});
+  return report;
+}
+
+ValidationReport validate_classification(const std::string& dir, int threads) {
+  ValidationReport report = begin_report("classification", dir, "DIR/train/{label}/IMAGE");
+  if (!report.ok()) return report;
 
   std::vector<std::string> labels;
   std::map<std::string, SplitListing> listings;

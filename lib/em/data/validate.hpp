@@ -28,6 +28,10 @@ struct ValidationReport {
   std::string to_text() const;
 };
 
+// The start of every validator's report: ALGO and DIR set and, when DIR is not a folder, the problem "no such dataset
+// folder (expected EXPECTED_LAYOUT)" already in it (the validator then returns it as it is).
+ValidationReport begin_report(const std::string& algo, const std::string& dir, const std::string& expected_layout);
+
 // The validator of `algo`'s layout (SPEC §2).
 ValidationReport validate_dataset(Algo algo, const std::string& dir, int threads = 0);
 

@@ -56,10 +56,7 @@ ClassificationTask::ClassificationTask(const std::string& model_dir, const std::
 }
 
 const std::vector<data::LabeledImage>& ClassificationTask::split(const std::string& name) const {
-  if (name == "train") return dataset_.train;
-  if (name == "validation") return dataset_.validation;
-  if (name == "test") return dataset_.test;
-  usage_fail("--split: unknown split '{}' (expected train, validation or test)", name);
+  return dataset_.split(name);
 }
 
 data::Batch ClassificationTask::train_batch(const std::vector<int64_t>& indices, int64_t epoch) {

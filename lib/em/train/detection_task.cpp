@@ -4,6 +4,7 @@
 #include "em/core/log.hpp"
 #include "em/core/progress.hpp"
 #include "em/data/loader.hpp"
+#include "em/data/split.hpp"
 #include "em/io/file.hpp"
 #include "em/models/model_io.hpp"
 
@@ -99,10 +100,8 @@ const data::CocoSplit& DetectionTask::split(const std::string& name) {
   if (name != "train" && name != "validation" && name != "test")
     usage_fail("--split: unknown split '{}' (expected train, validation or test)", name);
   if (!from_model_dir_) {
-    const data::CocoSplit& s = name == "train" ? dataset_.train : name == "validation" ? dataset_.validation
-                                                                                       : dataset_.test;
-    if (!s.exists) fail("{}/{}: missing split folder (the dataset has no {} split)", data_dir_, name, name);
-    return s;
+    return data::pick_split(data_dir_, name, dataset_.train, dataset_.validation, dataset_.test,
+                            [](const data::CocoSplit& s) { return s.exists; });
   }
   auto it = eval_splits_.find(name);
   if (it == eval_splits_.end()) {
