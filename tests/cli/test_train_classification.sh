@@ -35,6 +35,8 @@ jq -e '(.accuracy|type=="number") and (.precision|type=="number") and (.recall|t
 expect_exit 0 "em-metrics scores em-eval's predictions" -- "$EM_BIN/em-metrics" --algo classification --truth "$data/validation" --pred "$T/preds.jsonl"
 [[ $(jq .accuracy "$T/out") == $(jq .accuracy "$T/eval.json") && $(jq .f1 "$T/out") == $(jq .f1 "$T/eval.json") ]] &&
   pass "em-metrics accuracy equals em-eval's" || fail "em-metrics accuracy differs"
+expect_exit 1 "em-eval --split test on a dataset without one" -- "$EM_BIN/em-eval" --model "$T/a/model" --data "$data" --split test -q
+expect_stderr "$data/test: missing split folder" "the error names the absent split folder"
 img=$(find "$data/validation" -name '*.png' | sort | head -n 1)
 set +e; "$EM_BIN/em-b64" "$img" | "$EM_BIN/em-predict" --model "$T/a/model" --top_k 3 >"$T/pred.json" 2>"$T/err"; rc=$?; set -e
 [[ $rc -eq 0 ]] && jq -e 'length == 3 and (.[0].score >= .[1].score) and (.[0].label|type=="string")' "$T/pred.json" >/dev/null &&

@@ -7,6 +7,7 @@
 #include "em/io/base64.hpp"
 #include "em/io/file.hpp"
 #include "../data/segmentation_test_data.hpp"
+#include "unit/models/model_test_support.hpp"
 
 #include <algorithm>
 
@@ -24,16 +25,7 @@ em::io::Image decode_mask(const em::io::Json& entry) {
 
 // A tiny SegFormer model folder with labels a, b, c.
 fs::path tiny_model(const em::test::TempDir& tmp) {
-  em::models::SegformerConfig c;
-  c.num_encoder_blocks = 2;
-  c.depths = {1, 1};
-  c.sr_ratios = {2, 1};
-  c.hidden_sizes = {8, 16};
-  c.patch_sizes = {7, 3};
-  c.strides = {4, 2};
-  c.num_attention_heads = {1, 2};
-  c.mlp_ratios = {2, 2};
-  c.decoder_hidden_size = 8;
+  em::models::SegformerConfig c = em::test::tiny_segformer_config();
   torch::manual_seed(3);
   auto segmenter = em::models::Segmenter::create(c, {"a", "b", "c"}, 32);
   segmenter.save(tmp / "model");

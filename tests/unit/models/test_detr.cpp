@@ -2,7 +2,6 @@
 // config.json in and out, frozen backbone parts, auxiliary outputs, bf16 autocast.
 #include <catch2/catch.hpp>
 
-#include <fstream>
 #include <set>
 
 #include <torch/torch.h>
@@ -13,10 +12,13 @@
 #include "em/models/detr.hpp"
 #include "em/models/model_io.hpp"
 #include "test_support.hpp"
+#include "unit/models/model_test_support.hpp"
 
 using em::models::DetrConfig;
 using em::models::DetrForObjectDetection;
 using Catch::Matchers::Contains;
+using em::test::max_abs_diff;
+using em::test::names_and_shapes;
 
 namespace {
 
@@ -27,25 +29,8 @@ DetrConfig small_config(int64_t labels = 3) {
   c.encoder_attention_heads = c.decoder_attention_heads = 2;
   c.encoder_ffn_dim = c.decoder_ffn_dim = 64;
   c.num_queries = 6;
-  std::vector<std::string> names;
-  for (int64_t i = 0; i < labels; ++i) names.push_back("class_" + std::to_string(i));
-  c.set_labels(names);
+  c.set_labels(em::test::numbered_labels(labels));
   return c;
-}
-
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
-}
-
-std::vector<std::pair<std::string, std::string>> names_and_shapes(const torch::nn::Module& module) {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& [name, t] : em::models::state_of(module)) {
-    std::string shape;
-    for (auto d : t.sizes()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
-    out.emplace_back(name, shape);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 }  // namespace
@@ -112,11 +97,7 @@ TEST_CASE("built-in detr-resnet-50 has exactly HF's parameter and buffer names a
   config.set_labels(labels);
   DetrForObjectDetection model(config);
   auto ours = names_and_shapes(*model);
-  std::ifstream in(std::string(EM_SOURCE_DIR) + "/tests/golden/detr_resnet50_hf_names.txt");
-  REQUIRE(in.good());
-  std::vector<std::pair<std::string, std::string>> theirs;
-  std::string line;
-  while (std::getline(in, line)) theirs.emplace_back(line.substr(0, line.find('\t')), line.substr(line.find('\t') + 1));
+  auto theirs = em::test::golden_names("detr_resnet50_hf_names.txt");
   CHECK(theirs.size() == 530);
   REQUIRE(ours.size() == theirs.size());
   for (size_t i = 0; i < ours.size(); ++i) {
@@ -321,14 +302,7 @@ TEST_CASE("a saved DETR folder loads back strictly and computes the same outputs
 TEST_CASE("detr config errors name the field, the value and what is valid", "[detr]") {
   em::io::Json base = small_config().to_json();
   auto error_with = [&](const std::string& key, const em::io::Json& value) {
-    em::io::Json j = base;
-    j[key] = value;
-    try {
-      DetrConfig::from_json(j, "cfg.json");
-    } catch (const em::Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("(no error)");
+    return em::test::config_error_with<DetrConfig>(base, key, value);
   };
   CHECK_THAT(error_with("backbone", "resnet26"), Contains("cfg.json") && Contains("\"backbone\"") &&
                                                      Contains("resnet26") && Contains("resnet50"));

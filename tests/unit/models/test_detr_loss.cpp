@@ -11,9 +11,11 @@
 #include "em/core/error.hpp"
 #include "em/io/json.hpp"
 #include "em/models/detr_loss.hpp"
+#include "unit/models/model_test_support.hpp"
 
 using namespace em::models;
 using Catch::Matchers::Contains;
+using em::test::max_abs_diff;
 
 namespace {
 
@@ -42,11 +44,6 @@ torch::Tensor tensor_of(const em::io::Json& j, torch::Dtype dtype, std::vector<i
   flatten(j);
   if (values.empty()) return torch::zeros(empty_shape, dtype);
   return torch::tensor(values, torch::kDouble).view(shape).to(dtype);
-}
-
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  if (a.numel() == 0 && b.numel() == 0) return 0;
-  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
 }
 
 DetrOutput output_of(const em::io::Json& c) {

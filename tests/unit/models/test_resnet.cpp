@@ -2,7 +2,6 @@
 // config.json in and out, channels-last and bf16 autocast.
 #include <catch2/catch.hpp>
 
-#include <fstream>
 
 #include <torch/torch.h>
 
@@ -12,10 +11,14 @@
 #include "em/models/model_io.hpp"
 #include "em/models/resnet.hpp"
 #include "test_support.hpp"
+#include "unit/models/model_test_support.hpp"
 
 using em::models::ResNetConfig;
 using em::models::ResNetForImageClassification;
 using Catch::Matchers::Contains;
+using em::test::golden_names;
+using em::test::max_abs_diff;
+using em::test::names_and_shapes;
 
 namespace {
 
@@ -25,9 +28,7 @@ ResNetConfig tiny_config(int64_t labels = 3, const std::string& layer_type = "bo
   c.hidden_sizes = {16, 32};
   c.depths = {1, 2};
   c.layer_type = layer_type;
-  std::vector<std::string> names;
-  for (int64_t i = 0; i < labels; ++i) names.push_back("class_" + std::to_string(i));
-  c.set_labels(names);
+  c.set_labels(em::test::numbered_labels(labels));
   return c;
 }
 
@@ -40,10 +41,6 @@ ResNetForImageClassification load_fixture(const std::filesystem::path& dir) {
                                 (dir / "model.safetensors").string());
   model->eval();
   return model;
-}
-
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
 }
 
 void check_fixture(const std::string& name) {
@@ -68,32 +65,6 @@ void check_fixture(const std::string& name) {
   CHECK(diff_cl <= 1e-4);
 }
 
-std::vector<std::pair<std::string, std::string>> golden_names(const std::string& file) {
-  std::ifstream in(std::string(EM_SOURCE_DIR) + "/tests/golden/" + file);
-  REQUIRE(in.good());
-  std::vector<std::pair<std::string, std::string>> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    auto tab = line.find('\t');
-    REQUIRE(tab != std::string::npos);
-    out.emplace_back(line.substr(0, tab), line.substr(tab + 1));
-  }
-  return out;
-}
-
-std::vector<std::pair<std::string, std::string>> our_names(const torch::nn::Module& module) {
-  std::vector<std::pair<std::string, std::string>> out;
-  auto add = [&](const std::string& name, const torch::Tensor& t) {
-    std::string shape;
-    for (auto d : t.sizes()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
-    out.emplace_back(name, shape);
-  };
-  for (const auto& p : module.named_parameters()) add(p.key(), p.value());
-  for (const auto& b : module.named_buffers()) add(b.key(), b.value());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("resnet-tiny (bottleneck) matches HF transformers' logits within 1e-4", "[models][resnet]") {
@@ -111,11 +82,9 @@ TEST_CASE("built-in resnet-50 and resnet-18 have exactly HF's parameter and buff
                                  {"resnet-18", "resnet18_hf_names.txt"}}) {
     INFO(builtin);
     auto config = ResNetConfig::builtin(builtin);
-    std::vector<std::string> labels;
-    for (int i = 0; i < 1000; ++i) labels.push_back("n" + std::to_string(i));
-    config.set_labels(labels);
+    config.set_labels(em::test::numbered_labels(1000, "n"));
     ResNetForImageClassification model(config);
-    auto ours = our_names(*model);
+    auto ours = names_and_shapes(*model);
     auto theirs = golden_names(golden);
     REQUIRE(ours.size() == theirs.size());
     for (size_t i = 0; i < ours.size(); ++i) {
@@ -164,14 +133,7 @@ TEST_CASE("resnet config.json round trip is HF-shaped and lossless", "[models][r
 TEST_CASE("resnet config errors name the field, the value and what is valid", "[models][resnet]") {
   em::io::Json base = tiny_config().to_json();
   auto error_with = [&](const std::string& key, const em::io::Json& value) {
-    em::io::Json j = base;
-    j[key] = value;
-    try {
-      ResNetConfig::from_json(j, "cfg.json");
-    } catch (const em::Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("(no error)");
+    return em::test::config_error_with<ResNetConfig>(base, key, value);
   };
   CHECK_THAT(error_with("layer_type", "wide"), Contains("cfg.json") && Contains("\"layer_type\"") &&
                                                     Contains("\"wide\"") && Contains("bottleneck"));

@@ -12,59 +12,22 @@
 #include "em/models/model_io.hpp"
 #include "em/models/segformer.hpp"
 #include "test_support.hpp"
+#include "unit/models/model_test_support.hpp"
 
 using em::models::SegformerConfig;
 using em::models::SegformerForSemanticSegmentation;
 using Catch::Matchers::Contains;
+using em::test::golden_names;
+using em::test::max_abs_diff;
+using em::test::names_and_shapes;
 
 namespace {
 
-// Two stages, one layer each, both attention kinds (sr 2 and 1): fast enough for training tests.
+// Two stages (one and two layers), both attention kinds (sr 2 and 1): fast enough for training tests.
 SegformerConfig tiny_config(int64_t labels = 3) {
-  SegformerConfig c;
-  c.num_encoder_blocks = 2;
-  c.depths = {1, 2};
-  c.sr_ratios = {2, 1};
-  c.hidden_sizes = {8, 16};
-  c.patch_sizes = {7, 3};
-  c.strides = {4, 2};
-  c.num_attention_heads = {1, 2};
-  c.mlp_ratios = {2, 2};
-  c.decoder_hidden_size = 8;
-  std::vector<std::string> names;
-  for (int64_t i = 0; i < labels; ++i) names.push_back("class_" + std::to_string(i));
-  c.set_labels(names);
+  SegformerConfig c = em::test::tiny_segformer_config({1, 2});
+  c.set_labels(em::test::numbered_labels(labels));
   return c;
-}
-
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
-}
-
-std::vector<std::pair<std::string, std::string>> golden_names(const std::string& file) {
-  std::ifstream in(std::string(EM_SOURCE_DIR) + "/tests/golden/" + file);
-  REQUIRE(in.good());
-  std::vector<std::pair<std::string, std::string>> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    auto tab = line.find('\t');
-    REQUIRE(tab != std::string::npos);
-    out.emplace_back(line.substr(0, tab), line.substr(tab + 1));
-  }
-  return out;
-}
-
-std::vector<std::pair<std::string, std::string>> our_names(const torch::nn::Module& module) {
-  std::vector<std::pair<std::string, std::string>> out;
-  auto add = [&](const std::string& name, const torch::Tensor& t) {
-    std::string shape;
-    for (auto d : t.sizes()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
-    out.emplace_back(name, shape);
-  };
-  for (const auto& p : module.named_parameters()) add(p.key(), p.value());
-  for (const auto& b : module.named_buffers()) add(b.key(), b.value());
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
@@ -106,11 +69,9 @@ TEST_CASE("built-in mit-b0 and mit-b3 with 150 labels have exactly HF's paramete
                                  {"mit-b3", "segformer_b3_hf_names.txt"}}) {
     INFO(builtin);
     auto config = SegformerConfig::builtin(builtin);
-    std::vector<std::string> labels;
-    for (int i = 0; i < 150; ++i) labels.push_back("ade_" + std::to_string(i));
-    config.set_labels(labels);
+    config.set_labels(em::test::numbered_labels(150, "ade_"));
     SegformerForSemanticSegmentation model(config);
-    auto ours = our_names(*model);
+    auto ours = names_and_shapes(*model);
     auto theirs = golden_names(golden);
     CHECK(ours.size() == theirs.size());
     for (size_t i = 0; i < std::min(ours.size(), theirs.size()); ++i) {
@@ -200,14 +161,7 @@ TEST_CASE("segformer config.json round trip is HF-shaped and lossless", "[models
 TEST_CASE("segformer config errors name the field, the value and what is valid", "[models][segformer]") {
   em::io::Json base = tiny_config().to_json();
   auto error_with = [&](const std::string& key, const em::io::Json& value) {
-    em::io::Json j = base;
-    j[key] = value;
-    try {
-      SegformerConfig::from_json(j, "cfg.json");
-    } catch (const em::Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("(no error)");
+    return em::test::config_error_with<SegformerConfig>(base, key, value);
   };
   CHECK_THAT(error_with("depths", {1, 2, 3}),
              Contains("cfg.json") && Contains("\"depths\" has 3 values [1, 2, 3]") && Contains("\"num_encoder_blocks\" is 2"));

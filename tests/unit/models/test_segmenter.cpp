@@ -8,27 +8,10 @@
 #include "em/io/json.hpp"
 #include "em/models/segmenter.hpp"
 #include "test_support.hpp"
+#include "unit/models/model_test_support.hpp"
 
 using em::io::Json;
 using Catch::Contains;
-
-namespace {
-
-em::models::SegformerConfig tiny() {
-  em::models::SegformerConfig c;
-  c.num_encoder_blocks = 2;
-  c.depths = {1, 1};
-  c.sr_ratios = {2, 1};
-  c.hidden_sizes = {8, 16};
-  c.patch_sizes = {7, 3};
-  c.strides = {4, 2};
-  c.num_attention_heads = {1, 2};
-  c.mlp_ratios = {2, 2};
-  c.decoder_hidden_size = 8;
-  return c;
-}
-
-}  // namespace
 
 TEST_CASE("label maps equal HF's post_process_semantic_segmentation with target_sizes", "[models][segmentation]") {
   Json golden = em::io::read_json_file(std::string(EM_SOURCE_DIR) + "/tests/golden/segformer_postprocess.json");
@@ -56,7 +39,7 @@ TEST_CASE("a saved segmentation model folder loads back strictly and computes th
           "[models][segmentation]") {
   em::test::TempDir tmp;
   torch::manual_seed(1);
-  auto s = em::models::Segmenter::create(tiny(), {"road", "sky"}, 48);
+  auto s = em::models::Segmenter::create(em::test::tiny_segformer_config(), {"road", "sky"}, 48);
   s.save(tmp / "m");
   Json pre = em::io::read_json_file((tmp / "m/preprocessor_config.json").string());
   CHECK(pre["image_processor_type"] == "SegformerImageProcessor");
