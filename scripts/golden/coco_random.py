@@ -1,16 +1,17 @@
 #!/usr/bin/python3
-"""Golden values for em::metrics::coco_evaluate (COCO box mAP) from pycocotools' own code.
+"""Golden values for em::metrics::coco_evaluate (COCO box mAP) from pycocotools itself.
 
-Reference: pycocotools 2.0.11's coco.py and cocoeval.py, vendored unmodified in scripts/golden/pycocotools_ref/
-(PyPI is out of reach and Debian 12 has no python3-pycocotools), with a pure-Python transcription of the box IoU
-(maskApi.c bbIou) in place of the compiled extension. Nothing here calls emkit.
+Reference: pycocotools 2.0.11 (PyPI; ppwwyyxx/cocoapi), installed by you: Debian 12 has no python3-pycocotools and
+the tree holds no copy of it. For example, in a venv that keeps Debian's numpy (tests/golden/coco_random.json was
+made with numpy 1.24.2):
+    python3 -m venv --system-site-packages /tmp/coco-ref && /tmp/coco-ref/bin/pip install pycocotools==2.0.11
+or put a pycocotools 2.0.11 package folder on PYTHONPATH. Nothing here calls emkit.
 
 Run from the repo root:
-    /usr/bin/python3 scripts/golden/coco_random.py             # writes tests/golden/coco_random.json
-    /usr/bin/python3 scripts/golden/coco_random.py --check-pair ../shared/data/coco-eval-pair
-        (runs the vendored reference on the shared pair and compares with pycocotools' printed numbers: proves the
-         vendored copy + IoU transcription is pycocotools)
-    /usr/bin/python3 scripts/golden/coco_random.py --eval GT.json RESULTS.json   # stats of any pair, as JSON
+    /tmp/coco-ref/bin/python scripts/golden/coco_random.py          # writes tests/golden/coco_random.json
+    /tmp/coco-ref/bin/python scripts/golden/coco_random.py --check-pair ../shared/data/coco-eval-pair
+        (evaluates the shared pair and compares with the numbers pycocotools 2.0.11 printed for it)
+    /tmp/coco-ref/bin/python scripts/golden/coco_random.py --eval GT.json RESULTS.json   # stats of any pair, as JSON
 
 Each random case stresses one or more of: crowd regions, small/medium/large through an "area" field that is not
 w*h, score ties (quantised scores), more than 100 detections on an image, categories without ground truth,
@@ -25,9 +26,24 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pycocotools_ref.coco import COCO  # noqa: E402
-from pycocotools_ref.cocoeval import COCOeval  # noqa: E402
+REFERENCE_VERSION = "2.0.11"
+try:
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+except ImportError as e:
+    sys.exit(f"coco_random.py: cannot import pycocotools ({e}). It is the reference and is not part of emkit: "
+             f"install pycocotools {REFERENCE_VERSION}, e.g. `python3 -m venv --system-site-packages /tmp/coco-ref && "
+             f"/tmp/coco-ref/bin/pip install pycocotools=={REFERENCE_VERSION}` and run this script with "
+             f"/tmp/coco-ref/bin/python, or put the package on PYTHONPATH.")
+
+
+def reference_version():
+    try:
+        from importlib.metadata import version
+        return version("pycocotools")
+    except Exception:  # a package folder on PYTHONPATH has no metadata
+        return "unknown"
+
 
 STAT_NAMES = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
 
@@ -186,12 +202,15 @@ def main(argv):
             expected = json.load(f)["stats"]
         got = evaluate(gt, dets)["stats"]
         worst = max(abs(got[n] - expected[n]) for n in STAT_NAMES)
-        print(f"vendored reference vs pycocotools 2.0.11 on {d}: max |diff| = {worst:.3g}")
+        print(f"pycocotools {reference_version()} vs pycocotools 2.0.11's printed numbers on {d}: max |diff| = {worst:.3g}")
         return 0 if worst <= 1e-12 else 1
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    out = {"reference": "pycocotools 2.0.11 coco.py + cocoeval.py (vendored, scripts/golden/pycocotools_ref), "
-                        "COCOeval(iouType='bbox') default params",
+    version = reference_version()
+    if version != REFERENCE_VERSION:
+        print(f"warning: pycocotools {version} (no package metadata when it comes from PYTHONPATH); the golden file's "
+              f"reference is pycocotools {REFERENCE_VERSION}", file=sys.stderr)
+    out = {"reference": f"pycocotools {version}, COCOeval(iouType='bbox') default params",
            "numpy": np.__version__,
            # the exact doubles of Params.setDetParams (np.linspace), for numpy_linspace's test
            "iou_thresholds": np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1, endpoint=True).tolist(),
