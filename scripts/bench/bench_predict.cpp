@@ -2,7 +2,7 @@
 // em-predict and em-serve do), one image (resized to --size x --size unless --size 0), then timed end to end (PNG
 // decode, preprocess, forward, post-processing, response JSON) and for the prepared image alone (forward +
 // post-processing). For every algorithm.
-#include "common/cli.hpp"
+#include "common/torch_cli.hpp"
 #include "em/data/transforms.hpp"
 #include "em/infer/predictor.hpp"
 #include "em/io/file.hpp"
@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
                          "em-bench-predict --model DIR --image FILE [--size 512|0] [--runs 10] [--warmup 2] [--bf16]",
                          "em-bench-predict --model run/model --image street.png --threads 2 | jq .end_to_end_ms.median",
                          "scripts/bench/bench_segmentation.sh, scripts/bench/bench_detection.sh"};
-  return em::cli::run_main(
+  return em::cli::run_torch_main(
       argc, argv, info,
       [&](CLI::App& app) {
         app.add_option("--model", model_dir, "Model folder")->required();

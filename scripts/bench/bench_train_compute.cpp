@@ -1,8 +1,8 @@
 // em-train's compute-only throughput: the same task, model, loss, clipping and fused AdamW steps as em-train, on
 // batches built once and kept in memory — the ceiling em-train's data pipeline is measured against.
-#include "common/cli.hpp"
+#include "common/torch_cli.hpp"
 #include "common/train_flags.hpp"
-#include "em/core/autocast.hpp"
+#include "em/tensor/autocast.hpp"
 #include "em/io/file.hpp"
 #include "em/train/trainer.hpp"
 
@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
                          "Training steps on in-memory batches (no decoding, no loader): images/s of compute alone.",
                          "em-bench-train-compute --algo ALGO --data DIR --output_dir X [--steps N] [hp flags]",
                          "", "scripts/bench/bench_train_classification.sh, bench_segmentation.sh, bench_detection.sh"};
-  return em::cli::run_main(
+  return em::cli::run_torch_main(
       argc, argv, info,
       [&](CLI::App& app) {
         em::cli::bind_train_flags(app, flags);
@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
         auto task_holder = em::train::make_training_task(opts);
         em::train::Task& task = *task_holder;
         const int64_t bs = opts.hp.per_device_train_batch_size;
-        std::vector<em::data::Batch> batches;
+        std::vector<em::tensor::Batch> batches;
         for (int64_t b = 0; b < 8; ++b) {
           std::vector<int64_t> idx;
           for (int64_t i = 0; i < bs; ++i) idx.push_back((b * bs + i) % task.train_size());
@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
             em::train::LossOutput out;
             auto t = clock::now();
             {
-              em::Bf16Autocast autocast(opts.hp.bf16);
+              em::tensor::Bf16Autocast autocast(opts.hp.bf16);
               out = task.loss(batch);
             }
             if (timed) t_forward += since(t);

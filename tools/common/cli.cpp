@@ -1,10 +1,8 @@
 #include "common/cli.hpp"
 
 #include "em/core/log.hpp"
-#include "em/core/threads.hpp"
 
 #include <cstdio>
-#include <torch/torch.h>
 
 namespace em::cli {
 namespace {
@@ -28,7 +26,7 @@ int run_main(int argc, char** argv, const ToolInfo& info, const std::function<vo
   app.footer(footer(info));
   app.get_formatter()->column_width(34);
   app.set_version_flag("--version", std::string(info.name) + " (emkit) " + EM_VERSION);
-  app.add_option("--threads", g_common.threads, "Compute threads for LibTorch (0 = every CPU this process may use, or OMP_NUM_THREADS when set)")
+  app.add_option("--threads", g_common.threads, info.threads_help)
       ->check(CLI::NonNegativeNumber);
   app.add_flag("-q,--quiet", g_common.quiet, "Only warnings and errors on stderr");
   app.add_flag("-v,--verbose", g_common.verbose, "Debug messages on stderr");
@@ -50,14 +48,10 @@ int run_main(int argc, char** argv, const ToolInfo& info, const std::function<vo
   if (g_common.quiet) log::set_level(log::Level::warning);
   if (g_common.verbose) log::set_level(log::Level::debug);
   try {
-    set_compute_threads(g_common.threads);
     return static_cast<int>(body());
   } catch (const Error& e) {
     log::error("{}", e.what());
     return static_cast<int>(e.code());
-  } catch (const c10::Error& e) {
-    log::error("{}", e.what_without_backtrace());
-    return static_cast<int>(ExitCode::failure);
   } catch (const std::bad_alloc&) {
     log::error("out of memory");
     return static_cast<int>(ExitCode::failure);

@@ -1,5 +1,7 @@
 // The CLI layer every tool shares: help text shape, standard flags, and run_main() — the one place that catches
 // em::Error, CLI11 errors and std::exception, prints "TOOL: error: ..." and returns the exit code (0/1/2/130).
+// Without LibTorch: the base-layer tools (em-b64, em-validate, em-metrics) link only this; the LibTorch tools wrap
+// it with torch_cli.hpp.
 #pragma once
 #include <functional>
 #include <string>
@@ -16,11 +18,12 @@ struct ToolInfo {
   std::string usage;     // "em-train --algo classification --data DIR --output_dir OUT [options]"
   std::string example;   // a real pipe / Makefile line
   std::string see_also;  // "em-eval(1), em-predict(1)"
+  std::string threads_help = "Worker threads (0 = every CPU this process may use)";
 };
 
 // Flags every tool has: --threads, --quiet, --verbose, --version.
 struct CommonOptions {
-  int threads = 0;  // 0 = every usable CPU (em::set_compute_threads)
+  int threads = 0;  // 0 = every usable CPU (em::tensor::set_compute_threads)
   bool quiet = false;
   bool verbose = false;
 };
@@ -29,7 +32,7 @@ struct CommonOptions {
 int run_main(int argc, char** argv, const ToolInfo& info, const std::function<void(CLI::App&)>& bind,
              const std::function<ExitCode()>& body);
 
-// Access to the common options after parsing (threads already applied to LibTorch).
+// Access to the common options after parsing.
 const CommonOptions& common_options();
 
 }  // namespace em::cli

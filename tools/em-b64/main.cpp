@@ -1,7 +1,7 @@
 // em-b64: image files -> the inference request JSON of SPEC §7 ({"instances": [{"data": base64}]}).
 #include "common/cli.hpp"
 #include "em/core/log.hpp"
-#include "em/infer/request.hpp"
+#include "em/io/request.hpp"
 #include "em/io/file.hpp"
 #include "em/io/image.hpp"
 
@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
             em::log::warn("{}; encoding it anyway", e.what());
           }
         }
-        std::string request = em::infer::encode_request(payloads);
+        std::string request = em::io::encode_request(payloads);
         // The seed script writes no final newline; a terminal or a pipe to jq wants one.
         if (output == "-")
           em::io::write_stdout(request + "\n");

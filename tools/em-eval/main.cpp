@@ -1,5 +1,5 @@
 // em-eval: evaluate a trained model on a dataset split and print the metrics (SPEC §6) as JSON on stdout.
-#include "common/cli.hpp"
+#include "common/torch_cli.hpp"
 #include "em/io/file.hpp"
 #include "em/train/tasks.hpp"
 
@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
       "em-eval --model RUN/model --data DIR [--split validation|test|train] [--predictions FILE]",
       "em-eval --model run/model --data fashion --split test --predictions preds.jsonl | jq .accuracy",
       "em-train(1), em-metrics(1), docs/em-eval.md, docs/metrics.md"};
-  return em::cli::run_main(
+  return em::cli::run_torch_main(
       argc, argv, info,
       [&](CLI::App& app) {
         app.add_option("--model", task_options.model_dir, "Model folder (a run's model/ or checkpoint-N/)")

@@ -1,8 +1,8 @@
 // em-predict: single-shot prediction — the request JSON (SPEC §7) on stdin, or image paths — to the response JSON.
-#include "common/cli.hpp"
+#include "common/torch_cli.hpp"
 #include "em/infer/predictor.hpp"
 #include "em/infer/segmentation_predictor.hpp"
-#include "em/infer/request.hpp"
+#include "em/io/request.hpp"
 #include "em/io/file.hpp"
 
 int main(int argc, char** argv) {
@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
       "em-predict --model RUN/model [IMAGE...] [--top_k K] [--threshold T] [--output_dir DIR] [--bf16]",
       "em-b64 cat.png | em-predict --model run/model | jq '.[0].label'",
       "em-b64(1), em-serve(1), em-eval(1), docs/em-predict.md"};
-  return em::cli::run_main(
+  return em::cli::run_torch_main(
       argc, argv, info,
       [&](CLI::App& app) {
         app.add_option("--model", model_dir, "Model folder (a run's model/ or checkpoint-N/)")->required();
@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
         // Read the input first: a bad request fails fast, before the model loads.
         std::vector<std::string> payloads;
         if (images.empty()) {
-          payloads = em::infer::decode_request(em::io::read_file(input));
+          payloads = em::io::decode_request(em::io::read_file(input));
         } else {
           for (const auto& path : images) payloads.push_back(em::io::read_file(path));
         }

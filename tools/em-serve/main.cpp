@@ -1,5 +1,5 @@
 // em-serve: the real-time inference endpoint (SPEC §8) — POST /inference answers what em-predict prints.
-#include "common/cli.hpp"
+#include "common/torch_cli.hpp"
 #include "em/io/file.hpp"
 #include "em/io/image.hpp"
 #include "em/serve/server.hpp"
@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
       "em-serve --model run/model --port 8080 & em-b64 cat.png | curl -s --data-binary @- "
       "http://127.0.0.1:8080/inference",
       "em-predict(1), em-b64(1), docs/em-serve.md, docs/http-api.md"};
-  return em::cli::run_main(
+  return em::cli::run_torch_main(
       argc, argv, info,
       [&](CLI::App& app) {
         app.add_option("--model", model_dir, "Model folder (a run's model/ or checkpoint-N/)")->required();

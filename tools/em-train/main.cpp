@@ -1,5 +1,5 @@
 // em-train: train one algorithm on a dataset folder and write a run directory (SPEC §5).
-#include "common/cli.hpp"
+#include "common/torch_cli.hpp"
 #include "common/train_flags.hpp"
 #include "em/core/log.hpp"
 #include "em/core/signals.hpp"
@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
       "em-train --algo classification --data fashion --output_dir run --learning_rate 1e-3 "
       "--num_train_epochs 2 && em-eval --model run/model --data fashion | jq .accuracy",
       "em-validate(1), em-eval(1), em-predict(1), docs/em-train.md, docs/training.md"};
-  return em::cli::run_main(
+  return em::cli::run_torch_main(
       argc, argv, info,
       [&](CLI::App& app) {
         em::cli::bind_train_flags(app, flags);

@@ -1,14 +1,10 @@
-// How many compute threads LibTorch runs. Its own default on x86 is half the logical CPUs (it assumes every core
-// has two hyperthreads), which on a 2-vCPU machine is one thread: emkit's default is every CPU the process may use.
+// How many CPUs this process may use (its affinity mask), for emkit's own worker pools and for the LibTorch
+// layer's compute-thread default (tensor/threads.hpp).
 #pragma once
 
 namespace em {
 
 // CPUs this process may run on (its affinity mask, which taskset and cgroup cpusets set); at least 1.
 int usable_cpus();
-
-// Sets LibTorch's intra-op threads: n > 0 as given; n == 0: OMP_NUM_THREADS / MKL_NUM_THREADS when set (LibTorch
-// reads them), otherwise usable_cpus(). Inter-op work stays on one thread (emkit runs one model at a time).
-void set_compute_threads(int n);
 
 }  // namespace em

@@ -1,14 +1,12 @@
 // Detection preprocessing and box-consistent augmentation: HF DetrImageProcessor's resize rule, the original DETR's
-// train transforms (flip, multi-scale resize, random size crop) moving boxes with the pixels, seeded per sample, and
-// the padded batch with its pixel mask.
+// train transforms (flip, multi-scale resize, random size crop) moving boxes with the pixels, seeded per
+// sample. The padded tensor batch is tensor/detection_tensors.hpp.
 #pragma once
 #include <array>
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "em/io/image.hpp"
 
@@ -62,17 +60,5 @@ struct DetrAugmentSizes {
 // thread, after a resume and across standard libraries.
 void detection_train_transform(Image& image, BoxTargets& targets, uint64_t seed, DetectionAugmentation kind,
                                int64_t image_size);
-
-// A batch of [3, h_i, w_i] float images padded at the bottom and right with zeros to the largest h and w (HF's
-// DetrImageProcessor.pad), and the pixel mask [N, H, W] int64: 1 on the image's own pixels, 0 on padding.
-struct PaddedBatch {
-  torch::Tensor pixel_values;
-  torch::Tensor pixel_mask;
-};
-PaddedBatch pad_images(const std::vector<torch::Tensor>& images);
-
-// DETR's target boxes [M, 4] float: (cx, cy, w, h) of xyxy pixel boxes divided by the frame (the padded input, as
-// HF's processor does after padding: pred_boxes live in that frame).
-torch::Tensor normalized_cxcywh(const BoxTargets& targets, int frame_width, int frame_height);
 
 }  // namespace em::data

@@ -1,7 +1,7 @@
 #include "em/data/segmentation_transforms.hpp"
 
 #include "em/core/error.hpp"
-#include "em/data/loader.hpp"
+#include "em/data/sampling.hpp"
 #include "em/data/transforms.hpp"
 
 #include <cmath>

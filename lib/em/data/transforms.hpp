@@ -1,10 +1,8 @@
-// Image transforms shared by training, em-eval, em-predict and em-serve: PIL-exact resizing, flips, and the one
-// classification preprocessing (resize -> rescale 1/255 -> ImageNet normalize) that every tool must apply alike.
+// Image transforms shared by training, em-eval, em-predict and em-serve: PIL-exact resizing, flips, RGB conversion.
+// The image -> tensor steps (normalisation, the classification preprocessing) are tensor/image_tensor.hpp.
 #pragma once
 #include <array>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "em/io/image.hpp"
 
@@ -27,19 +25,9 @@ Image resize_nearest(const Image& image, int width, int height);
 inline Image resize(const Image& image, int width, int height) { return resize_bilinear(image, width, height); }
 
 Image horizontal_flip(const Image& image);
+// Throws em::Error naming `what` unless the image is non-empty with width x height x channels bytes.
+void check_image(const Image& image, const char* what);
 // 1 -> 3 channels by replication, 4 -> 3 by dropping alpha (as PIL's convert("RGB")); 3 unchanged.
 Image to_rgb(const Image& image);
-
-// float [C,H,W] = (pixel / 255 - mean[c]) / std[c]; the image must have 3 channels. Plain loops, no LibTorch
-// parallelism, so loader workers may call it without oversubscribing cores.
-torch::Tensor to_normalized_tensor(const Image& image, const std::array<float, 3>& mean = kImageNetMean,
-                                   const std::array<float, 3>& std = kImageNetStd);
-
-// THE classification preprocessing (SPEC §4), used by em-train, em-eval, em-predict and em-serve alike:
-// to RGB, resize to input_size x input_size (bilinear) unless already that size, ImageNet normalize -> [3,S,S].
-torch::Tensor preprocess_classification(const Image& image, int input_size);
-
-// [N, ...] from N tensors of one shape (a contiguous copy, no LibTorch threads). Throws naming the first mismatch.
-torch::Tensor stack_tensors(const std::vector<torch::Tensor>& items);
 
 }  // namespace em::data

@@ -1,12 +1,12 @@
 #include "em/infer/classification_predictor.hpp"
+#include "em/tensor/image_tensor.hpp"
 
 #include "em/data/transforms.hpp"
 
 namespace em::infer {
 
 ClassificationPredictor::ClassificationPredictor(const std::string& model_dir, const PredictOptions& options)
-    : classifier_(models::Classifier::load(model_dir)), options_(options) {
-  classifier_.use_channels_last();
+    : classifier_(models::Classifier::load(model_dir, /*channels_last=*/true)), options_(options) {
 }
 
 Prepared ClassificationPredictor::prepare(const io::Image& image) const {
@@ -17,7 +17,7 @@ std::vector<io::Json> ClassificationPredictor::predict(const std::vector<Prepare
   std::vector<torch::Tensor> inputs;
   for (const auto& p : batch) inputs.push_back(p.pixel_values);
   torch::NoGradGuard no_grad;
-  torch::Tensor probs = torch::softmax(classifier_.logits(data::stack_tensors(inputs), options_.bf16), 1);
+  torch::Tensor probs = torch::softmax(classifier_.logits(tensor::stack_tensors(inputs), options_.bf16), 1);
   const int64_t num_labels = probs.size(1);
   const int64_t k = options_.top_k > 0 ? std::min(options_.top_k, num_labels) : num_labels;
   auto [scores, ids] = probs.topk(k, 1, /*largest=*/true, /*sorted=*/true);

@@ -1,4 +1,5 @@
 #include "em/infer/segmentation_predictor.hpp"
+#include "em/tensor/image_tensor.hpp"
 
 #include "em/core/error.hpp"
 #include "em/data/transforms.hpp"
@@ -11,8 +12,7 @@ namespace em::infer {
 namespace fs = std::filesystem;
 
 SegmentationPredictor::SegmentationPredictor(const std::string& model_dir, const PredictOptions& options)
-    : segmenter_(models::Segmenter::load(model_dir)), options_(options) {
-  segmenter_.use_channels_last();
+    : segmenter_(models::Segmenter::load(model_dir, /*channels_last=*/true)), options_(options) {
 }
 
 Prepared SegmentationPredictor::prepare(const io::Image& image) const {
@@ -23,7 +23,7 @@ std::vector<io::Image> SegmentationPredictor::label_maps(const std::vector<Prepa
   std::vector<torch::Tensor> inputs;
   for (const auto& p : batch) inputs.push_back(p.pixel_values);
   torch::NoGradGuard no_grad;
-  torch::Tensor logits = segmenter_.logits(data::stack_tensors(inputs), options_.bf16);
+  torch::Tensor logits = segmenter_.logits(tensor::stack_tensors(inputs), options_.bf16);
   std::vector<io::Image> out;
   for (size_t i = 0; i < batch.size(); ++i)
     out.push_back(models::label_map_image(

@@ -1,4 +1,4 @@
-#include "em/infer/request.hpp"
+#include "em/io/request.hpp"
 
 #include "em/core/error.hpp"
 #include "em/io/base64.hpp"
@@ -6,13 +6,13 @@
 
 #include <simdjson.h>
 
-namespace em::infer {
+namespace em::io {
 
 std::string encode_request(const std::vector<std::string>& file_bytes) {
-  io::Json instances = io::Json::array();
-  for (const auto& bytes : file_bytes) instances.push_back({{"data", io::base64_encode(bytes)}});
+  Json instances = Json::array();
+  for (const auto& bytes : file_bytes) instances.push_back({{"data", base64_encode(bytes)}});
   // One key per object, so the insertion order equals Python's sort_keys order.
-  return io::dump_json(io::Json{{"instances", instances}}, 4);
+  return dump_json(Json{{"instances", instances}}, 4);
 }
 
 std::vector<std::string> decode_request(const std::string& body) {
@@ -33,10 +33,10 @@ std::vector<std::string> decode_request(const std::string& body) {
     if (item.get_object().at_key("data").get(data)) fail("{}: missing field \"data\"", where);
     std::string_view text;
     if (data.get_string().get(text)) fail("{}.data: expected a base64 string", where);
-    out.push_back(io::base64_decode(text, where + ".data"));
+    out.push_back(base64_decode(text, where + ".data"));
   }
   if (out.empty()) fail("request: \"instances\" is empty");
   return out;
 }
 
-}  // namespace em::infer
+}  // namespace em::io

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-namespace em::infer {
+namespace em::io {
 
 // The request for these files' bytes, formatted as Python's json.dump(request, f, indent=4, sort_keys=True).
 std::string encode_request(const std::vector<std::string>& file_bytes);
@@ -13,4 +13,4 @@ std::string encode_request(const std::vector<std::string>& file_bytes);
 // problem ("request: instances[2].data: invalid base64: ...") for malformed JSON, missing fields or bad base64.
 std::vector<std::string> decode_request(const std::string& body);
 
-}  // namespace em::infer
+}  // namespace em::io

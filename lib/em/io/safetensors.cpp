@@ -1,26 +1,21 @@
 #include "em/io/safetensors.hpp"
 
 #include "em/core/error.hpp"
-#include "em/io/file.hpp"
-#include "em/io/json.hpp"
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
-#include <optional>
 #include <set>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <vector>
 
 #include <fmt/ranges.h>
 #include <simdjson.h>
-#include <torch/torch.h>
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
-              "safetensors buffers are little-endian; this reader copies bytes as they are");
+              "safetensors buffers are little-endian; readers use the bytes as they are");
 
 namespace em::io {
 namespace {
@@ -28,53 +23,24 @@ namespace {
 // The reference implementation refuses headers over 100 MB; a larger value means a corrupt or hostile file.
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
-struct DtypeInfo {
+struct FormatDtype {
   const char* name;
-  std::optional<torch::ScalarType> torch_type;  // nullopt: valid in the format, absent from LibTorch 1.13
   size_t element_size;
 };
 
-const std::vector<DtypeInfo>& dtype_table() {
-  static const std::vector<DtypeInfo> table = {
-      {"F64", torch::kFloat64, 8}, {"F32", torch::kFloat32, 4}, {"F16", torch::kFloat16, 2},
-      {"BF16", torch::kBFloat16, 2}, {"I64", torch::kInt64, 8}, {"I32", torch::kInt32, 4},
-      {"I16", torch::kInt16, 2},   {"I8", torch::kInt8, 1},     {"U8", torch::kUInt8, 1},
-      {"BOOL", torch::kBool, 1},   {"U64", std::nullopt, 8},    {"U32", std::nullopt, 4},
-      {"U16", std::nullopt, 2},    {"F8_E4M3", std::nullopt, 1}, {"F8_E5M2", std::nullopt, 1},
-      {"F8_E8M0", std::nullopt, 1}, {"C64", std::nullopt, 8},
-  };
-  return table;
-}
+// Every dtype the format defines.
+constexpr FormatDtype kFormatDtypes[] = {
+    {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4}, {"I16", 2}, {"I8", 1}, {"U8", 1},
+    {"BOOL", 1}, {"U64", 8}, {"U32", 4}, {"U16", 2}, {"F8_E4M3", 1}, {"F8_E5M2", 1}, {"F8_E8M0", 1}, {"C64", 8},
+};
 
-const DtypeInfo* find_dtype(std::string_view name) {
-  for (const auto& d : dtype_table())
-    if (name == d.name) return &d;
-  return nullptr;
-}
-
-const DtypeInfo* dtype_of(torch::ScalarType type) {
-  for (const auto& d : dtype_table())
-    if (d.torch_type && *d.torch_type == type) return &d;
-  return nullptr;
-}
-
-std::string known_dtypes() {
+std::string format_dtypes() {
   std::string out;
-  for (const auto& d : dtype_table()) {
-    if (!d.torch_type) continue;
-    if (!out.empty()) out += ", ";
-    out += d.name;
-  }
+  for (const auto& d : kFormatDtypes) out += (out.empty() ? "" : ", ") + std::string(d.name);
   return out;
 }
 
-// One tensor's header entry, validated on its own; the buffer layout is checked once all are known.
-struct Entry {
-  std::string name;
-  const DtypeInfo* dtype = nullptr;
-  std::vector<int64_t> shape;
-  uint64_t begin = 0, end = 0;
-};
+using Entry = SafetensorsEntry;
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   return fmt::format("[{}]", fmt::join(shape, ", "));
@@ -100,11 +66,9 @@ Entry parse_entry(std::string_view name, simdjson::dom::element value, const std
   std::string_view dtype;
   if (obj.at_key("dtype").get(field)) fail("{}: missing \"dtype\"", where);
   if (field.get_string().get(dtype)) fail("{}: \"dtype\" must be a string, got {}", where, simdjson::minify(field));
-  entry.dtype = find_dtype(dtype);
-  if (!entry.dtype) fail("{}: unknown dtype \"{}\" (known: {})", where, dtype, known_dtypes());
-  if (!entry.dtype->torch_type)
-    fail("{}: dtype \"{}\" is valid safetensors but LibTorch 1.13 has no such type (supported: {})", where, dtype,
-         known_dtypes());
+  entry.element_size = safetensors_element_size(dtype);
+  if (entry.element_size == 0) fail("{}: unknown dtype \"{}\" (the format has: {})", where, dtype, format_dtypes());
+  entry.dtype = std::string(dtype);
 
   simdjson::dom::array arr;
   if (obj.at_key("shape").get(field)) fail("{}: missing \"shape\"", where);
@@ -126,15 +90,23 @@ Entry parse_entry(std::string_view name, simdjson::dom::element value, const std
     fail("{}: data_offsets [{}, {}] end before begin", where, entry.begin, entry.end);
 
   uint64_t nbytes = 0;
-  if (__builtin_mul_overflow(numel, static_cast<uint64_t>(entry.dtype->element_size), &nbytes))
+  if (__builtin_mul_overflow(numel, static_cast<uint64_t>(entry.element_size), &nbytes))
     fail("{}: shape {} is too large", where, shape_text(entry.shape));
   if (nbytes != entry.end - entry.begin)
     fail("{}: shape {} x {} needs {} bytes but data_offsets [{}, {}] hold {}", where, shape_text(entry.shape),
-         entry.dtype->name, nbytes, entry.begin, entry.end, entry.end - entry.begin);
+         entry.dtype, nbytes, entry.begin, entry.end, entry.end - entry.begin);
   return entry;
 }
 
-SafetensorsFile parse_safetensors(const char* data, size_t size, const std::string& what) {
+}  // namespace
+
+size_t safetensors_element_size(std::string_view dtype) {
+  for (const auto& d : kFormatDtypes)
+    if (dtype == d.name) return d.element_size;
+  return 0;
+}
+
+SafetensorsHeader parse_safetensors_header(const char* data, size_t size, const std::string& what) {
   if (size < 8) fail("{}: not a safetensors file ({} bytes; the 8-byte header length is missing)", what, size);
   uint64_t header_len = 0;
   std::memcpy(&header_len, data, 8);  // little-endian, checked at compile time
@@ -154,8 +126,8 @@ SafetensorsFile parse_safetensors(const char* data, size_t size, const std::stri
   simdjson::dom::object top;
   if (root.get_object().get(top)) fail("{}: safetensors header must be a JSON object", what);
 
-  SafetensorsFile out;
-  std::vector<Entry> entries;
+  SafetensorsHeader out;
+  std::vector<Entry>& entries = out.entries;
   std::set<std::string_view> seen;
   for (auto field : top) {
     if (!seen.insert(field.key).second) fail("{}: header names \"{}\" twice", what, field.key);
@@ -201,168 +173,53 @@ SafetensorsFile parse_safetensors(const char* data, size_t size, const std::stri
     fail("{}: data buffer has {} bytes but the tensors cover {} ({} trailing bytes)", what, buffer_size, expected,
          buffer_size - expected);
 
-  const char* buffer = data + 8 + header_len;
-  for (const auto& e : entries) {
-    torch::Tensor t = torch::empty(e.shape, torch::TensorOptions().dtype(*e.dtype->torch_type));
-    const uint64_t nbytes = e.end - e.begin;
-    if (nbytes > 0) {
-      if (e.dtype->torch_type == torch::kBool) {
-        const auto* p = reinterpret_cast<const unsigned char*>(buffer + e.begin);
-        if (!std::all_of(p, p + nbytes, [](unsigned char c) { return c <= 1; }))
-          fail("{}: tensor \"{}\": BOOL data holds bytes other than 0 and 1", what, e.name);
-      }
-      std::memcpy(t.data_ptr(), buffer + e.begin, nbytes);
-    }
-    out.tensors.emplace(e.name, std::move(t));
-  }
+  out.data_start = 8 + header_len;
   return out;
 }
 
-// Read-only mapping of a whole file: the page cache is copied once, straight into each tensor's memory.
-class MappedFile {
- public:
-  explicit MappedFile(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail("{}: cannot open ({})", path, std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
+MappedFile::MappedFile(const std::string& path) : path_(path) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below as not a regular file.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) fail("{}: cannot open ({})", path, std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    fail("{}: cannot stat ({})", path, std::strerror(e));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    fail("{}: is a folder, expected a .safetensors file", path);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail("{}: not a regular file (a FIFO, socket or device), expected a .safetensors file", path);
+  }
+  size_ = static_cast<size_t>(st.st_size);
+  if (size_ > 0) {
+    // Writable but private: LibTorch tensors over these pages may be written (copy-on-write), never the file.
+    void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
       int e = errno;
       ::close(fd);
-      fail("{}: cannot stat ({})", path, std::strerror(e));
+      fail("{}: cannot map ({})", path, std::strerror(e));
     }
-    if (S_ISDIR(st.st_mode)) {
-      ::close(fd);
-      fail("{}: is a folder, expected a .safetensors file", path);
-    }
-    size_ = static_cast<size_t>(st.st_size);
-    if (size_ > 0) {
-      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (p == MAP_FAILED) {
-        int e = errno;
-        ::close(fd);
-        fail("{}: cannot map ({})", path, std::strerror(e));
-      }
-      data_ = static_cast<const char*>(p);
-    }
-    ::close(fd);
+    data_ = static_cast<char*>(p);
   }
-  ~MappedFile() {
-    if (data_) ::munmap(const_cast<char*>(data_), size_);
-  }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-  const char* data() const { return data_ ? data_ : ""; }
-  size_t size() const { return size_; }
-
- private:
-  const char* data_ = nullptr;
-  size_t size_ = 0;
-};
-
-}  // namespace
-
-std::string safetensors_dtype_name(torch::ScalarType dtype) {
-  if (const DtypeInfo* d = dtype_of(dtype)) return d->name;
-  fail("safetensors: dtype {} has no safetensors name (supported: {})", c10::toString(dtype), known_dtypes());
+  ::close(fd);
 }
 
-SafetensorsFile read_safetensors_from_bytes(std::string_view bytes, const std::string& what) {
-  return parse_safetensors(bytes.data(), bytes.size(), what);
+MappedFile::~MappedFile() {
+  if (data_) ::munmap(data_, size_);
 }
 
-TensorMap load_safetensors_from_bytes(std::string_view bytes, const std::string& what) {
-  return read_safetensors_from_bytes(bytes, what).tensors;
-}
-
-SafetensorsFile read_safetensors(const std::string& path) {
-  if (path == "-") return read_safetensors_from_bytes(read_file(path), "stdin");
-  MappedFile file(path);
-  return parse_safetensors(file.data(), file.size(), path);
-}
-
-TensorMap load_safetensors(const std::string& path) { return read_safetensors(path).tensors; }
-
-namespace {
-
-// A safetensors file as parts: the 8-byte header length + the padded JSON header, then each tensor's bytes in file
-// order (contiguous CPU tensors; no copy when the caller's tensors already are).
-struct SafetensorsLayout {
-  std::string head;
-  std::vector<torch::Tensor> data;
-  uint64_t size() const {
-    uint64_t n = head.size();
-    for (const auto& t : data) n += t.nbytes();
-    return n;
-  }
-};
-
-SafetensorsLayout layout_safetensors(const TensorMap& tensors, const SafetensorsMetadata& metadata,
-                                     const std::string& what) {
-  struct Item {
-    const std::string* name;
-    torch::Tensor data;  // contiguous CPU
-    size_t element_size;
-  };
-  std::vector<Item> items;
-  items.reserve(tensors.size());
-  for (const auto& [name, tensor] : tensors) {
-    if (name.empty() || name == "__metadata__")
-      fail("{}: invalid tensor name \"{}\" (empty and \"__metadata__\" are reserved)", what, name);
-    if (!tensor.defined()) fail("{}: tensor \"{}\" is undefined", what, name);
-    if (!dtype_of(tensor.scalar_type()))
-      fail("{}: tensor \"{}\": dtype {} has no safetensors name (supported: {})", what, name,
-           c10::toString(tensor.scalar_type()), known_dtypes());
-    torch::Tensor t = tensor.detach().to(torch::kCPU).contiguous();
-    items.push_back({&name, std::move(t), static_cast<size_t>(tensor.element_size())});
-  }
-  // Largest elements first keeps every tensor aligned to its element size (the header is padded to 8).
-  std::stable_sort(items.begin(), items.end(),
-                   [](const Item& a, const Item& b) { return a.element_size > b.element_size; });
-
-  Json header = Json::object();
-  if (!metadata.empty()) {
-    Json meta = Json::object();
-    for (const auto& [k, v] : metadata) meta[k] = v;
-    header["__metadata__"] = std::move(meta);
-  }
-  uint64_t offset = 0;
-  for (const auto& item : items) {
-    const uint64_t nbytes = item.data.nbytes();
-    header[*item.name] = Json{{"dtype", safetensors_dtype_name(item.data.scalar_type())},
-                              {"shape", item.data.sizes().vec()},
-                              {"data_offsets", {offset, offset + nbytes}}};
-    offset += nbytes;
-  }
-  std::string header_text = dump_json(header);
-  header_text.append((8 - header_text.size() % 8) % 8, ' ');
-
-  SafetensorsLayout layout;
-  const uint64_t header_len = header_text.size();
-  layout.head.assign(reinterpret_cast<const char*>(&header_len), 8);
-  layout.head += header_text;
-  for (auto& item : items) layout.data.push_back(std::move(item.data));
-  return layout;
-}
-
-}  // namespace
-
-std::string safetensors_to_bytes(const TensorMap& tensors, const SafetensorsMetadata& metadata,
-                                 const std::string& what) {
-  SafetensorsLayout layout = layout_safetensors(tensors, metadata, what);
-  std::string out;
-  out.reserve(layout.size());
-  out += layout.head;
-  for (const auto& t : layout.data) out.append(static_cast<const char*>(t.data_ptr()), t.nbytes());
-  return out;
-}
-
-void save_safetensors(const std::filesystem::path& path, const TensorMap& tensors,
-                      const SafetensorsMetadata& metadata) {
-  // Streamed from the tensors' memory: a checkpoint of ResNet-50 + AdamW is ~270 MB, not worth a second copy.
-  SafetensorsLayout layout = layout_safetensors(tensors, metadata, path.string());
-  std::vector<std::string_view> parts{layout.head};
-  for (const auto& t : layout.data) parts.emplace_back(static_cast<const char*>(t.data_ptr()), t.nbytes());
-  write_file_atomic(path, parts);
+void MappedFile::release(size_t offset, size_t length) const {
+  if (!data_ || length == 0 || offset >= size_) return;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t end = std::min(size_, offset + length);
+  const size_t first = (offset + page - 1) / page * page;  // only whole pages inside the range
+  const size_t last = end / page * page;
+  if (last > first) ::madvise(data_ + first, last - first, MADV_DONTNEED);
 }
 
 }  // namespace em::io

@@ -1,45 +1,62 @@
-// Reader and writer of the safetensors format (huggingface/safetensors): 8-byte LE header length, a JSON header of
+// The safetensors format (huggingface/safetensors) without tensors: 8-byte LE header length, a JSON header of
 // {name: {dtype, shape, data_offsets}} plus optional "__metadata__", then one contiguous LE byte buffer with no holes.
+// This parses and fully validates the header and maps files; tensor/safetensors.hpp makes tensors of the entries.
 #pragma once
+#include <cstddef>
 #include <cstdint>
-#include <filesystem>
 #include <map>
 #include <string>
 #include <string_view>
-
-#include <torch/types.h>
+#include <vector>
 
 namespace em::io {
 
-// Tensors by name; std::map keeps names sorted, so iteration order is deterministic.
-using TensorMap = std::map<std::string, torch::Tensor>;
 using SafetensorsMetadata = std::map<std::string, std::string>;
 
-struct SafetensorsFile {
-  TensorMap tensors;
-  SafetensorsMetadata metadata;  // the optional "__metadata__" string map (empty when absent)
+// One tensor of the header: its format dtype name ("F32", "BF16", ...), element size, shape and byte range in the
+// data buffer (offsets relative to the buffer, which starts at SafetensorsHeader::data_start of the file).
+struct SafetensorsEntry {
+  std::string name;
+  std::string dtype;
+  size_t element_size = 0;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0, end = 0;
 };
 
-// Reads and fully validates a .safetensors file; every tensor is a fresh contiguous CPU tensor (own memory).
-// Throws em::Error naming the file (and the tensor) on any malformation: short file, bad header length, invalid JSON,
-// unknown/unsupported dtype, shape x dtype size != byte range, offsets out of range, overlapping or leaving holes.
-SafetensorsFile read_safetensors(const std::string& path);
-TensorMap load_safetensors(const std::string& path);
-// Same, from bytes already in memory (a request, a test); `what` names the source in errors.
-SafetensorsFile read_safetensors_from_bytes(std::string_view bytes, const std::string& what);
-TensorMap load_safetensors_from_bytes(std::string_view bytes, const std::string& what);
+struct SafetensorsHeader {
+  std::vector<SafetensorsEntry> entries;  // in header order
+  SafetensorsMetadata metadata;           // the optional "__metadata__" string map (empty when absent)
+  uint64_t data_start = 0;                // 8 + header length: where the data buffer begins in the file
+};
 
-// Serialises tensors (any device, layout or strides: written as contiguous CPU, little-endian) in the exact format,
-// ordered by element size (largest first) then name so that every tensor starts aligned to its element size, as the
-// reference writer does. Throws on a name that is empty or "__metadata__" or a dtype the format lacks.
-std::string safetensors_to_bytes(const TensorMap& tensors,
-                                 const SafetensorsMetadata& metadata = {{"format", "pt"}},
-                                 const std::string& what = "safetensors");
-// Writes the file atomically (temp + fsync + rename): readers see the old file or the complete new one.
-void save_safetensors(const std::filesystem::path& path, const TensorMap& tensors,
-                      const SafetensorsMetadata& metadata = {{"format", "pt"}});
+// Parses and validates the header of a whole file's bytes: short file, bad header length (> 100 MB, as the
+// reference refuses), invalid JSON, unknown dtype, shape x dtype size != byte range, shape products that overflow,
+// offsets out of range, overlaps, holes or trailing bytes, a name given twice. Throws em::Error naming `what`
+// (and the tensor). Dtypes valid in the format but unknown to LibTorch pass here; the tensor layer refuses them.
+SafetensorsHeader parse_safetensors_header(const char* data, size_t size, const std::string& what);
 
-// The format's dtype name of a torch dtype ("F32", "BF16", ...); throws for dtypes the format lacks (complex, qint).
-std::string safetensors_dtype_name(torch::ScalarType dtype);
+// The element size of a format dtype name, or 0 for a name the format does not have.
+size_t safetensors_element_size(std::string_view dtype);
+
+// A whole file mapped copy-on-write (MAP_PRIVATE): pages are read on first touch, writes never reach the file.
+// Refuses folders and anything that is not a regular file (a FIFO or a device would hang or never end).
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  const char* data() const { return data_ ? data_ : ""; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  // Drops the resident pages that lie wholly inside [offset, offset + length): a part the reader is done with no
+  // longer counts in the process's memory (it is read again from the file if touched).
+  void release(size_t offset, size_t length) const;
+
+ private:
+  std::string path_;
+  char* data_ = nullptr;
+  size_t size_ = 0;
+};
 
 }  // namespace em::io

@@ -1,10 +1,11 @@
 #include "em/models/classifier.hpp"
 
-#include "em/core/autocast.hpp"
+#include "em/tensor/autocast.hpp"
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
 #include "em/data/transforms.hpp"
-#include "em/io/safetensors.hpp"
+#include "em/tensor/safetensors.hpp"
+#include "em/models/layers.hpp"
 #include "em/models/model_io.hpp"
 
 namespace em::models {
@@ -41,7 +42,7 @@ Classifier Classifier::create(const std::string& model_config, std::vector<std::
   return c;
 }
 
-Classifier Classifier::load(const fs::path& dir) {
+Classifier Classifier::load(const fs::path& dir, bool channels_last) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
     fail("{}: not a model folder (expected config.json, model.safetensors, preprocessor_config.json)", dir.string());
@@ -52,8 +53,15 @@ Classifier Classifier::load(const fs::path& dir) {
     fail("{}: model_type '{}' is not a classification model (expected \"resnet\")", config_path.string(),
          config.value("model_type", std::string("?")));
   c.config = ResNetConfig::from_json(config, config_path.string());
-  c.model = ResNetForImageClassification(c.config);
-  load_state_strict(*c.model, load_model_weights(dir), (dir / "model.safetensors").string());
+  {
+    SkipInit every_tensor_is_loaded_next;
+    c.model = ResNetForImageClassification(c.config);
+  }
+  if (channels_last) {
+    to_channels_last(*c.model, /*keep_values=*/false);
+    c.channels_last = true;
+  }
+  load_model_weights_strict(*c.model, dir);
   fs::path pre_path = dir / "preprocessor_config.json";
   if (fs::exists(pre_path, ec)) {
     c.preprocessor = PreprocessorConfig::read(pre_path.string());
@@ -71,7 +79,7 @@ torch::Tensor Classifier::preprocess(const io::Image& image) const { return prep
 
 torch::Tensor Classifier::logits(const torch::Tensor& pixel_values, bool bf16) const {
   torch::Tensor x = channels_last ? pixel_values.contiguous(at::MemoryFormat::ChannelsLast) : pixel_values;
-  Bf16Autocast autocast(bf16);
+  tensor::Bf16Autocast autocast(bf16);
   ResNetForImageClassification shared = model;  // a holder copy shares the module; forward is not const
   return shared->forward(x).to(torch::kFloat32);
 }

@@ -24,8 +24,9 @@ struct Classifier {
   // A fresh model: `model_config` is a built-in name (resnet-18/34/50/101/152) or an HF config.json path.
   // Weights are initialised from the current torch seed.
   static Classifier create(const std::string& model_config, std::vector<std::string> labels, int64_t input_size);
-  // A saved model folder (ours or an HF ResNetForImageClassification folder).
-  static Classifier load(const std::filesystem::path& dir);
+  // A saved model folder (ours or an HF ResNetForImageClassification folder), loaded strictly, in eval mode.
+  // channels_last: built channels-last and filled that way (prediction), instead of use_channels_last() after.
+  static Classifier load(const std::filesystem::path& dir, bool channels_last = false);
   void save(const std::filesystem::path& dir) const;
 
   // One decoded image -> [3, height, width], exactly as in training (RGB, bilinear resize, rescale, normalize).

@@ -1,10 +1,13 @@
 #include "em/models/detector.hpp"
+#include "em/tensor/detection_tensors.hpp"
+#include "em/tensor/image_tensor.hpp"
 
-#include "em/core/autocast.hpp"
+#include "em/tensor/autocast.hpp"
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
 #include "em/data/detection_transforms.hpp"
 #include "em/data/transforms.hpp"
+#include "em/models/layers.hpp"
 #include "em/models/model_io.hpp"
 
 #include <fmt/ranges.h>
@@ -143,8 +146,11 @@ Detector Detector::load(const fs::path& dir) {
     fail("{}: model_type '{}' is not a detection model (expected \"detr\")", config_path.string(),
          config.value("model_type", std::string("?")));
   d.config = DetrConfig::from_json(config, config_path.string());
-  d.model = DetrForObjectDetection(d.config);
-  load_state_strict(*d.model, load_model_weights(dir), (dir / "model.safetensors").string());
+  {
+    SkipInit every_tensor_is_loaded_next;
+    d.model = DetrForObjectDetection(d.config);
+  }
+  load_model_weights_strict(*d.model, dir);
   fs::path pre_path = dir / "preprocessor_config.json";
   if (fs::exists(pre_path, ec)) {
     d.preprocessor = DetrImageProcessorConfig::read(pre_path.string());
@@ -173,7 +179,7 @@ torch::Tensor Detector::normalize(const io::Image& image) const {
       std[c] = 1.0f / scale;
     }
   }
-  return data::to_normalized_tensor(data::to_rgb(image), mean, std);
+  return tensor::to_normalized_tensor(data::to_rgb(image), mean, std);
 }
 
 torch::Tensor Detector::preprocess(const io::Image& image) const {
@@ -194,7 +200,7 @@ std::vector<ImageDetections> Detector::detect(const std::vector<torch::Tensor>& 
                                               const std::vector<std::array<int, 2>>& original_sizes,
                                               double threshold, bool bf16) const {
   if (images.empty()) return {};
-  data::PaddedBatch batch = data::pad_images(images);
+  tensor::PaddedBatch batch = tensor::pad_images(images);
   std::vector<std::array<int, 2>> input_sizes;
   for (const auto& t : images) input_sizes.push_back({static_cast<int>(t.size(1)), static_cast<int>(t.size(2))});
   return detect(batch.pixel_values, batch.pixel_mask, input_sizes, original_sizes, threshold, bf16);
@@ -209,7 +215,7 @@ std::vector<ImageDetections> Detector::detect(const torch::Tensor& pixel_values,
     fail("detect: {} images but {} input and {} original sizes", n, input_sizes.size(), original_sizes.size());
   DetrOutput out;
   {
-    Bf16Autocast autocast(bf16);
+    tensor::Bf16Autocast autocast(bf16);
     DetrForObjectDetection shared = model;  // a holder copy shares the module; forward is not const
     out = shared->forward(pixel_values, pixel_mask);
   }

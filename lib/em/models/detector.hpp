@@ -76,7 +76,7 @@ struct Detector {
   static std::array<double, 2> frame_in_original_pixels(const std::array<int, 2>& padded,
                                                         const std::array<int, 2>& input,
                                                         const std::array<int, 2>& original);
-  // The same on a batch padded already (data::pad_images), with each image's own (height, width) in the batch.
+  // The same on a batch padded already (tensor::pad_images), with each image's own (height, width) in the batch.
   std::vector<ImageDetections> detect(const torch::Tensor& pixel_values, const torch::Tensor& pixel_mask,
                                       const std::vector<std::array<int, 2>>& input_sizes,
                                       const std::vector<std::array<int, 2>>& original_sizes, double threshold,

@@ -1,6 +1,7 @@
 #include "em/models/detr.hpp"
 
 #include "em/core/error.hpp"
+#include "em/models/layers.hpp"
 #include "em/models/config_fields.hpp"
 
 #include <cmath>
@@ -650,6 +651,7 @@ std::vector<std::string> DetrForObjectDetectionImpl::backbone_parameter_names() 
 }
 
 void init_detr_weights(DetrForObjectDetectionImpl& model) {
+  if (skip_init()) return;  // a checkpoint fills every tensor next
   torch::NoGradGuard no_grad;
   for (auto& m : model.model->conv_encoder->modules(/*include_self=*/false))
     if (auto* conv = m->as<torch::nn::Conv2d>())

@@ -233,7 +233,7 @@ struct DetrOutput : DetrPredictions {
 
 // HF's DetrForObjectDetection: "model" + class_labels_classifier (num_labels + 1) + bbox_predictor (3-layer MLP).
 // conv1 and layer1 of the backbone do not train (requires_grad false), as in the original and in HF; the frozen
-// BatchNorms are buffers. Works in fp32 and under em::Bf16Autocast, with NCHW or channels-last input.
+// BatchNorms are buffers. Works in fp32 and under em::tensor::Bf16Autocast, with NCHW or channels-last input.
 class DetrForObjectDetectionImpl : public torch::nn::Module {
  public:
   explicit DetrForObjectDetectionImpl(DetrConfig config);

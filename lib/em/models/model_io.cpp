@@ -46,38 +46,65 @@ bool dtypes_compatible(const torch::Tensor& file, const torch::Tensor& target) {
 
 }  // namespace
 
-io::TensorMap state_of(const torch::nn::Module& module) {
-  io::TensorMap out;
+tensor::TensorMap state_of(const torch::nn::Module& module) {
+  tensor::TensorMap out;
   for (auto& [name, t] : targets_of(module))
     if (!is_num_batches_tracked(name)) out.emplace(name, t.detach());
   return out;
 }
 
-void load_state_strict(torch::nn::Module& module, const io::TensorMap& tensors, const std::string& what) {
-  auto targets = targets_of(module);
+namespace {
+
+// What the strict loaders know of a file tensor before reading it.
+struct FileTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  torch::ScalarType dtype;
+};
+
+bool fits(const FileTensor& file, const torch::Tensor& target) {
+  return target.sizes().equals(file.shape) &&
+         (file.dtype == target.scalar_type() ||
+          (torch::isFloatingType(file.dtype) && torch::isFloatingType(target.scalar_type())));
+}
+
+// Strict: every file tensor used, every module tensor present (num_batches_tracked may be absent), shapes and
+// dtypes compatible; otherwise one error listing them all.
+void check_strict_fit(const std::map<std::string, torch::Tensor>& targets, const std::vector<FileTensor>& file,
+                      const std::string& what) {
+  std::set<std::string> in_file;
+  for (const auto& t : file) in_file.insert(t.name);
   std::vector<std::string> missing, unexpected, mismatched;
   for (const auto& [name, target] : targets)
-    if (!tensors.count(name) && !is_num_batches_tracked(name)) missing.push_back(name);
-  for (const auto& [name, t] : tensors) {
-    auto it = targets.find(name);
+    if (!in_file.count(name) && !is_num_batches_tracked(name)) missing.push_back(name);
+  for (const auto& t : file) {
+    auto it = targets.find(t.name);
     if (it == targets.end()) {
-      unexpected.push_back(name);
-    } else if (!t.sizes().equals(it->second.sizes()) || !dtypes_compatible(t, it->second)) {
-      mismatched.push_back(fmt::format("{} (file {} {}, model {} {})", name, shape_of(t), c10::toString(t.scalar_type()),
-                                       shape_of(it->second), c10::toString(it->second.scalar_type())));
+      unexpected.push_back(t.name);
+    } else if (!fits(t, it->second)) {
+      mismatched.push_back(fmt::format("{} (file [{}] {}, model {} {})", t.name, fmt::join(t.shape, ", "),
+                                       c10::toString(t.dtype), shape_of(it->second),
+                                       c10::toString(it->second.scalar_type())));
     }
   }
-  if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
-    std::vector<std::string> parts;
-    if (!missing.empty()) parts.push_back(fmt::format("{} missing from the file: {}", missing.size(), some(missing)));
-    if (!unexpected.empty())
-      parts.push_back(fmt::format("{} not in the model: {}", unexpected.size(), some(unexpected)));
-    if (!mismatched.empty())
-      parts.push_back(fmt::format("{} of another shape or dtype: {}", mismatched.size(), some(mismatched, 4)));
-    fail("{}: weights do not fit the model built from its config ({}); the file must hold exactly the model's "
-         "tensors under HF names",
-         what, fmt::join(parts, "; "));
-  }
+  if (missing.empty() && unexpected.empty() && mismatched.empty()) return;
+  std::vector<std::string> parts;
+  if (!missing.empty()) parts.push_back(fmt::format("{} missing from the file: {}", missing.size(), some(missing)));
+  if (!unexpected.empty()) parts.push_back(fmt::format("{} not in the model: {}", unexpected.size(), some(unexpected)));
+  if (!mismatched.empty())
+    parts.push_back(fmt::format("{} of another shape or dtype: {}", mismatched.size(), some(mismatched, 4)));
+  fail("{}: weights do not fit the model built from its config ({}); the file must hold exactly the model's "
+       "tensors under HF names",
+       what, fmt::join(parts, "; "));
+}
+
+}  // namespace
+
+void load_state_strict(torch::nn::Module& module, const tensor::TensorMap& tensors, const std::string& what) {
+  auto targets = targets_of(module);
+  std::vector<FileTensor> file;
+  for (const auto& [name, t] : tensors) file.push_back({name, t.sizes().vec(), t.scalar_type()});
+  check_strict_fit(targets, file, what);
   torch::NoGradGuard no_grad;
   for (const auto& [name, t] : tensors) targets.at(name).copy_(t);
 }
@@ -85,15 +112,18 @@ void load_state_strict(torch::nn::Module& module, const io::TensorMap& tensors, 
 void save_model_dir(const fs::path& dir, const io::Json& config, const torch::nn::Module& module,
                     const io::Json& preprocessor) {
   fs::create_directories(dir);
-  io::save_safetensors(dir / "model.safetensors", state_of(module));
+  tensor::save_safetensors(dir / "model.safetensors", state_of(module));
   if (!preprocessor.is_null()) io::write_json_file(dir / "preprocessor_config.json", preprocessor);
   io::write_json_file(dir / "config.json", config);
 }
 
-io::TensorMap load_model_weights(const fs::path& dir) {
+namespace {
+
+// The safetensors files of a model folder: the single file or the index's shards (index path, shard paths).
+std::vector<fs::path> weight_files(const fs::path& dir, fs::path* index_out) {
   std::error_code ec;
   const fs::path single = dir / "model.safetensors";
-  if (fs::exists(single, ec)) return io::load_safetensors(single.string());
+  if (fs::exists(single, ec)) return {single};
   const fs::path index = dir / "model.safetensors.index.json";
   if (fs::exists(index, ec)) {
     // A sharded checkpoint: weight_map names, for every tensor, the shard that holds it.
@@ -105,11 +135,9 @@ io::TensorMap load_model_weights(const fs::path& dir) {
       if (!shard.is_string()) fail("{}: field \"weight_map\": expected shard file names", index.string());
       shards.insert(shard.get<std::string>());
     }
-    io::TensorMap out;
-    for (const auto& shard : shards) {
-      for (auto& [name, t] : io::load_safetensors((dir / shard).string()))
-        if (!out.emplace(name, std::move(t)).second) fail("{}: tensor \"{}\" is in two shards", index.string(), name);
-    }
+    if (index_out) *index_out = index;
+    std::vector<fs::path> out;
+    for (const auto& shard : shards) out.push_back(dir / shard);
     return out;
   }
   if (fs::exists(dir / "pytorch_model.bin", ec))
@@ -120,7 +148,45 @@ io::TensorMap load_model_weights(const fs::path& dir) {
        dir.string());
 }
 
-InitReport load_init_tensors(torch::nn::Module& module, const io::TensorMap& tensors, const std::string& what,
+}  // namespace
+
+tensor::TensorMap load_model_weights(const fs::path& dir) {
+  fs::path index;
+  const std::vector<fs::path> paths = weight_files(dir, &index);
+  if (index.empty()) return tensor::load_safetensors(paths.front().string());
+  tensor::TensorMap out;
+  for (const auto& p : paths)
+    for (auto& [name, t] : tensor::load_safetensors(p.string()))
+      if (!out.emplace(name, std::move(t)).second) fail("{}: tensor \"{}\" is in two shards", index.string(), name);
+  return out;
+}
+
+void load_model_weights_strict(torch::nn::Module& module, const fs::path& dir) {
+  fs::path index;
+  const std::vector<fs::path> paths = weight_files(dir, &index);
+  const std::string what = index.empty() ? paths.front().string() : index.string();
+  std::vector<tensor::MappedSafetensors> files;
+  std::vector<FileTensor> listing;
+  std::set<std::string> seen;
+  for (const auto& p : paths) {
+    files.emplace_back(p.string());
+    for (const auto& e : files.back().entries()) {
+      if (!seen.insert(e.name).second) fail("{}: tensor \"{}\" is in two shards", what, e.name);
+      listing.push_back({e.name, e.shape, files.back().dtype(e)});
+    }
+  }
+  auto targets = targets_of(module);
+  check_strict_fit(targets, listing, what);
+  torch::NoGradGuard no_grad;
+  for (const auto& file : files) {
+    for (const auto& e : file.entries()) {
+      targets.at(e.name).copy_(file.view(e));
+      file.release(e);
+    }
+  }
+}
+
+InitReport load_init_tensors(torch::nn::Module& module, const tensor::TensorMap& tensors, const std::string& what,
                              const InitOptions& options) {
   auto targets = targets_of(module);
   InitReport report;
@@ -194,25 +260,28 @@ InitReport load_init_weights(torch::nn::Module& module, const std::string& path,
          ".safetensors file)",
          path);
   std::optional<io::Json> config;
-  io::TensorMap tensors;
+  tensor::TensorMap tensors;
   if (fs::is_directory(path, ec)) {
     tensors = load_model_weights(path);
     const fs::path config_path = fs::path(path) / "config.json";
     if (fs::exists(config_path, ec)) config = io::read_json_file(config_path.string());
   } else {
-    tensors = io::load_safetensors(path);
+    tensors = tensor::load_safetensors(path);
   }
   InitReport report = load_init_tensors(module, tensors, path, options);
   report.config = std::move(config);
   return report;
 }
 
-void to_channels_last(torch::nn::Module& module) {
+void to_channels_last(torch::nn::Module& module, bool keep_values) {
   torch::NoGradGuard no_grad;
-  for (auto& p : module.parameters(/*recurse=*/true))
-    if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
-  for (auto& b : module.buffers(/*recurse=*/true))
-    if (b.dim() == 4) b.set_data(b.contiguous(torch::MemoryFormat::ChannelsLast));
+  auto convert = [&](torch::Tensor& t) {
+    if (t.dim() != 4) return;
+    t.set_data(keep_values ? t.contiguous(torch::MemoryFormat::ChannelsLast)
+                           : torch::empty(t.sizes(), t.options().memory_format(torch::MemoryFormat::ChannelsLast)));
+  };
+  for (auto& p : module.parameters(/*recurse=*/true)) convert(p);
+  for (auto& b : module.buffers(/*recurse=*/true)) convert(b);
 }
 
 }  // namespace em::models

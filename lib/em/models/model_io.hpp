@@ -9,19 +9,19 @@
 #include <torch/nn/module.h>
 
 #include "em/io/json.hpp"
-#include "em/io/safetensors.hpp"
+#include "em/tensor/safetensors.hpp"
 
 namespace em::models {
 
 // Parameters and buffers by name, detached (they share storage with the module), without num_batches_tracked
-// (HF checkpoints do not store it). Pass to io::save_safetensors, which writes contiguous NCHW copies.
-io::TensorMap state_of(const torch::nn::Module& module);
+// (HF checkpoints do not store it). Pass to tensor::save_safetensors, which writes contiguous NCHW copies.
+tensor::TensorMap state_of(const torch::nn::Module& module);
 
 // Copies every tensor of `tensors` into the module's parameter/buffer of the same name. Strict: every tensor in the
 // file must be used and every module tensor present (num_batches_tracked may be absent); any missing, unexpected
 // or wrongly shaped name is an error listing them all, prefixed with `what` (the file). Floating dtypes convert
 // (F16/BF16 files load into F32 models); the module keeps its memory format (channels-last stays channels-last).
-void load_state_strict(torch::nn::Module& module, const io::TensorMap& tensors, const std::string& what);
+void load_state_strict(torch::nn::Module& module, const tensor::TensorMap& tensors, const std::string& what);
 
 // Writes an HF model folder: dir/config.json, dir/model.safetensors and (when not null) dir/preprocessor_config.json,
 // each atomically. The folder loads in HF transformers (from_pretrained) and in em-eval/em-predict/em-serve.
@@ -30,7 +30,13 @@ void save_model_dir(const std::filesystem::path& dir, const io::Json& config, co
 
 // The weights of an HF model folder: dir/model.safetensors, or the shards a model.safetensors.index.json lists.
 // Errors name the folder (with a hint when only a pickled pytorch_model.bin is there, which we cannot read).
-io::TensorMap load_model_weights(const std::filesystem::path& dir);
+tensor::TensorMap load_model_weights(const std::filesystem::path& dir);
+
+// load_state_strict(module, load_model_weights(dir)) for a cold start: checks every name, shape and dtype against
+// the files' headers first, then copies each tensor once, from the file's mapping straight into the module's
+// tensor (in the module's memory format: a channels-last module is filled channels-last), releasing the file's
+// pages as it goes. Memory: the module's weights plus one tensor of the file at a time.
+void load_model_weights_strict(torch::nn::Module& module, const std::filesystem::path& dir);
 
 // What --init did; also logged as warnings.
 struct InitReport {
@@ -54,12 +60,13 @@ struct InitOptions {
 // the module lacks are ignored with a warning giving their count. Throws when no tensor matches at all.
 InitReport load_init_weights(torch::nn::Module& module, const std::string& path, const InitOptions& options = {});
 // The same on tensors already in memory (`what` names their source in messages).
-InitReport load_init_tensors(torch::nn::Module& module, const io::TensorMap& tensors, const std::string& what,
+InitReport load_init_tensors(torch::nn::Module& module, const tensor::TensorMap& tensors, const std::string& what,
                              const InitOptions& options = {});
 
 // Converts every 4-D parameter and buffer to channels-last in place (LibTorch 1.13 has no Module::to(MemoryFormat)).
 // With channels-last inputs, convolutions and BatchNorm then run in NHWC end to end (faster with oneDNN on CPU and
 // tensor cores on GPU). Call after moving the module to its device and before building the optimizer.
-void to_channels_last(torch::nn::Module& module);
+// keep_values = false: the tensors are about to be overwritten (a load follows): new memory, nothing copied.
+void to_channels_last(torch::nn::Module& module, bool keep_values = true);
 
 }  // namespace em::models

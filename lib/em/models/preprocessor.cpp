@@ -1,4 +1,5 @@
 #include "em/models/preprocessor.hpp"
+#include "em/tensor/image_tensor.hpp"
 
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
@@ -154,7 +155,7 @@ torch::Tensor preprocess_image(const PreprocessorConfig& p, const io::Image& ima
       std[c] = 1.0f / scale;
     }
   }
-  return data::to_normalized_tensor(rgb, mean, std);
+  return tensor::to_normalized_tensor(rgb, mean, std);
 }
 
 }  // namespace em::models

@@ -120,10 +120,7 @@ ResNetConvLayerImpl::ResNetConvLayerImpl(int64_t in_channels, int64_t out_channe
                                          int64_t stride, Activation act)
     : activation(act) {
   convolution = register_module(
-      "convolution", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, out_channels, kernel_size)
-                                           .stride(stride)
-                                           .padding(kernel_size / 2)
-                                           .bias(false)));
+      "convolution", Conv2d(Conv2dSpec{in_channels, out_channels, kernel_size, stride, kernel_size / 2, false}));
   normalization = register_module("normalization", torch::nn::BatchNorm2d(out_channels));
 }
 
@@ -132,9 +129,8 @@ torch::Tensor ResNetConvLayerImpl::forward(const torch::Tensor& x) {
 }
 
 ResNetShortCutImpl::ResNetShortCutImpl(int64_t in_channels, int64_t out_channels, int64_t stride) {
-  convolution = register_module(
-      "convolution",
-      torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, out_channels, 1).stride(stride).bias(false)));
+  convolution =
+      register_module("convolution", Conv2d(Conv2dSpec{in_channels, out_channels, 1, stride, 0, false}));
   normalization = register_module("normalization", torch::nn::BatchNorm2d(out_channels));
 }
 
@@ -241,10 +237,11 @@ torch::Tensor ResNetForImageClassificationImpl::forward(const torch::Tensor& pix
 }
 
 void init_resnet_weights(torch::nn::Module& module) {
+  if (skip_init()) return;  // a checkpoint fills every tensor next
   torch::NoGradGuard no_grad;
   // include_self=false: called from the constructor, before the module is owned by a shared_ptr.
   for (auto& m : module.modules(/*include_self=*/false)) {
-    if (auto* conv = m->as<torch::nn::Conv2d>()) {
+    if (auto* conv = m->as<Conv2d>()) {
       torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
     } else if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
       torch::nn::init::ones_(bn->weight);

@@ -14,6 +14,7 @@
 
 #include "em/io/json.hpp"
 #include "em/models/config_fields.hpp"  // Activation
+#include "em/models/layers.hpp"
 
 namespace em::models {
 
@@ -55,7 +56,7 @@ class ResNetConvLayerImpl : public torch::nn::Module {
                       Activation activation);
   torch::Tensor forward(const torch::Tensor& x);
 
-  torch::nn::Conv2d convolution{nullptr};
+  Conv2d convolution{nullptr};
   torch::nn::BatchNorm2d normalization{nullptr};
   Activation activation;
 };
@@ -67,7 +68,7 @@ class ResNetShortCutImpl : public torch::nn::Module {
   ResNetShortCutImpl(int64_t in_channels, int64_t out_channels, int64_t stride);
   torch::Tensor forward(const torch::Tensor& x);
 
-  torch::nn::Conv2d convolution{nullptr};
+  Conv2d convolution{nullptr};
   torch::nn::BatchNorm2d normalization{nullptr};
 };
 TORCH_MODULE(ResNetShortCut);

@@ -1,6 +1,7 @@
 #include "em/models/segformer.hpp"
 
 #include "em/core/error.hpp"
+#include "em/models/layers.hpp"
 #include "em/models/config_fields.hpp"
 
 #include <cmath>
@@ -374,6 +375,7 @@ torch::Tensor SegformerForSemanticSegmentationImpl::forward(const torch::Tensor&
 }
 
 void init_segformer_weights(torch::nn::Module& module, double initializer_range) {
+  if (skip_init()) return;  // a checkpoint fills every tensor next
   torch::NoGradGuard no_grad;
   // include_self=false: called from the constructor, before the module is owned by a shared_ptr.
   for (auto& m : module.modules(/*include_self=*/false)) {

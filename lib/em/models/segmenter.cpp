@@ -1,8 +1,9 @@
 #include "em/models/segmenter.hpp"
 
-#include "em/core/autocast.hpp"
+#include "em/tensor/autocast.hpp"
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
+#include "em/models/layers.hpp"
 #include "em/models/model_io.hpp"
 
 #include <algorithm>
@@ -38,7 +39,7 @@ Segmenter Segmenter::create(const SegformerConfig& architecture, std::vector<std
   return s;
 }
 
-Segmenter Segmenter::load(const fs::path& dir) {
+Segmenter Segmenter::load(const fs::path& dir, bool channels_last) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
     fail("{}: not a model folder (expected config.json, model.safetensors, preprocessor_config.json)", dir.string());
@@ -49,8 +50,15 @@ Segmenter Segmenter::load(const fs::path& dir) {
          config.value("model_type", std::string("?")));
   Segmenter s;
   s.config = SegformerConfig::from_json(config, config_path.string());
-  s.model = SegformerForSemanticSegmentation(s.config);
-  load_state_strict(*s.model, load_model_weights(dir), (dir / "model.safetensors").string());
+  {
+    SkipInit every_tensor_is_loaded_next;
+    s.model = SegformerForSemanticSegmentation(s.config);
+  }
+  if (channels_last) {
+    to_channels_last(*s.model, /*keep_values=*/false);
+    s.channels_last = true;
+  }
+  load_model_weights_strict(*s.model, dir);
   const fs::path pre_path = dir / "preprocessor_config.json";
   s.preprocessor = PreprocessorConfig::segmentation(512);
   if (fs::exists(pre_path, ec)) {
@@ -80,7 +88,7 @@ torch::Tensor Segmenter::to_model_input(const torch::Tensor& pixel_values) const
 
 torch::Tensor Segmenter::logits(const torch::Tensor& pixel_values, bool bf16) const {
   torch::Tensor x = to_model_input(pixel_values);
-  Bf16Autocast autocast(bf16);
+  tensor::Bf16Autocast autocast(bf16);
   SegformerForSemanticSegmentation shared = model;  // a holder copy shares the module; forward is not const
   return shared->forward(x).to(torch::kFloat32);
 }

@@ -26,7 +26,8 @@ struct Segmenter {
   // A fresh model with these labels (class id = position), initialised from the current torch seed (HF's init).
   static Segmenter create(const SegformerConfig& architecture, std::vector<std::string> labels, int64_t image_size);
   // A saved model folder (ours or an HF SegformerForSemanticSegmentation folder), loaded strictly, in eval mode.
-  static Segmenter load(const std::filesystem::path& dir);
+  // channels_last: built channels-last and filled that way (prediction), instead of use_channels_last() after.
+  static Segmenter load(const std::filesystem::path& dir, bool channels_last = false);
   void save(const std::filesystem::path& dir) const;
 
   // One decoded image -> [3, height, width] as the model's processor does it (RGB, resize, rescale, normalize).

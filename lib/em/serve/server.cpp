@@ -2,7 +2,7 @@
 
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
-#include "em/infer/request.hpp"
+#include "em/io/request.hpp"
 #include "em/io/image.hpp"
 
 #include <httplib.h>
@@ -241,7 +241,7 @@ InferenceService::~InferenceService() { stop(); }
 Reply InferenceService::infer(const std::string& body) {
   std::vector<infer::Prepared> prepared;
   try {
-    std::vector<std::string> images = infer::decode_request(body);
+    std::vector<std::string> images = io::decode_request(body);
     prepared.reserve(images.size());
     for (size_t i = 0; i < images.size(); ++i) {
       // The same decoding and naming as em-predict (Predictor::predict_bytes), so errors read the same.

@@ -1,9 +1,9 @@
-#include "em/core/autocast.hpp"
+#include "em/tensor/autocast.hpp"
 
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
-namespace em {
+namespace em::tensor {
 
 Bf16Autocast::Bf16Autocast(bool enabled) : enabled_(enabled) {
   if (!enabled_) return;
@@ -28,4 +28,4 @@ Bf16Autocast::~Bf16Autocast() {
   at::autocast::clear_cache();
 }
 
-}  // namespace em
+}  // namespace em::tensor

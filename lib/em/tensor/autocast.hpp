@@ -2,7 +2,7 @@
 // With it, matmuls and convolutions run in bf16 (AMX/AVX-512 on this CPU) while reductions stay fp32.
 #pragma once
 
-namespace em {
+namespace em::tensor {
 
 class Bf16Autocast {
  public:
@@ -16,4 +16,4 @@ class Bf16Autocast {
   bool previous_ = false;
 };
 
-}  // namespace em
+}  // namespace em::tensor

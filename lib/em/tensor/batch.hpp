@@ -8,7 +8,7 @@
 
 #include <torch/torch.h>
 
-namespace em::data {
+namespace em::tensor {
 
 struct Batch {
   torch::Tensor pixel_values;  // [N,3,H,W] float32, normalized
@@ -21,4 +21,4 @@ struct Batch {
   int64_t size() const { return static_cast<int64_t>(indices.size()); }
 };
 
-}  // namespace em::data
+}  // namespace em::tensor

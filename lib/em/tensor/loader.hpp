@@ -1,5 +1,5 @@
 // Prefetching batch loader: worker threads build batches ahead of the consumer in a bounded window and hand them
-// out in order; plus the seeded randomness (per-sample seeds, epoch permutations) that makes runs reproducible.
+// out in order (the seeded randomness that makes runs reproducible is data/sampling.hpp).
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -8,13 +8,12 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <thread>
 #include <vector>
 
-#include "em/data/batch.hpp"
+#include "em/tensor/batch.hpp"
 
-namespace em::data {
+namespace em::tensor {
 
 // Builds batch 0, 1, 2, ... with make_batch on num_workers threads, at most queue_depth batches ahead of the one
 // next() returns (ready or in progress; raised to num_workers so every worker can be busy). Batches come out in
@@ -58,16 +57,4 @@ class PrefetchLoader {
   std::vector<std::thread> workers_;
 };
 
-// A well-mixed 64-bit seed for one sample's random transforms (splitmix64 over seed, epoch, index): the same
-// (seed, epoch, index) gives the same augmentation whichever worker builds it and after a resume.
-uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index);
-
-// The order of 0..n-1 for an epoch: Fisher-Yates driven by std::mt19937_64(sample_seed(seed, epoch, -1)), written out
-// here because std::shuffle's algorithm differs between standard libraries. Same arguments, same order, anywhere.
-std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch);
-
-// Uniform integer in [0, bound) from an mt19937_64 without std::uniform_int_distribution (implementation-defined):
-// rejection sampling, so results are identical across standard libraries.
-uint64_t uniform_below(std::mt19937_64& rng, uint64_t bound);
-
-}  // namespace em::data
+}  // namespace em::tensor

@@ -1,10 +1,10 @@
-#include "em/metrics/segmentation_torch.hpp"
+#include "em/tensor/segmentation_counts.hpp"
 
 #include "em/core/error.hpp"
 
-namespace em::metrics {
+namespace em::tensor {
 
-void add_label_maps(SegmentationAccumulator& accumulator, const torch::Tensor& pred, const torch::Tensor& truth) {
+void add_label_maps(metrics::SegmentationAccumulator& accumulator, const torch::Tensor& pred, const torch::Tensor& truth) {
   if (pred.sizes() != truth.sizes())
     fail("segmentation metrics: prediction shape {} differs from the truth's {}", c10::str(pred.sizes()),
          c10::str(truth.sizes()));
@@ -16,4 +16,4 @@ void add_label_maps(SegmentationAccumulator& accumulator, const torch::Tensor& p
   accumulator.add(p.data_ptr<int64_t>(), t.data_ptr<int64_t>(), static_cast<std::size_t>(p.numel()));
 }
 
-}  // namespace em::metrics
+}  // namespace em::tensor

@@ -3,7 +3,7 @@
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
 #include "em/io/file.hpp"
-#include "em/io/safetensors.hpp"
+#include "em/tensor/safetensors.hpp"
 #include "em/models/model_io.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -132,14 +132,14 @@ void save_checkpoint(const fs::path& out, Task& task, const AdamW& optimizer, co
       task.save_model(tmp);
     else
       io::link_or_copy_files(model_files, tmp);
-    io::save_safetensors(tmp / "optimizer.safetensors", optimizer.state(/*copy=*/false));
+    tensor::save_safetensors(tmp / "optimizer.safetensors", optimizer.state(/*copy=*/false));
     torch::Tensor rng;
     {
       auto gen = at::detail::getDefaultCPUGenerator();
       std::lock_guard<std::mutex> lock(gen.mutex());
       rng = gen.get_state();
     }
-    io::save_safetensors(tmp / "rng_state.safetensors", {{"torch_cpu", rng}});
+    tensor::save_safetensors(tmp / "rng_state.safetensors", {{"torch_cpu", rng}});
     io::write_json_file(tmp / "hyperparameters.json", hyperparameters);
     // Written last: its presence marks the checkpoint complete.
     io::write_json_file(tmp / run_dir::kTrainerState, state.to_json());
@@ -156,10 +156,10 @@ void save_checkpoint(const fs::path& out, Task& task, const AdamW& optimizer, co
 TrainerState load_checkpoint(const fs::path& dir, Task& task, AdamW& optimizer) {
   std::string what = (dir / run_dir::kTrainerState).string();
   TrainerState state = TrainerState::from_json(io::read_json_file(what), what);
-  models::load_state_strict(task.model(), io::load_safetensors((dir / "model.safetensors").string()),
+  models::load_state_strict(task.model(), tensor::load_safetensors((dir / "model.safetensors").string()),
                             (dir / "model.safetensors").string());
-  optimizer.load_state(io::load_safetensors((dir / "optimizer.safetensors").string()));
-  auto rng = io::load_safetensors((dir / "rng_state.safetensors").string());
+  optimizer.load_state(tensor::load_safetensors((dir / "optimizer.safetensors").string()));
+  auto rng = tensor::load_safetensors((dir / "rng_state.safetensors").string());
   auto it = rng.find("torch_cpu");
   if (it == rng.end()) fail("{}: missing tensor torch_cpu", (dir / "rng_state.safetensors").string());
   auto gen = at::detail::getDefaultCPUGenerator();

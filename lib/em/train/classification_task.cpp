@@ -1,9 +1,11 @@
 #include "em/train/classification_task.hpp"
+#include "em/data/sampling.hpp"
+#include "em/tensor/image_tensor.hpp"
 
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
 #include "em/core/progress.hpp"
-#include "em/data/loader.hpp"
+#include "em/tensor/loader.hpp"
 #include "em/data/transforms.hpp"
 #include "em/metrics/classification.hpp"
 #include "em/metrics/classification_io.hpp"
@@ -59,8 +61,8 @@ const std::vector<data::LabeledImage>& ClassificationTask::split(const std::stri
   return dataset_.split(name);
 }
 
-data::Batch ClassificationTask::train_batch(const std::vector<int64_t>& indices, int64_t epoch) {
-  data::Batch batch;
+tensor::Batch ClassificationTask::train_batch(const std::vector<int64_t>& indices, int64_t epoch) {
+  tensor::Batch batch;
   std::vector<torch::Tensor> images;
   std::vector<int64_t> labels;
   for (int64_t index : indices) {
@@ -80,12 +82,12 @@ data::Batch ClassificationTask::train_batch(const std::vector<int64_t>& indices,
     batch.indices.push_back(index);
   }
   if (images.empty()) return batch;
-  batch.pixel_values = data::stack_tensors(images);
+  batch.pixel_values = tensor::stack_tensors(images);
   batch.labels = torch::tensor(labels, torch::kInt64);
   return batch;
 }
 
-LossOutput ClassificationTask::loss(const data::Batch& batch) {
+LossOutput ClassificationTask::loss(const tensor::Batch& batch) {
   if (batch.size() == 0) fail("a training batch has no readable image");
   torch::Tensor x = classifier_.channels_last ? batch.pixel_values.contiguous(at::MemoryFormat::ChannelsLast)
                                               : batch.pixel_values;
@@ -103,10 +105,10 @@ EvalResult ClassificationTask::evaluate(const EvalOptions& options) {
 
   torch::NoGradGuard no_grad;
   classifier_.model->eval();
-  data::PrefetchLoader loader(
+  tensor::PrefetchLoader loader(
       num_batches,
       [&](size_t b) {
-        data::Batch batch;
+        tensor::Batch batch;
         std::vector<torch::Tensor> images;
         std::vector<int64_t> labels;
         const int64_t from = static_cast<int64_t>(b) * eval_batch_size_, to = std::min(n, from + eval_batch_size_);
@@ -116,7 +118,7 @@ EvalResult ClassificationTask::evaluate(const EvalOptions& options) {
           labels.push_back(dataset_to_model_label_[static_cast<size_t>(s.label)]);
           batch.indices.push_back(i);
         }
-        batch.pixel_values = data::stack_tensors(images);
+        batch.pixel_values = tensor::stack_tensors(images);
         batch.labels = torch::tensor(labels, torch::kInt64);
         return batch;
       },

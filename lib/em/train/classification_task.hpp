@@ -21,8 +21,8 @@ class ClassificationTask : public Task {
 
   torch::nn::Module& model() override { return *classifier_.model; }
   int64_t train_size() const override { return static_cast<int64_t>(dataset_.train.size()); }
-  data::Batch train_batch(const std::vector<int64_t>& indices, int64_t epoch) override;
-  LossOutput loss(const data::Batch& batch) override;
+  tensor::Batch train_batch(const std::vector<int64_t>& indices, int64_t epoch) override;
+  LossOutput loss(const tensor::Batch& batch) override;
   EvalResult evaluate(const EvalOptions& options) override;
   std::vector<ParamGroup> param_groups(double weight_decay) override;
   void save_model(const std::filesystem::path& dir) override;

@@ -1,9 +1,11 @@
 #include "em/train/detection_task.hpp"
+#include "em/data/sampling.hpp"
+#include "em/tensor/detection_tensors.hpp"
 
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
 #include "em/core/progress.hpp"
-#include "em/data/loader.hpp"
+#include "em/tensor/loader.hpp"
 #include "em/data/split.hpp"
 #include "em/io/file.hpp"
 #include "em/models/model_io.hpp"
@@ -130,10 +132,10 @@ data::BoxTargets DetectionTask::targets_of(const data::CocoImageRecord& image, i
   return t;
 }
 
-data::Batch DetectionTask::train_batch(const std::vector<int64_t>& indices, int64_t epoch) {
+tensor::Batch DetectionTask::train_batch(const std::vector<int64_t>& indices, int64_t epoch) {
   static std::mutex warned_mutex;
   static std::set<std::string> warned;
-  data::Batch batch;
+  tensor::Batch batch;
   std::vector<torch::Tensor> images;
   std::vector<data::BoxTargets> targets;
   for (int64_t index : indices) {
@@ -160,18 +162,18 @@ data::Batch DetectionTask::train_batch(const std::vector<int64_t>& indices, int6
     batch.indices.push_back(index);
   }
   if (images.empty()) return batch;
-  data::PaddedBatch padded = data::pad_images(images);
+  tensor::PaddedBatch padded = tensor::pad_images(images);
   batch.pixel_values = padded.pixel_values;
   batch.pixel_mask = padded.pixel_mask;
   const int frame_h = static_cast<int>(padded.pixel_values.size(2)), frame_w = static_cast<int>(padded.pixel_values.size(3));
   for (const auto& t : targets) {
     batch.targets.push_back({{"class_labels", torch::tensor(t.labels, torch::kInt64)},
-                             {"boxes", data::normalized_cxcywh(t, frame_w, frame_h)}});
+                             {"boxes", tensor::normalized_cxcywh(t, frame_w, frame_h)}});
   }
   return batch;
 }
 
-LossOutput DetectionTask::loss(const data::Batch& batch) {
+LossOutput DetectionTask::loss(const tensor::Batch& batch) {
   if (batch.size() == 0) fail("a training batch has no readable image");
   models::DetrOutput out = detector_.model->forward(batch.pixel_values, batch.pixel_mask);
   std::vector<models::DetrTarget> targets;
@@ -198,10 +200,10 @@ EvalResult DetectionTask::evaluate(const EvalOptions& options) {
   const size_t num_batches = static_cast<size_t>((n + eval_batch_size_ - 1) / eval_batch_size_);
   torch::NoGradGuard no_grad;
   detector_.model->eval();
-  data::PrefetchLoader loader(
+  tensor::PrefetchLoader loader(
       num_batches,
       [&](size_t b) {
-        data::Batch batch;
+        tensor::Batch batch;
         std::vector<torch::Tensor> images;
         const int64_t from = static_cast<int64_t>(b) * eval_batch_size_, to = std::min(n, from + eval_batch_size_);
         for (int64_t i = from; i < to; ++i) {
@@ -214,7 +216,7 @@ EvalResult DetectionTask::evaluate(const EvalOptions& options) {
                {"size", torch::tensor({images.back().size(1), images.back().size(2)})}});
           batch.indices.push_back(i);
         }
-        data::PaddedBatch padded = data::pad_images(images);
+        tensor::PaddedBatch padded = tensor::pad_images(images);
         batch.pixel_values = padded.pixel_values;
         batch.pixel_mask = padded.pixel_mask;
         return batch;

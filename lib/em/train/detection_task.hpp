@@ -31,8 +31,8 @@ class DetectionTask : public Task {
 
   torch::nn::Module& model() override { return *detector_.model; }
   int64_t train_size() const override { return static_cast<int64_t>(dataset_.train.images.size()); }
-  data::Batch train_batch(const std::vector<int64_t>& indices, int64_t epoch) override;
-  LossOutput loss(const data::Batch& batch) override;
+  tensor::Batch train_batch(const std::vector<int64_t>& indices, int64_t epoch) override;
+  LossOutput loss(const tensor::Batch& batch) override;
   // Every query of every image (threshold 0, as DETR's own evaluation), scored with COCO box metrics against the
   // split's annotation file read as em-metrics reads it. --predictions writes the COCO results list.
   EvalResult evaluate(const EvalOptions& options) override;

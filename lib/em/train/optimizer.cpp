@@ -202,8 +202,8 @@ void AdamW::update(Slot& slot, const torch::Tensor& raw_grad, double grad_scale)
   p.addcdiv_(slot.exp_avg, denom, -step_size);
 }
 
-io::TensorMap AdamW::state(bool copy) const {
-  io::TensorMap out;
+tensor::TensorMap AdamW::state(bool copy) const {
+  tensor::TensorMap out;
   out.emplace("step", int64_scalar(step_count_));
   // Contiguous: what a safetensors file stores. Copies are safe to keep while training goes on.
   auto snapshot = [copy](const torch::Tensor& t) {
@@ -217,7 +217,7 @@ io::TensorMap AdamW::state(bool copy) const {
   return out;
 }
 
-void AdamW::load_state(const io::TensorMap& state) {
+void AdamW::load_state(const tensor::TensorMap& state) {
   // Check everything first so that a bad file leaves the optimizer untouched.
   std::vector<std::string> missing;
   std::set<std::string> expected{"step"};

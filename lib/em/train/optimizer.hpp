@@ -9,8 +9,10 @@
 
 #include <torch/torch.h>
 
+#include "em/tensor/safetensors.hpp"
+
 namespace em::io {
-// The same alias as em/io/safetensors.hpp (an identical alias may be declared twice), so this header stays light.
+// The same alias as em/tensor/safetensors.hpp (an identical alias may be declared twice), so this header stays light.
 using TensorMap = std::map<std::string, torch::Tensor>;
 }  // namespace em::io
 
@@ -54,9 +56,9 @@ class AdamW {
   // scalar: torch keeps a step per param, which differs where a param went without a gradient). Contiguous copies, or
   // with copy = false the moments themselves where already contiguous (for writing out at once: the next step()
   // changes them).
-  io::TensorMap state(bool copy = true) const;
+  tensor::TensorMap state(bool copy = true) const;
   // All-or-nothing restore from state(): a missing, unknown or wrongly shaped tensor is an em::Error that names it.
-  void load_state(const io::TensorMap& state);
+  void load_state(const tensor::TensorMap& state);
 
  private:
   struct Slot {

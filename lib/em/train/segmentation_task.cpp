@@ -1,12 +1,14 @@
 #include "em/train/segmentation_task.hpp"
+#include "em/data/sampling.hpp"
+#include "em/tensor/image_tensor.hpp"
 
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
 #include "em/core/progress.hpp"
-#include "em/data/loader.hpp"
+#include "em/tensor/loader.hpp"
 #include "em/data/transforms.hpp"
 #include "em/metrics/segmentation.hpp"
-#include "em/metrics/segmentation_torch.hpp"
+#include "em/tensor/segmentation_counts.hpp"
 #include "em/models/model_io.hpp"
 
 #include <cmath>
@@ -89,8 +91,8 @@ SegmentationTask::SegmentationTask(const std::string& model_dir, const std::stri
   segmenter_.use_channels_last();
 }
 
-data::Batch SegmentationTask::train_batch(const std::vector<int64_t>& indices, int64_t epoch) {
-  data::Batch batch;
+tensor::Batch SegmentationTask::train_batch(const std::vector<int64_t>& indices, int64_t epoch) {
+  tensor::Batch batch;
   std::vector<torch::Tensor> images, labels;
   for (int64_t index : indices) {
     const auto& entry = dataset_.train[static_cast<size_t>(index)];
@@ -110,12 +112,12 @@ data::Batch SegmentationTask::train_batch(const std::vector<int64_t>& indices, i
     batch.indices.push_back(index);
   }
   if (images.empty()) return batch;
-  batch.pixel_values = data::stack_tensors(images);
-  batch.labels = data::stack_tensors(labels);
+  batch.pixel_values = tensor::stack_tensors(images);
+  batch.labels = tensor::stack_tensors(labels);
   return batch;
 }
 
-LossOutput SegmentationTask::loss(const data::Batch& batch) {
+LossOutput SegmentationTask::loss(const tensor::Batch& batch) {
   if (batch.size() == 0) fail("a training batch has no readable image");
   torch::Tensor logits = segmenter_.model->forward(segmenter_.to_model_input(batch.pixel_values));
   return {models::segmentation_loss(logits, batch.labels, data::kIgnoreLabel), {}};
@@ -143,10 +145,10 @@ EvalResult SegmentationTask::evaluate(const EvalOptions& options) {
   torch::NoGradGuard no_grad;
   segmenter_.model->eval();
   // Each batch carries its images at the model's input size and their label maps at the original size.
-  data::PrefetchLoader loader(
+  tensor::PrefetchLoader loader(
       num_batches,
       [&](size_t b) {
-        data::Batch batch;
+        tensor::Batch batch;
         std::vector<torch::Tensor> images;
         const int64_t from = static_cast<int64_t>(b) * eval_batch_size_, to = std::min(n, from + eval_batch_size_);
         for (int64_t i = from; i < to; ++i) {
@@ -156,7 +158,7 @@ EvalResult SegmentationTask::evaluate(const EvalOptions& options) {
           batch.targets.push_back({{"label_map", label_tensor(s.label_map)}});
           batch.indices.push_back(i);
         }
-        batch.pixel_values = data::stack_tensors(images);
+        batch.pixel_values = tensor::stack_tensors(images);
         return batch;
       },
       num_workers_, std::max(2, num_workers_ * 2));
@@ -167,7 +169,7 @@ EvalResult SegmentationTask::evaluate(const EvalOptions& options) {
     for (int64_t i = 0; i < batch->size(); ++i) {
       const torch::Tensor& truth = batch->targets[static_cast<size_t>(i)].at("label_map");
       torch::Tensor pred = models::label_map_at(logits[i], truth.size(0), truth.size(1));
-      metrics::add_label_maps(acc, pred, truth);
+      tensor::add_label_maps(acc, pred, truth);
       if (write_predictions) {
         const auto& entry = samples[static_cast<size_t>(batch->indices[static_cast<size_t>(i)])];
         io::write_png((pred_dir / entry.seg_map_rel).string(), models::label_map_image(pred));

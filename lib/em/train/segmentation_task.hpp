@@ -24,8 +24,8 @@ class SegmentationTask : public Task {
 
   torch::nn::Module& model() override { return *segmenter_.model; }
   int64_t train_size() const override { return static_cast<int64_t>(dataset_.train.size()); }
-  data::Batch train_batch(const std::vector<int64_t>& indices, int64_t epoch) override;
-  LossOutput loss(const data::Batch& batch) override;
+  tensor::Batch train_batch(const std::vector<int64_t>& indices, int64_t epoch) override;
+  LossOutput loss(const tensor::Batch& batch) override;
   // Streams per-image pixel counts (memory does not grow with the split). options.predictions_path: a folder that
   // receives one predicted label PNG per image under its seg_map path (what em-metrics --pred reads).
   EvalResult evaluate(const EvalOptions& options) override;

@@ -9,7 +9,7 @@
 
 #include <torch/torch.h>
 
-#include "em/data/batch.hpp"
+#include "em/tensor/batch.hpp"
 #include "em/io/json.hpp"
 #include "em/train/optimizer.hpp"
 
@@ -38,8 +38,8 @@ class Task {
   virtual torch::nn::Module& model() = 0;
   virtual int64_t train_size() const = 0;
   // The training batch for these dataset indices; augmentation is seeded per sample from (seed, epoch, index).
-  virtual data::Batch train_batch(const std::vector<int64_t>& indices, int64_t epoch) = 0;
-  virtual LossOutput loss(const data::Batch& batch) = 0;
+  virtual tensor::Batch train_batch(const std::vector<int64_t>& indices, int64_t epoch) = 0;
+  virtual LossOutput loss(const tensor::Batch& batch) = 0;
   virtual EvalResult evaluate(const EvalOptions& options) = 0;
   // Parameter groups for AdamW (detection gives its backbone a smaller learning rate).
   virtual std::vector<ParamGroup> param_groups(double weight_decay) = 0;

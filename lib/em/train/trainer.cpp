@@ -1,11 +1,12 @@
 #include "em/train/trainer.hpp"
+#include "em/data/sampling.hpp"
 
-#include "em/core/autocast.hpp"
+#include "em/tensor/autocast.hpp"
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
 #include "em/core/progress.hpp"
 #include "em/core/signals.hpp"
-#include "em/data/loader.hpp"
+#include "em/tensor/loader.hpp"
 #include "em/io/file.hpp"
 #include "em/train/checkpoint.hpp"
 #include "em/train/schedule.hpp"
@@ -180,7 +181,7 @@ TrainResult train(Task& task, const TrainOptions& opts) {
     const int64_t first = state.global_step % state.steps_per_epoch;
     const int64_t end = std::min(state.steps_per_epoch, state.total_steps - epoch_index * state.steps_per_epoch);
     const std::vector<int64_t> order = data::epoch_permutation(n, static_cast<uint64_t>(hp.seed), epoch_index);
-    data::PrefetchLoader loader(
+    tensor::PrefetchLoader loader(
         static_cast<size_t>(end - first),
         [&, epoch_index, first](size_t b) {
           int64_t from = (first + static_cast<int64_t>(b)) * batch_size, to = std::min(n, from + batch_size);
@@ -198,7 +199,7 @@ TrainResult train(Task& task, const TrainOptions& opts) {
       optimizer.set_lr(lr);
       LossOutput out_loss;
       {
-        Bf16Autocast autocast(hp.bf16);
+        tensor::Bf16Autocast autocast(hp.bf16);
         out_loss = task.loss(*batch);
       }
       out_loss.loss.backward();

@@ -3,8 +3,10 @@
 #include <catch2/catch.hpp>
 
 #include "em/core/error.hpp"
+#include "em/data/sampling.hpp"
+#include "em/tensor/detection_tensors.hpp"
 #include "em/data/detection_transforms.hpp"
-#include "em/data/loader.hpp"
+#include "em/tensor/loader.hpp"
 #include "em/io/json.hpp"
 
 #include <filesystem>
@@ -189,7 +191,7 @@ TEST_CASE("augmentation is a function of the seed alone", "[data][detection_tran
 TEST_CASE("pad_images pads bottom/right with zeros and masks the padding", "[data][detection_transforms]") {
   torch::Tensor a = torch::arange(18, torch::kFloat32).reshape({3, 2, 3}) + 1;
   torch::Tensor b = torch::arange(12, torch::kFloat32).reshape({3, 4, 1}) + 100;
-  auto batch = em::data::pad_images({a, b});
+  auto batch = em::tensor::pad_images({a, b});
   REQUIRE(batch.pixel_values.sizes() == torch::IntArrayRef({2, 3, 4, 3}));
   REQUIRE(batch.pixel_mask.sizes() == torch::IntArrayRef({2, 4, 3}));
   CHECK(batch.pixel_mask.scalar_type() == torch::kInt64);
@@ -201,15 +203,15 @@ TEST_CASE("pad_images pads bottom/right with zeros and masks the padding", "[dat
   torch::Tensor mask1 = torch::tensor({1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0}, torch::kInt64).reshape({4, 3});
   CHECK(torch::equal(batch.pixel_mask[0], mask0));
   CHECK(torch::equal(batch.pixel_mask[1], mask1));
-  CHECK_THROWS_AS(em::data::pad_images({}), em::Error);
+  CHECK_THROWS_AS(em::tensor::pad_images({}), em::Error);
 }
 
 TEST_CASE("targets are (cx, cy, w, h) relative to the padded frame", "[data][detection_transforms]") {
   BoxTargets t;
   t.boxes = {{10, 20, 30, 60}, {0, 0, 100, 50}};
   t.labels = {0, 1};
-  torch::Tensor n = em::data::normalized_cxcywh(t, 100, 80);
+  torch::Tensor n = em::tensor::normalized_cxcywh(t, 100, 80);
   torch::Tensor want = torch::tensor({0.2f, 0.5f, 0.2f, 0.5f, 0.5f, 0.3125f, 1.0f, 0.625f}).reshape({2, 4});
   CHECK(torch::allclose(n, want, 0, 1e-7));
-  CHECK(em::data::normalized_cxcywh(BoxTargets{}, 10, 10).sizes() == torch::IntArrayRef({0, 4}));
+  CHECK(em::tensor::normalized_cxcywh(BoxTargets{}, 10, 10).sizes() == torch::IntArrayRef({0, 4}));
 }

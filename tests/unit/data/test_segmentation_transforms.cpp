@@ -3,7 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include "em/core/error.hpp"
-#include "em/data/loader.hpp"
+#include "em/data/sampling.hpp"
+#include "em/tensor/loader.hpp"
 #include "em/data/segmentation_transforms.hpp"
 #include "em/data/transforms.hpp"
 #include "segmentation_test_data.hpp"

@@ -3,6 +3,7 @@
 
 #include "em/core/error.hpp"
 #include "em/data/transforms.hpp"
+#include "em/tensor/image_tensor.hpp"
 #include "em/io/json.hpp"
 
 #include <filesystem>
@@ -54,7 +55,7 @@ TEST_CASE("classification preprocessing equals torchvision Resize + ToTensor + N
   for (const auto& c : golden["preprocess_classification"]) {
     INFO(c["input"].get<std::string>());
     Image input = read_as_stored(c["input"].get<std::string>());  // the gray one is converted to RGB inside
-    torch::Tensor got = em::data::preprocess_classification(input, c["input_size"].get<int>());
+    torch::Tensor got = em::tensor::preprocess_classification(input, c["input_size"].get<int>());
     std::vector<int64_t> shape = c["shape"].get<std::vector<int64_t>>();
     REQUIRE(got.sizes().vec() == shape);
     torch::Tensor expected = torch::tensor(c["values"].get<std::vector<float>>()).reshape(shape);
@@ -77,14 +78,14 @@ TEST_CASE("horizontal flip mirrors columns and to_rgb replicates gray / drops al
 TEST_CASE("normalized tensors are channel-first (x/255 - mean)/std, and stacking checks shapes",
           "[data][transforms]") {
   Image image{2, 1, 3, {0, 128, 255, 10, 20, 30}};
-  torch::Tensor t = em::data::to_normalized_tensor(image);
+  torch::Tensor t = em::tensor::to_normalized_tensor(image);
   REQUIRE(t.sizes().vec() == std::vector<int64_t>{3, 1, 2});
   CHECK(t[0][0][0].item<float>() == Approx((0 / 255.0 - 0.485) / 0.229));
   CHECK(t[1][0][0].item<float>() == Approx((128 / 255.0 - 0.456) / 0.224));
   CHECK(t[2][0][1].item<float>() == Approx((30 / 255.0 - 0.406) / 0.225));
 
-  torch::Tensor batch = em::data::stack_tensors({t, t * 2});
+  torch::Tensor batch = em::tensor::stack_tensors({t, t * 2});
   CHECK(batch.sizes().vec() == std::vector<int64_t>{2, 3, 1, 2});
   CHECK(torch::equal(batch, torch::stack({t, t * 2})));
-  CHECK_THROWS_AS(em::data::stack_tensors({t, torch::zeros({3, 2, 2})}), em::Error);
+  CHECK_THROWS_AS(em::tensor::stack_tensors({t, torch::zeros({3, 2, 2})}), em::Error);
 }

@@ -1,6 +1,8 @@
 // The safetensors reader/writer: exact format on write, everything validated on read, reference files readable.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <cstring>
 
 #include <torch/torch.h>
@@ -8,11 +10,11 @@
 #include "em/core/error.hpp"
 #include "em/io/file.hpp"
 #include "em/io/json.hpp"
-#include "em/io/safetensors.hpp"
+#include "em/tensor/safetensors.hpp"
 #include "test_support.hpp"
 
 using em::io::Json;
-using em::io::TensorMap;
+using em::tensor::TensorMap;
 using Catch::Matchers::Contains;
 
 namespace {
@@ -35,7 +37,7 @@ Json entry(const std::string& dtype, std::vector<int64_t> shape, uint64_t begin,
 
 std::string error_of(const std::string& bytes) {
   try {
-    em::io::load_safetensors_from_bytes(bytes, "bad.safetensors");
+    em::tensor::load_safetensors_from_bytes(bytes, "bad.safetensors");
   } catch (const em::Error& e) {
     return e.what();
   }
@@ -64,8 +66,8 @@ TEST_CASE("safetensors round trip keeps names, dtypes, shapes, values and metada
 
   em::test::TempDir dir;
   const auto path = dir / "t.safetensors";
-  em::io::save_safetensors(path, in, {{"format", "pt"}, {"step", "42"}});
-  auto file = em::io::read_safetensors(path.string());
+  em::tensor::save_safetensors(path, in, {{"format", "pt"}, {"step", "42"}});
+  auto file = em::tensor::read_safetensors(path.string());
   REQUIRE(file.tensors.size() == in.size());
   CHECK(file.metadata == em::io::SafetensorsMetadata{{"format", "pt"}, {"step", "42"}});
   for (const auto& [name, t] : in) {
@@ -76,7 +78,7 @@ TEST_CASE("safetensors round trip keeps names, dtypes, shapes, values and metada
     CHECK(back.is_contiguous());
     CHECK(torch::equal(back, t));
   }
-  CHECK(em::io::load_safetensors(path.string()).size() == in.size());
+  CHECK(em::tensor::load_safetensors(path.string()).size() == in.size());
   // The written file leaves nothing else behind (the atomic write's temp file is renamed).
   CHECK(std::distance(std::filesystem::directory_iterator(dir.path()), {}) == 1);
 }
@@ -87,7 +89,7 @@ TEST_CASE("safetensors writer follows the format: LE length, space padding to 8,
                {"b_f64", torch::ones({2}, torch::kFloat64)},
                {"c_f16", torch::ones({1}, torch::kFloat16)},
                {"d_f32", torch::ones({5})}};
-  const std::string bytes = em::io::safetensors_to_bytes(in);
+  const std::string bytes = em::tensor::safetensors_to_bytes(in);
   uint64_t n = 0;
   std::memcpy(&n, bytes.data(), 8);
   REQUIRE(n % 8 == 0);
@@ -116,7 +118,7 @@ TEST_CASE("safetensors writer follows the format: LE length, space padding to 8,
 TEST_CASE("safetensors reader reads the reference's fixture files", "[io][safetensors]") {
   auto dir = em::test::shared_path("fixtures/detr-tiny");
   if (!dir) return;
-  auto file = em::io::read_safetensors((*dir / "input.safetensors").string());
+  auto file = em::tensor::read_safetensors((*dir / "input.safetensors").string());
   CHECK(file.metadata.at("format") == "pt");
   REQUIRE(file.tensors.count("pixel_values"));
   REQUIRE(file.tensors.count("pixel_mask"));
@@ -127,7 +129,7 @@ TEST_CASE("safetensors reader reads the reference's fixture files", "[io][safete
   CHECK(mask[1].slice(1, 96).sum().item<int64_t>() == 0);
   CHECK(mask[0].sum().item<int64_t>() == 96 * 128);
   // Our writer's bytes read back equal (header layout may differ from the reference writer's, values may not).
-  auto again = em::io::load_safetensors_from_bytes(em::io::safetensors_to_bytes(file.tensors), "again");
+  auto again = em::tensor::load_safetensors_from_bytes(em::tensor::safetensors_to_bytes(file.tensors), "again");
   for (const auto& [name, t] : file.tensors) CHECK(torch::equal(again.at(name), t));
 }
 
@@ -172,21 +174,43 @@ TEST_CASE("safetensors reader rejects malformed files with a message naming the 
   em::test::TempDir dir;
   const auto path = dir / "broken.safetensors";
   em::io::write_file_atomic(path, "short");
-  CHECK_THROWS_WITH(em::io::load_safetensors(path.string()), Contains(path.string() + ": not a safetensors file"));
-  CHECK_THROWS_WITH(em::io::load_safetensors((dir / "absent.safetensors").string()), Contains("cannot open"));
+  CHECK_THROWS_WITH(em::tensor::load_safetensors(path.string()), Contains(path.string() + ": not a safetensors file"));
+  CHECK_THROWS_WITH(em::tensor::load_safetensors((dir / "absent.safetensors").string()), Contains("cannot open"));
 }
 
 TEST_CASE("safetensors reader accepts an empty file table and zero-size tensors", "[io][safetensors]") {
-  auto t = em::io::load_safetensors_from_bytes(with_header(Json::object(), 0), "x");
+  auto t = em::tensor::load_safetensors_from_bytes(with_header(Json::object(), 0), "x");
   CHECK(t.empty());
-  t = em::io::load_safetensors_from_bytes(
+  t = em::tensor::load_safetensors_from_bytes(
       with_header({{"e", entry("F32", {0, 4}, 0, 0)}, {"f", entry("F32", {1}, 0, 4)}}, 4), "x");
   CHECK(t.at("e").sizes() == torch::IntArrayRef({0, 4}));
   CHECK(t.at("f").sizes() == torch::IntArrayRef({1}));
 }
 
 TEST_CASE("safetensors writer refuses reserved names and dtypes the format lacks", "[io][safetensors]") {
-  CHECK_THROWS_WITH(em::io::safetensors_to_bytes({{"__metadata__", torch::ones({1})}}), Contains("reserved"));
-  CHECK_THROWS_WITH(em::io::safetensors_to_bytes({{"z", torch::ones({1}, torch::kComplexFloat)}}),
+  CHECK_THROWS_WITH(em::tensor::safetensors_to_bytes({{"__metadata__", torch::ones({1})}}), Contains("reserved"));
+  CHECK_THROWS_WITH(em::tensor::safetensors_to_bytes({{"z", torch::ones({1}, torch::kComplexFloat)}}),
                     Contains("tensor \"z\"") && Contains("no safetensors name"));
+}
+
+TEST_CASE("read tensors are copy-on-write views: writing one never changes the file", "[io][safetensors]") {
+  em::test::TempDir dir;
+  const auto path = dir / "w.safetensors";
+  em::tensor::save_safetensors(path, {{"w", torch::arange(6, torch::kFloat32)}});
+  const std::string before = em::io::read_file(path.string());
+  {
+    auto tensors = em::tensor::load_safetensors(path.string());
+    tensors.at("w").mul_(10);
+    CHECK(tensors.at("w")[5].item<float>() == 50.0f);
+  }
+  CHECK(em::io::read_file(path.string()) == before);
+  CHECK(em::tensor::load_safetensors(path.string()).at("w")[5].item<float>() == 5.0f);
+}
+
+TEST_CASE("a FIFO or device named .safetensors is refused at once, not read", "[io][safetensors]") {
+  em::test::TempDir dir;
+  const auto fifo = dir / "pipe.safetensors";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(em::tensor::load_safetensors(fifo.string()), Catch::Contains("not a regular file"));
+  CHECK_THROWS_WITH(em::tensor::load_safetensors("/dev/zero"), Catch::Contains("not a regular file"));
 }

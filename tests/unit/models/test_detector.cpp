@@ -5,6 +5,7 @@
 
 #include "em/core/error.hpp"
 #include "em/data/transforms.hpp"
+#include "em/tensor/image_tensor.hpp"
 #include "em/io/json.hpp"
 #include "em/models/detector.hpp"
 #include "test_support.hpp"
@@ -78,7 +79,7 @@ TEST_CASE("a detector folder round-trips: weights, labels, threshold, preprocess
   torch::Tensor x = loaded.preprocess(img);
   // Shortest edge 80 -> 96 (the longest, 144, stays under 160): PIL bilinear resize, then ImageNet normalisation.
   CHECK(x.sizes() == torch::IntArrayRef({3, 96, 144}));
-  torch::Tensor want = em::data::to_normalized_tensor(em::data::resize_bilinear(img, 144, 96));
+  torch::Tensor want = em::tensor::to_normalized_tensor(em::data::resize_bilinear(img, 144, 96));
   CHECK(torch::equal(x, want));
 
   torch::NoGradGuard no_grad;

@@ -6,9 +6,9 @@
 
 #include <torch/torch.h>
 
-#include "em/core/autocast.hpp"
+#include "em/tensor/autocast.hpp"
 #include "em/core/error.hpp"
-#include "em/io/safetensors.hpp"
+#include "em/tensor/safetensors.hpp"
 #include "em/models/detr.hpp"
 #include "em/models/model_io.hpp"
 #include "test_support.hpp"
@@ -41,11 +41,11 @@ TEST_CASE("detr-tiny matches the original DETR's logits and boxes within 1e-4 (s
   const auto config_path = (*dir / "config.json").string();
   auto config = DetrConfig::from_json(em::io::read_json_file(config_path), config_path);
   DetrForObjectDetection model(config);
-  em::models::load_state_strict(*model, em::io::load_safetensors((*dir / "model.safetensors").string()),
+  em::models::load_state_strict(*model, em::tensor::load_safetensors((*dir / "model.safetensors").string()),
                                 (*dir / "model.safetensors").string());
   model->eval();
-  auto input = em::io::load_safetensors((*dir / "input.safetensors").string());
-  auto expected = em::io::load_safetensors((*dir / "expected.safetensors").string());
+  auto input = em::tensor::load_safetensors((*dir / "input.safetensors").string());
+  auto expected = em::tensor::load_safetensors((*dir / "expected.safetensors").string());
   const torch::Tensor& pixel_values = input.at("pixel_values");
   const torch::Tensor& pixel_mask = input.at("pixel_mask");
   torch::NoGradGuard no_grad;
@@ -219,7 +219,7 @@ TEST_CASE("detr runs under bf16 autocast close to fp32", "[detr]") {
   auto reference = model->forward(x, mask);
   em::models::DetrOutput out;
   {
-    em::Bf16Autocast autocast(true);
+    em::tensor::Bf16Autocast autocast(true);
     out = model->forward(x, mask);
   }
   REQUIRE(out.logits.sizes() == reference.logits.sizes());

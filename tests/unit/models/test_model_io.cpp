@@ -4,7 +4,8 @@
 #include <torch/torch.h>
 
 #include "em/core/error.hpp"
-#include "em/io/safetensors.hpp"
+#include "em/tensor/safetensors.hpp"
+#include "em/models/layers.hpp"
 #include "em/models/model_io.hpp"
 #include "em/models/preprocessor.hpp"
 #include "em/models/resnet.hpp"
@@ -107,7 +108,7 @@ TEST_CASE("save_model_dir writes an HF folder that loads back to the same functi
   auto config = ResNetConfig::from_json(em::io::read_json_file((out / "config.json").string()), "config.json");
   CHECK(config.id2label == model->config().id2label);
   ResNetForImageClassification again(config);
-  auto file = em::io::read_safetensors((out / "model.safetensors").string());
+  auto file = em::tensor::read_safetensors((out / "model.safetensors").string());
   CHECK(file.metadata.at("format") == "pt");  // transformers' from_pretrained requires it
   em::models::load_state_strict(*again, file.tensors, "model.safetensors");
   model->eval();
@@ -128,7 +129,7 @@ TEST_CASE("loading with --init: re-initialises a head of another label count, lo
     // A bare .safetensors with one extra tensor (like a pooler) besides the model's.
     auto state = em::models::state_of(*pretrained);
     state["resnet.extra.weight"] = torch::ones({2});
-    em::io::save_safetensors(dir / "bare.safetensors", state);
+    em::tensor::save_safetensors(dir / "bare.safetensors", state);
   }
 
   for (const auto& source : {(dir / "pre").string(), (dir / "bare.safetensors").string()}) {
@@ -156,7 +157,7 @@ TEST_CASE("loading with --init: re-initialises a head of another label count, lo
 
 TEST_CASE("loading with --init: maps a bare base-model checkpoint across HF's base_model_prefix", "[models][model_io]") {
   ResNetForImageClassification pretrained(tiny(3));
-  em::io::TensorMap bare;  // what HF's ResNetModel saves: no "resnet." prefix, no classifier
+  em::tensor::TensorMap bare;  // what HF's ResNetModel saves: no "resnet." prefix, no classifier
   for (auto& [name, t] : em::models::state_of(*pretrained))
     if (name.rfind("resnet.", 0) == 0) bare[name.substr(7)] = t;
   ResNetForImageClassification model(tiny(3));
@@ -170,7 +171,7 @@ TEST_CASE("loading with --init: maps a bare base-model checkpoint across HF's ba
 TEST_CASE("loading with --init: errors name the path when nothing matches or nothing is there", "[models][model_io]") {
   em::test::TempDir dir;
   ResNetForImageClassification model(tiny(3));
-  em::io::save_safetensors(dir / "other.safetensors", {{"encoder.layer.0.weight", torch::ones({4, 4})}});
+  em::tensor::save_safetensors(dir / "other.safetensors", {{"encoder.layer.0.weight", torch::ones({4, 4})}});
   CHECK_THAT(error_of([&] { em::models::load_init_weights(*model, (dir / "other.safetensors").string()); }),
              Contains("other.safetensors") && Contains("none of its 1 tensors matches"));
   CHECK_THAT(error_of([&] { em::models::load_init_weights(*model, (dir / "nope").string()); }),
@@ -188,4 +189,36 @@ TEST_CASE("to_channels_last converts 4-D weights only", "[models][model_io]") {
     if (p.value().dim() == 4) CHECK(p.value().is_contiguous(torch::MemoryFormat::ChannelsLast));
     else CHECK(p.value().is_contiguous());
   }
+}
+
+TEST_CASE("cold loading fills a channels-last model built without initialisation, equal to strict loading",
+          "[models][model_io]") {
+  torch::manual_seed(8);
+  ResNetForImageClassification source(tiny(3));
+  em::test::TempDir dir;
+  em::models::save_model_dir(dir / "m", source->config().to_json(), *source);
+
+  ResNetForImageClassification cold{nullptr};
+  {
+    em::models::SkipInit skip;
+    cold = ResNetForImageClassification(tiny(3));
+  }
+  em::models::to_channels_last(*cold, /*keep_values=*/false);
+  em::models::load_model_weights_strict(*cold, dir / "m");
+  for (const auto& [name, t] : em::models::state_of(*source)) {
+    const torch::Tensor loaded = em::models::state_of(*cold).at(name);
+    CHECK(torch::equal(loaded, t));
+    if (t.dim() == 4) CHECK(loaded.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  }
+  source->eval();
+  cold->eval();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor x = torch::randn({2, 3, 32, 32});
+  CHECK(torch::allclose(source->forward(x), cold->forward(x.contiguous(torch::MemoryFormat::ChannelsLast)), 1e-5,
+                        1e-6));
+
+  // The same strictness as load_state_strict: another head is named, with both shapes.
+  ResNetForImageClassification other(tiny(4));
+  CHECK_THAT(error_of([&] { em::models::load_model_weights_strict(*other, dir / "m"); }),
+             Contains("model.safetensors: weights do not fit") && Contains("classifier.1.weight (file [3, 32]"));
 }

@@ -5,9 +5,9 @@
 
 #include <torch/torch.h>
 
-#include "em/core/autocast.hpp"
+#include "em/tensor/autocast.hpp"
 #include "em/core/error.hpp"
-#include "em/io/safetensors.hpp"
+#include "em/tensor/safetensors.hpp"
 #include "em/models/model_io.hpp"
 #include "em/models/resnet.hpp"
 #include "test_support.hpp"
@@ -37,7 +37,7 @@ ResNetForImageClassification load_fixture(const std::filesystem::path& dir) {
   auto config = ResNetConfig::from_json(em::io::read_json_file((dir / "config.json").string()),
                                         (dir / "config.json").string());
   ResNetForImageClassification model(config);
-  em::models::load_state_strict(*model, em::io::load_safetensors((dir / "model.safetensors").string()),
+  em::models::load_state_strict(*model, em::tensor::load_safetensors((dir / "model.safetensors").string()),
                                 (dir / "model.safetensors").string());
   model->eval();
   return model;
@@ -47,8 +47,8 @@ void check_fixture(const std::string& name) {
   auto dir = em::test::shared_path("fixtures/" + name);
   if (!dir) return;
   auto model = load_fixture(*dir);
-  auto input = em::io::load_safetensors((*dir / "input.safetensors").string()).at("pixel_values");
-  auto expected = em::io::load_safetensors((*dir / "expected.safetensors").string()).at("logits");
+  auto input = em::tensor::load_safetensors((*dir / "input.safetensors").string()).at("pixel_values");
+  auto expected = em::tensor::load_safetensors((*dir / "expected.safetensors").string()).at("logits");
   torch::NoGradGuard no_grad;
   auto logits = model->forward(input);
   REQUIRE(logits.sizes() == expected.sizes());
@@ -192,7 +192,7 @@ TEST_CASE("resnet runs under bf16 autocast close to fp32", "[models][resnet]") {
   auto reference = model->forward(x);
   torch::Tensor logits;
   {
-    em::Bf16Autocast autocast(true);
+    em::tensor::Bf16Autocast autocast(true);
     logits = model->forward(x);
   }
   CHECK(logits.sizes() == reference.sizes());

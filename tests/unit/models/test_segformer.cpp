@@ -6,9 +6,9 @@
 
 #include <torch/torch.h>
 
-#include "em/core/autocast.hpp"
+#include "em/tensor/autocast.hpp"
 #include "em/core/error.hpp"
-#include "em/io/safetensors.hpp"
+#include "em/tensor/safetensors.hpp"
 #include "em/models/model_io.hpp"
 #include "em/models/segformer.hpp"
 #include "test_support.hpp"
@@ -42,11 +42,11 @@ TEST_CASE("segformer-tiny matches HF transformers' logits within 1e-4, in NCHW a
   const std::string config_path = (*dir / "config.json").string();
   auto config = SegformerConfig::from_json(em::io::read_json_file(config_path), config_path);
   SegformerForSemanticSegmentation model(config);
-  em::models::load_state_strict(*model, em::io::load_safetensors((*dir / "model.safetensors").string()),
+  em::models::load_state_strict(*model, em::tensor::load_safetensors((*dir / "model.safetensors").string()),
                                 (*dir / "model.safetensors").string());
   model->eval();
-  auto input = em::io::load_safetensors((*dir / "input.safetensors").string()).at("pixel_values");
-  auto expected = em::io::load_safetensors((*dir / "expected.safetensors").string()).at("logits");
+  auto input = em::tensor::load_safetensors((*dir / "input.safetensors").string()).at("pixel_values");
+  auto expected = em::tensor::load_safetensors((*dir / "expected.safetensors").string()).at("logits");
   torch::NoGradGuard no_grad;
 
   auto logits = model->forward(input);
@@ -141,7 +141,7 @@ TEST_CASE("segformer config.json round trip is HF-shaped and lossless", "[models
   em::models::save_model_dir(tmp.path(), config.to_json(), *model);
   auto reread = SegformerConfig::from_json(em::io::read_json_file((tmp / "config.json").string()), "config.json");
   SegformerForSemanticSegmentation copy(reread);
-  em::models::load_state_strict(*copy, em::io::load_safetensors((tmp / "model.safetensors").string()), "model");
+  em::models::load_state_strict(*copy, em::tensor::load_safetensors((tmp / "model.safetensors").string()), "model");
   for (const auto& [name, t] : em::models::state_of(*model)) {
     INFO(name);
     CHECK(torch::equal(t, em::models::state_of(*copy).at(name)));
@@ -213,12 +213,12 @@ TEST_CASE("loading with --init: from an encoder-only nvidia/mit-b* checkpoint lo
   torch::manual_seed(5);
   SegformerForSemanticSegmentation source(tiny_config(3));
   // The mit-b* layout: segformer.encoder.* plus SegformerForImageClassification's classifier (1000 classes).
-  em::io::TensorMap mit;
+  em::tensor::TensorMap mit;
   for (const auto& [name, t] : em::models::state_of(*source))
     if (starts_with(name, "segformer.encoder.")) mit[name] = t + 0.5;  // values no fresh model has
   mit["classifier.weight"] = torch::randn({1000, 16});
   mit["classifier.bias"] = torch::randn({1000});
-  em::io::save_safetensors((tmp / "mit.safetensors").string(), mit);
+  em::tensor::save_safetensors((tmp / "mit.safetensors").string(), mit);
 
   SegformerForSemanticSegmentation model(tiny_config(3));
   auto fresh_head = em::models::state_of(*model).at("decode_head.classifier.weight").clone();
@@ -237,10 +237,10 @@ TEST_CASE("loading with --init: from an encoder-only nvidia/mit-b* checkpoint lo
   CHECK(torch::equal(state.at("decode_head.classifier.weight"), fresh_head));
 
   // A bare SegformerModel checkpoint ("encoder.*", no prefix) maps onto the task model via base_model_prefix.
-  em::io::TensorMap bare;
+  em::tensor::TensorMap bare;
   for (const auto& [name, t] : mit)
     if (starts_with(name, "segformer.")) bare[name.substr(std::string("segformer.").size())] = t;
-  em::io::save_safetensors((tmp / "bare.safetensors").string(), bare);
+  em::tensor::save_safetensors((tmp / "bare.safetensors").string(), bare);
   SegformerForSemanticSegmentation model2(tiny_config(3));
   auto report2 = em::models::load_init_weights(*model2, (tmp / "bare.safetensors").string(), {"segformer"});
   CHECK(report2.loaded.size() == bare.size());
@@ -383,7 +383,7 @@ TEST_CASE("segformer runs under bf16 autocast close to fp32", "[models][segforme
   auto reference = model->forward(x);
   torch::Tensor logits;
   {
-    em::Bf16Autocast autocast(true);
+    em::tensor::Bf16Autocast autocast(true);
     logits = model->forward(x);
   }
   CHECK(logits.sizes() == reference.sizes());

@@ -4,7 +4,7 @@
 #include <thread>
 
 #include "em/core/error.hpp"
-#include "em/infer/request.hpp"
+#include "em/io/request.hpp"
 #include "em/io/image.hpp"
 #include "em/serve/batcher.hpp"
 #include "em/serve/server.hpp"
@@ -143,7 +143,7 @@ TEST_CASE("the inference service answers em-predict's bytes and 400 with the JSO
   em::serve::InferenceService service(std::make_unique<MeanPredictor>(), "model-dir", BatcherOptions{16, 1});
   MeanPredictor reference;
   const std::vector<std::string> images = {png_of(5, 4, 10), png_of(3, 3, 200)};
-  const std::string request = em::infer::encode_request(images);
+  const std::string request = em::io::encode_request(images);
   auto reply = service.infer(request);
   CHECK(reply.status == 200);
   CHECK(reply.body == em::infer::format_response(em::infer::make_response(reference.predict_bytes(images))));
@@ -157,7 +157,7 @@ TEST_CASE("the inference service answers em-predict's bytes and 400 with the JSO
   CHECK_THAT(error_of("{\"instances\": [{"), Catch::Contains("invalid JSON"));
   CHECK_THAT(error_of("{\"images\": []}"), Catch::Contains("missing field \"instances\""));
   CHECK_THAT(error_of("{\"instances\": [{\"data\": \"@@@\"}]}"), Catch::Contains("instances[0].data"));
-  CHECK_THAT(error_of(em::infer::encode_request({images[0], "not an image"})),
+  CHECK_THAT(error_of(em::io::encode_request({images[0], "not an image"})),
              Catch::Contains("request: instances[1]: not an image"));
 
   auto health = em::io::parse_json(service.health().body, "health");

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "em/core/threads.hpp"
+#include "em/tensor/threads.hpp"
 
 TEST_CASE("usable_cpus counts the affinity mask", "[core][threads]") {
   cpu_set_t set;
@@ -22,10 +23,10 @@ TEST_CASE("set_compute_threads: 0 means every usable CPU, n means n", "[core][th
   if (std::getenv("OMP_NUM_THREADS") || std::getenv("MKL_NUM_THREADS")) {
     WARN("OMP_NUM_THREADS/MKL_NUM_THREADS is set: the default-threads check is skipped");
   } else {
-    em::set_compute_threads(0);
+    em::tensor::set_compute_threads(0);
     CHECK(torch::get_num_threads() == em::usable_cpus());
   }
-  em::set_compute_threads(1);
+  em::tensor::set_compute_threads(1);
   CHECK(torch::get_num_threads() == 1);
   torch::set_num_threads(before);
 }

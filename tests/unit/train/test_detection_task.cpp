@@ -70,7 +70,7 @@ TEST_CASE("detection targets: crowd and degenerate boxes dropped, boxes past the
   TinyDetectionData data;
   em::train::DetectionTask task(data.options("none", 48));
   REQUIRE(task.train_size() == 2);
-  em::data::Batch batch = task.train_batch({0, 1}, 0);
+  em::tensor::Batch batch = task.train_batch({0, 1}, 0);
   // a.png 64x48 stays 64x48 (shortest edge 48); b.png 40x80 -> 48x96, capped by longest round(1333*48/800) = 80:
   // 40x80 already has longest 80 -> 40x80. The batch pads to 80 rows x 64 columns.
   REQUIRE(batch.pixel_values.sizes() == torch::IntArrayRef({2, 3, 80, 64}));
@@ -103,12 +103,12 @@ TEST_CASE("detection targets: crowd and degenerate boxes dropped, boxes past the
 TEST_CASE("detection batches are a function of (seed, epoch, index)", "[train][detection]") {
   TinyDetectionData data;
   em::train::DetectionTask task(data.options("detr", 64));
-  em::data::Batch a = task.train_batch({1, 0}, 3), b = task.train_batch({1, 0}, 3);
+  em::tensor::Batch a = task.train_batch({1, 0}, 3), b = task.train_batch({1, 0}, 3);
   CHECK(torch::equal(a.pixel_values, b.pixel_values));
   CHECK(torch::equal(a.targets[1].at("boxes"), b.targets[1].at("boxes")));
   bool differs = false;
   for (int64_t epoch = 4; epoch < 10 && !differs; ++epoch) {
-    em::data::Batch c = task.train_batch({1, 0}, epoch);
+    em::tensor::Batch c = task.train_batch({1, 0}, epoch);
     differs = !c.pixel_values.sizes().equals(a.pixel_values.sizes()) || !torch::equal(c.pixel_values, a.pixel_values);
   }
   CHECK(differs);

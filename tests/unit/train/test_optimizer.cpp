@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "em/core/error.hpp"
-#include "em/io/safetensors.hpp"
+#include "em/tensor/safetensors.hpp"
 #include "em/train/optimizer.hpp"
 
 #include <ATen/Parallel.h>
@@ -158,8 +158,8 @@ TEST_CASE("AdamW state saved at step 10 and loaded into a fresh optimizer contin
   AdamW before(make_groups(s, first), AdamWOptions{});
   run_ours(before, first, s, 0, 10);
   // Through real safetensors bytes, as a checkpoint stores it.
-  const std::string bytes = em::io::safetensors_to_bytes(before.state());
-  const em::io::TensorMap loaded = em::io::load_safetensors_from_bytes(bytes, "optimizer.safetensors");
+  const std::string bytes = em::tensor::safetensors_to_bytes(before.state());
+  const em::tensor::TensorMap loaded = em::tensor::load_safetensors_from_bytes(bytes, "optimizer.safetensors");
 
   std::vector<torch::Tensor> resumed;
   for (size_t i = 0; i < first.size(); ++i) resumed.push_back(first[i].clone(torch::MemoryFormat::Preserve));
@@ -247,18 +247,18 @@ TEST_CASE("AdamW load_state is strict and names the missing, unknown or misshape
   Setup s(1);
   std::vector<torch::Tensor> params = s.clone_params();
   AdamW opt(make_groups(s, params), AdamWOptions{});
-  const em::io::TensorMap good = opt.state();
+  const em::tensor::TensorMap good = opt.state();
   CHECK(good.size() == 1 + 3 * s.names.size());
 
-  em::io::TensorMap missing = good;
+  em::tensor::TensorMap missing = good;
   missing.erase("exp_avg_sq.w.conv_cl");
   CHECK_THROWS_WITH(opt.load_state(missing), Catch::Contains("exp_avg_sq.w.conv_cl") && Catch::Contains("missing"));
 
-  em::io::TensorMap unknown = good;
+  em::tensor::TensorMap unknown = good;
   unknown["exp_avg.not.a.param"] = torch::zeros({1});
   CHECK_THROWS_WITH(opt.load_state(unknown), Catch::Contains("exp_avg.not.a.param"));
 
-  em::io::TensorMap misshapen = good;
+  em::tensor::TensorMap misshapen = good;
   misshapen["exp_avg.b.bias"] = torch::zeros({8});
   CHECK_THROWS_WITH(opt.load_state(misshapen), Catch::Contains("exp_avg.b.bias") && Catch::Contains("[8]"));
 

@@ -63,7 +63,7 @@ TEST_CASE("segmentation training batches are seeded crops with ignore-padded int
   em::train::SegmentationTask task(d.options());
   CHECK(task.train_size() == 5);
   CHECK(task.main_metric() == "mean_iou");
-  em::data::Batch a = task.train_batch({0, 3, 4}, 0);
+  em::tensor::Batch a = task.train_batch({0, 3, 4}, 0);
   CHECK(a.pixel_values.sizes() == torch::IntArrayRef({3, 3, 32, 32}));
   CHECK(a.labels.sizes() == torch::IntArrayRef({3, 32, 32}));
   CHECK(a.labels.scalar_type() == torch::kInt64);
@@ -73,10 +73,10 @@ TEST_CASE("segmentation training batches are seeded crops with ignore-padded int
     const int64_t v = values[i].item<int64_t>();
     CHECK((v == 255 || (v >= 0 && v < 3)));
   }
-  em::data::Batch again = task.train_batch({0, 3, 4}, 0);
+  em::tensor::Batch again = task.train_batch({0, 3, 4}, 0);
   CHECK(torch::equal(a.pixel_values, again.pixel_values));
   CHECK(torch::equal(a.labels, again.labels));
-  em::data::Batch other_epoch = task.train_batch({0, 3, 4}, 1);
+  em::tensor::Batch other_epoch = task.train_batch({0, 3, 4}, 1);
   CHECK_FALSE(torch::equal(a.labels, other_epoch.labels));
 
   auto loss = task.loss(a);
@@ -88,7 +88,7 @@ TEST_CASE("an unreadable training sample is skipped and counted", "[train][segme
   StripesDataset d;
   d.f.image("train", "annotations/2.png", make_image(32, 20, 1, [](int, int, int) { return 9; }));
   em::train::SegmentationTask task(d.options());
-  em::data::Batch b = task.train_batch({1, 2}, 0);
+  em::tensor::Batch b = task.train_batch({1, 2}, 0);
   CHECK(b.skipped == 1);
   CHECK(b.indices == std::vector<int64_t>{1});
   CHECK(b.pixel_values.size(0) == 1);
