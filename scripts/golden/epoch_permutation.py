@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent reference for em::data::sample_seed / epoch_permutation (lib/em/data/loader.cpp): splitmix64
+"""Independent reference for em::data::sample_seed / epoch_permutation (lib/em/data/sampling.cpp): splitmix64
 (Vigna's published constants), std::mt19937_64 as the C++ standard specifies it ([rand.predef]: the 10000th output
 of a default-seeded engine is 9981545732273789042, checked below), and Fisher-Yates from the top with rejection
 sampling (x >= 2^64 mod bound, then x % bound). Prints the goldens pinned in tests/unit/data/test_loader.cpp.

@@ -11,7 +11,7 @@ namespace {
 // Loader workers run in parallel already; a LibTorch op inside one must not start its own team of all-core
 // OpenMP threads (workers x cores threads). OpenMP's thread count is per calling thread, so setting it to 1 here
 // leaves the training thread's count alone — at::set_num_threads would not: it also changes the process-wide
-// default and the BLAS pools. The symbol is looked up at run time because em_core does not link OpenMP itself;
+// default and the BLAS pools. The symbol is looked up at run time because emkit does not link OpenMP itself;
 // LibTorch has loaded libgomp by then. get_num_threads() first: it runs LibTorch's lazy per-thread init, which
 // would otherwise reset the count on this thread's first parallel op.
 void limit_intra_op_threads_of_this_thread() {
