@@ -57,4 +57,8 @@ expect_exit 1 "a missing file is an error" -- "$B64" "$T/absent.png"
 expect_stderr 'em-b64: error: .*absent.png: cannot open' "error names the missing file"
 expect_exit 2 "no image is a usage error" -- "$B64"
 expect_exit 2 "an unknown flag is a usage error" -- "$B64" --bogus "${images[0]}"
+# Encoding runs on one thread: em-b64 offers no --threads that would do nothing.
+expect_exit 2 "em-b64 has no --threads" -- "$B64" --threads 2 "${images[0]}"
+expect_exit 0 "em-b64 --help" -- "$B64" --help
+grep -q -- '--threads' "$T/out" && fail "em-b64 --help lists --threads" || pass "em-b64 --help lists no --threads"
 finish

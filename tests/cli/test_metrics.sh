@@ -86,6 +86,11 @@ if [ -d "${EM_SHARED:-/nonexistent}/data/coco-eval-pair" ]; then
   jq -e --slurpfile want "$P/expected_pycocotools.json" \
     '[.AP - $want[0].stats.AP, .AR100 - $want[0].stats.AR100] | map(fabs < 1e-9) | all' "$TMP/out" >/dev/null ||
     fail "detection on coco-eval-pair differs from pycocotools"
+  cp "$TMP/out" "$TMP/default-threads.json"
+  # --threads reaches the COCO workers (a bad value is refused) and never changes the numbers.
+  expect_rc 0 "$M" --algo detection --threads 1 --truth "$P/ground_truth.json" --pred "$P/detections.json"
+  cmp -s "$TMP/out" "$TMP/default-threads.json" || fail "--threads 1 changed the detection metrics"
+  expect_rc 2 "$M" --algo detection --threads -1 --truth "$P/ground_truth.json" --pred "$P/detections.json"
 fi
 expect_rc 1 "$M" --algo detection --truth "$GOLD/truth.jsonl" --pred "$GOLD/pred.jsonl"
 expect_err "truth.jsonl"

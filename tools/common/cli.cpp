@@ -26,8 +26,8 @@ int run_main(int argc, char** argv, const ToolInfo& info, const std::function<vo
   app.footer(footer(info));
   app.get_formatter()->column_width(34);
   app.set_version_flag("--version", std::string(info.name) + " (emkit) " + EM_VERSION);
-  app.add_option("--threads", g_common.threads, info.threads_help)
-      ->check(CLI::NonNegativeNumber);
+  if (!info.threads_help.empty())
+    app.add_option("--threads", g_common.threads, info.threads_help)->check(CLI::NonNegativeNumber);
   app.add_flag("-q,--quiet", g_common.quiet, "Only warnings and errors on stderr");
   app.add_flag("-v,--verbose", g_common.verbose, "Debug messages on stderr");
   try {

@@ -18,10 +18,11 @@ struct ToolInfo {
   std::string usage;     // "em-train --algo classification --data DIR --output_dir OUT [options]"
   std::string example;   // a real pipe / Makefile line
   std::string see_also;  // "em-eval(1), em-predict(1)"
+  // --threads' help; empty: the tool has no worker threads and no --threads flag.
   std::string threads_help = "Worker threads (0 = every CPU this process may use)";
 };
 
-// Flags every tool has: --threads, --quiet, --verbose, --version.
+// Flags every tool has: --quiet, --verbose, --version, and --threads where the tool runs threads.
 struct CommonOptions {
   int threads = 0;  // 0 = every usable CPU (em::tensor::set_compute_threads)
   bool quiet = false;

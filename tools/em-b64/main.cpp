@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
       "anyway, with a warning.",
       "em-b64 IMAGE... [-o FILE]",
       "em-b64 cat.png | em-predict --model run/model",
-      "em-predict(1), em-serve(1), docs/em-b64.md"};
+      "em-predict(1), em-serve(1), docs/em-b64.md",
+      /*threads_help=*/""};  // encoding runs on one thread: no --threads
   return em::cli::run_main(
       argc, argv, info,
       [&](CLI::App& app) {

@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
             break;
           }
           case em::Algo::detection:
-            result = em::metrics::evaluate_coco_files(truth, pred);
+            result = em::metrics::evaluate_coco_files(truth, pred, em::cli::common_options().threads);
             break;
         }
         em::io::write_file_atomic(output, em::io::dump_json(result, compact ? -1 : 2) + "\n");

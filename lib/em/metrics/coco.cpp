@@ -23,6 +23,7 @@
 
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
+#include "em/core/threads.hpp"
 #include "em/io/file.hpp"
 #include "em/io/json_dom.hpp"
 #include "em/metrics/numeric.hpp"
@@ -343,7 +344,7 @@ namespace {
 // Runs fn(i) for i in [0, n) on up to `threads` threads; the first exception is rethrown here.
 template <typename Fn>
 void parallel_for(std::size_t n, int threads, Fn&& fn) {
-  std::size_t workers = threads > 0 ? static_cast<std::size_t>(threads) : std::thread::hardware_concurrency();
+  std::size_t workers = static_cast<std::size_t>(threads > 0 ? threads : usable_cpus());
   workers = std::max<std::size_t>(1, std::min(workers, n));
   if (workers <= 1) {
     for (std::size_t i = 0; i < n; ++i) fn(i);
@@ -837,10 +838,12 @@ std::string format_coco_summary(const CocoEvalResult& result, const CocoEvalPara
   return out;
 }
 
-io::Json evaluate_coco_files(const std::string& gt_path, const std::string& results_path) {
+io::Json evaluate_coco_files(const std::string& gt_path, const std::string& results_path, int threads) {
   CocoGroundTruth gt = load_coco_ground_truth(gt_path);
   CocoResults res = load_coco_results(results_path);
-  CocoEvalResult result = coco_evaluate(gt, res);
+  CocoEvalParams params;
+  params.threads = threads;
+  CocoEvalResult result = coco_evaluate(gt, res, params);
   log::info("COCO box evaluation: {} images, {} ground-truth boxes, {} detections, {} categories", result.num_images,
             result.num_ground_truth, result.num_detections, result.K);
   return to_json(result);

@@ -127,7 +127,8 @@ io::Json to_json(const CocoEvalResult& result, const std::vector<std::string>& c
 // The 12 lines COCOeval.summarize() prints (" Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | ...").
 std::string format_coco_summary(const CocoEvalResult& result, const CocoEvalParams& params = {});
 
-// em-metrics --algo detection: load both files, evaluate with default parameters, return to_json(result).
-io::Json evaluate_coco_files(const std::string& gt_path, const std::string& results_path);
+// em-metrics --algo detection: load both files, evaluate with default parameters on `threads` workers (0 = every
+// usable CPU), return to_json(result).
+io::Json evaluate_coco_files(const std::string& gt_path, const std::string& results_path, int threads = 0);
 
 }  // namespace em::metrics
