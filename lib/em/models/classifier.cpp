@@ -57,11 +57,8 @@ Classifier Classifier::load(const fs::path& dir, bool channels_last) {
     SkipInit every_tensor_is_loaded_next;
     c.model = ResNetForImageClassification(c.config);
   }
-  if (channels_last) {
-    to_channels_last(*c.model, /*keep_values=*/false);
-    c.channels_last = true;
-  }
-  load_model_weights_strict(*c.model, dir);
+  load_model_weights_strict(*c.model, dir, channels_last);
+  c.channels_last = channels_last;
   fs::path pre_path = dir / "preprocessor_config.json";
   if (fs::exists(pre_path, ec)) {
     c.preprocessor = PreprocessorConfig::read(pre_path.string());

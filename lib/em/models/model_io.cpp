@@ -39,9 +39,9 @@ std::string some(const std::vector<std::string>& items, size_t limit = 8) {
   return out;
 }
 
-bool dtypes_compatible(const torch::Tensor& file, const torch::Tensor& target) {
-  return file.scalar_type() == target.scalar_type() ||
-         (torch::isFloatingType(file.scalar_type()) && torch::isFloatingType(target.scalar_type()));
+// Same dtype, or both floating (F16/BF16 files load into F32 models and back).
+bool dtypes_compatible(torch::ScalarType file, torch::ScalarType target) {
+  return file == target || (torch::isFloatingType(file) && torch::isFloatingType(target));
 }
 
 }  // namespace
@@ -63,9 +63,7 @@ struct FileTensor {
 };
 
 bool fits(const FileTensor& file, const torch::Tensor& target) {
-  return target.sizes().equals(file.shape) &&
-         (file.dtype == target.scalar_type() ||
-          (torch::isFloatingType(file.dtype) && torch::isFloatingType(target.scalar_type())));
+  return target.sizes().equals(file.shape) && dtypes_compatible(file.dtype, target.scalar_type());
 }
 
 // Strict: every file tensor used, every module tensor present (num_batches_tracked may be absent), shapes and
@@ -161,7 +159,7 @@ tensor::TensorMap load_model_weights(const fs::path& dir) {
   return out;
 }
 
-void load_model_weights_strict(torch::nn::Module& module, const fs::path& dir) {
+void load_model_weights_strict(torch::nn::Module& module, const fs::path& dir, bool channels_last) {
   fs::path index;
   const std::vector<fs::path> paths = weight_files(dir, &index);
   const std::string what = index.empty() ? paths.front().string() : index.string();
@@ -175,6 +173,7 @@ void load_model_weights_strict(torch::nn::Module& module, const fs::path& dir) {
       listing.push_back({e.name, e.shape, files.back().dtype(e)});
     }
   }
+  if (channels_last) to_channels_last(module, /*keep_values=*/false);
   auto targets = targets_of(module);
   check_strict_fit(targets, listing, what);
   torch::NoGradGuard no_grad;
@@ -221,7 +220,7 @@ InitReport load_init_tensors(torch::nn::Module& module, const tensor::TensorMap&
     }
     const torch::Tensor& src = tensors.at(it->second);
     used.insert(it->second);
-    if (!src.sizes().equals(target.sizes()) || !dtypes_compatible(src, target)) {
+    if (!src.sizes().equals(target.sizes()) || !dtypes_compatible(src.scalar_type(), target.scalar_type())) {
       if (is_num_batches_tracked(name)) continue;
       report.reinitialised.push_back(name);
       reinit_detail.push_back(fmt::format("{} {} (checkpoint {})", name, shape_of(target), shape_of(src)));

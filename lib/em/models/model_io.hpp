@@ -36,7 +36,9 @@ tensor::TensorMap load_model_weights(const std::filesystem::path& dir);
 // the files' headers first, then copies each tensor once, from the file's mapping straight into the module's
 // tensor (in the module's memory format: a channels-last module is filled channels-last), releasing the file's
 // pages as it goes. Memory: the module's weights plus one tensor of the file at a time.
-void load_model_weights_strict(torch::nn::Module& module, const std::filesystem::path& dir);
+// channels_last: the module's 4-D tensors are first made channels-last (new memory, not copied), then filled.
+void load_model_weights_strict(torch::nn::Module& module, const std::filesystem::path& dir,
+                               bool channels_last = false);
 
 // What --init did; also logged as warnings.
 struct InitReport {

@@ -54,11 +54,8 @@ Segmenter Segmenter::load(const fs::path& dir, bool channels_last) {
     SkipInit every_tensor_is_loaded_next;
     s.model = SegformerForSemanticSegmentation(s.config);
   }
-  if (channels_last) {
-    to_channels_last(*s.model, /*keep_values=*/false);
-    s.channels_last = true;
-  }
-  load_model_weights_strict(*s.model, dir);
+  load_model_weights_strict(*s.model, dir, channels_last);
+  s.channels_last = channels_last;
   const fs::path pre_path = dir / "preprocessor_config.json";
   s.preprocessor = PreprocessorConfig::segmentation(512);
   if (fs::exists(pre_path, ec)) {
