@@ -16,13 +16,20 @@ enum class ExitCode : int {
 };
 
 // A data or runtime error (exit 1). The message names the file, field or parameter and what would be right.
+// An error about one file may carry its path apart from the reason: what() is then "PATH: REASON", and reports that
+// list path and reason in separate fields (em-validate's problems) take them from path() and reason().
 class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& message, ExitCode code = ExitCode::failure)
-      : std::runtime_error(message), code_(code) {}
+      : std::runtime_error(message), reason_(message), code_(code) {}
+  Error(std::string path, const std::string& reason, ExitCode code = ExitCode::failure)
+      : std::runtime_error(path + ": " + reason), path_(std::move(path)), reason_(reason), code_(code) {}
   ExitCode code() const { return code_; }
+  const std::string& path() const { return path_; }      // "" when the error is not about one file
+  const std::string& reason() const { return reason_; }  // what() without the "PATH: " prefix
 
  private:
+  std::string path_, reason_;
   ExitCode code_;
 };
 
@@ -42,6 +49,11 @@ class Interrupted : public Error {
 template <typename... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> f, Args&&... args) {
   throw Error(fmt::format(f, std::forward<Args>(args)...));
+}
+// The same about one file: throw em::Error{path, reason}, so that reports can keep the two apart.
+template <typename... Args>
+[[noreturn]] void fail_at(const std::string& path, fmt::format_string<Args...> f, Args&&... args) {
+  throw Error(path, fmt::format(f, std::forward<Args>(args)...));
 }
 template <typename... Args>
 [[noreturn]] void usage_fail(fmt::format_string<Args...> f, Args&&... args) {
