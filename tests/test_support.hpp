@@ -1,5 +1,6 @@
 // Helpers shared by the unit tests: where shared/ and the source tree are, scratch folders.
-// A test that needs ../shared calls shared_path() and returns early (with a WARN) when it is absent.
+// A test that needs ../shared calls shared_path() and returns early when it is absent: the test case is then
+// reported as skipped (em_unit_tests exits 77, ctest's SKIP_RETURN_CODE), not passed.
 #pragma once
 #include <filesystem>
 #include <optional>
@@ -7,8 +8,17 @@
 
 namespace em::test {
 
-// Path of ../shared/<rel>, or nullopt (after a WARN naming what is skipped) when shared/ is absent.
+// Path of ../shared/<rel> (EM_SHARED overrides ../shared), or nullopt when shared/ is absent; then the running test case counts as skipped
+// (skip()) and should return.
 std::optional<std::filesystem::path> shared_path(const std::string& rel);
+// The same for a test that has a fallback when shared/ is absent: nothing is skipped.
+std::optional<std::filesystem::path> find_shared(const std::string& rel);
+
+// Marks the running test case skipped (a WARN gives the reason); the caller returns. A run whose test cases all
+// passed or were skipped, with at least one skipped, exits 77.
+void skip(const std::string& reason);
+// How many skip() calls this run made.
+int skipped_count();
 
 // A fresh empty folder under the system temp dir, removed when the object goes out of scope.
 class TempDir {

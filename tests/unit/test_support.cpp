@@ -3,17 +3,33 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cstdlib>
 #include <random>
 #include <unistd.h>
 
 namespace em::test {
 
+namespace {
+std::atomic<int> skipped{0};
+}
+
+void skip(const std::string& reason) {
+  WARN("skipped: " << reason);
+  skipped.fetch_add(1);
+}
+
+int skipped_count() { return skipped.load(); }
+
+std::optional<std::filesystem::path> find_shared(const std::string& rel) {
+  const char* env = std::getenv("EM_SHARED");
+  std::filesystem::path p = std::filesystem::path(env && *env ? env : EM_SHARED_DIR) / rel;
+  if (!std::filesystem::exists(p)) return std::nullopt;
+  return p;
+}
+
 std::optional<std::filesystem::path> shared_path(const std::string& rel) {
-  std::filesystem::path p = std::filesystem::path(EM_SHARED_DIR) / rel;
-  if (!std::filesystem::exists(p)) {
-    WARN("skipped: " << p.string() << " is absent (../shared is only in the team's checkouts and CI)");
-    return std::nullopt;
-  }
+  auto p = find_shared(rel);
+  if (!p) skip(rel + " is absent from shared/ (../shared is only in the team's checkouts and CI)");
   return p;
 }
 

@@ -70,7 +70,7 @@ TEST_CASE("every SPEC format decodes to the RGB pixels Pillow decodes", "[io][im
 }
 
 TEST_CASE("a grayscale image is read as RGB with equal channels, or as one channel on request", "[io][image]") {
-  auto camera = em::test::shared_path("data/images/camera.png");
+  auto camera = em::test::find_shared("data/images/camera.png");
   fs::path path = camera ? *camera : kGolden / "gray_29x31.png";
   em::io::ImageInfo info = em::io::image_info(em::io::read_file(path.string()), path.string());
   CHECK(info.channels == 1);
