@@ -1,21 +1,34 @@
 #include "common/train_flags.hpp"
 
 #include "em/core/error.hpp"
+#include "em/models/model_folder.hpp"
+
+#include <fmt/ranges.h>
 
 namespace em::cli {
+namespace {
+
+// "Built-in model name or an HF config.json. classification: resnet-18, ... (default resnet-50); ..."
+std::string model_config_help() {
+  std::string help = "Built-in model name or an HF config.json (its architecture; labels come from the dataset).";
+  for (const AlgoInfo* row = algorithms_begin(); row != algorithms_end(); ++row)
+    help += fmt::format(" {}: {} (default {});", row->name, fmt::join(models::builtin_model_names(row->algo), ", "),
+                        row->default_model);
+  help.pop_back();
+  return help;
+}
+
+}  // namespace
 
 void bind_train_flags(CLI::App& app, TrainFlags& flags) {
-  app.add_option("--algo", flags.algo, "classification | segmentation | detection")->required();
+  app.add_option("--algo", flags.algo, algo_names(" | ", " | "))->required();
   app.add_option("--data", flags.options.data_dir, "Dataset folder in the algorithm's layout (docs/datasets.md)")
       ->required();
   app.add_option("--output_dir", flags.options.output_dir, "Run directory to write (docs/run-directory.md)")
       ->required();
   app.add_option("--hyperparameters", flags.hyperparameters_file,
                  "JSON object of hyperparameters (values may be strings); flags win over it");
-  app.add_option("--model_config", flags.options.model_config,
-                 "Built-in model name (classification: resnet-18/34/50/101/152; segmentation: mit-b0..mit-b5; "
-                 "detection: detr-resnet-50/101, detr-resnet-50-dc5, detr-resnet-18/34, detr-resnet-18-tiny) or an "
-                 "HF config.json; default: the seed's model (resnet-50, mit-b3, detr-resnet-50)");
+  app.add_option("--model_config", flags.options.model_config, model_config_help());
   app.add_option("--init", flags.options.init,
                  "Start from these weights: an HF model folder or a .safetensors file (default: random init)");
   app.add_flag("--overwrite_output_dir", flags.options.overwrite_output_dir,
@@ -24,8 +37,7 @@ void bind_train_flags(CLI::App& app, TrainFlags& flags) {
                  "Continue from a checkpoint folder; without DIR, the latest in --output_dir")
       ->expected(0, 1);
   for (const auto& spec : train::param_specs()) {
-    std::string where = std::string(spec.classification ? "cls " : "") + (spec.segmentation ? "seg " : "") +
-                        (spec.detection ? "det" : "");
+    const std::string where = spec.algos.to_string();
     auto* opt = app.add_option_function<std::string>(
         "--" + spec.name, [&flags, name = spec.name](const std::string& v) { flags.values[name] = v; },
         spec.help + " [" + spec.type + " " + spec.range + "; " + where + "]");

@@ -1,4 +1,4 @@
-// em-b64: image files -> the inference request JSON of SPEC §7 ({"instances": [{"data": base64}]}).
+// em-b64: image files -> the inference request JSON ({"instances": [{"data": base64}]}, docs/em-b64.md).
 #include "common/cli.hpp"
 #include "em/core/log.hpp"
 #include "em/io/request.hpp"

@@ -1,12 +1,9 @@
-// em-metrics: metrics from prediction files + ground truth, without a model (SPEC §6); JSON on stdout.
+// em-metrics: metrics from prediction files + ground truth, without a model (docs/em-metrics.md); JSON on stdout.
 #include "common/cli.hpp"
 #include "em/core/algo.hpp"
-#include "em/core/log.hpp"
 #include "em/io/file.hpp"
 #include "em/io/json.hpp"
-#include "em/metrics/classification_io.hpp"
-#include "em/metrics/coco.hpp"
-#include "em/metrics/segmentation_io.hpp"
+#include "em/metrics/score_files.hpp"
 
 int main(int argc, char** argv) {
   std::string algo, truth, pred, output = "-";
@@ -26,7 +23,7 @@ int main(int argc, char** argv) {
   return em::cli::run_main(
       argc, argv, info,
       [&](CLI::App& app) {
-        app.add_option("--algo", algo, "classification, segmentation, detection")->required();
+        app.add_option("--algo", algo, em::algo_names(", ", ", "))->required();
         app.add_option("--truth", truth,
                        "classification: split folder DIR/validation ({label}/ sub-folders) or JSONL of "
                        "{\"image\",\"label\"} ('-' = stdin); segmentation: split folder DIR/validation; "
@@ -46,32 +43,12 @@ int main(int argc, char** argv) {
         app.add_option("-o,--output", output, "Write the metrics here instead of stdout");
       },
       [&] {
-        em::io::Json result;
-        switch (em::parse_algo(algo)) {
-          case em::Algo::classification: {
-            em::metrics::ClassificationMatchOptions options;
-            options.allow_missing = allow_missing;
-            auto score = em::metrics::score_prediction_files(truth, pred, options);
-            em::log::info("scored {} of {} images, {} classes", score.num_scored, score.num_truth,
-                          score.metrics.labels.size());
-            result = score.metrics.to_json();
-            break;
-          }
-          case em::Algo::segmentation: {
-            em::metrics::SegmentationScoreOptions options;
-            options.ignore_index = ignore_index;
-            options.reduce_labels = reduce_labels;
-            options.allow_missing = allow_missing;
-            auto score = em::metrics::score_segmentation_folders(truth, pred, options);
-            em::log::info("scored {} of {} label maps, {} classes", score.num_scored, score.num_images,
-                          score.labels.size());
-            result = score.metrics.to_json(score.labels);
-            break;
-          }
-          case em::Algo::detection:
-            result = em::metrics::evaluate_coco_files(truth, pred, em::cli::common_options().threads);
-            break;
-        }
+        em::metrics::ScoreFilesOptions options;
+        options.allow_missing = allow_missing;
+        options.ignore_index = ignore_index;
+        options.reduce_labels = reduce_labels;
+        options.threads = em::cli::common_options().threads;
+        const em::io::Json result = em::metrics::score_files(em::parse_algo(algo), truth, pred, options);
         em::io::write_file_atomic(output, em::io::dump_json(result, compact ? -1 : 2) + "\n");
         return em::ExitCode::ok;
       });

@@ -51,10 +51,7 @@ int main(int argc, char** argv) {
         if (output_dir.empty()) {
           results = predictor->predict_bytes(payloads, batch_size);
         } else {
-          const auto* segmenter = dynamic_cast<const em::infer::SegmentationPredictor*>(predictor.get());
-          if (!segmenter) em::usage_fail("--output_dir: only segmentation models write label maps ({} is {})",
-                                         model_dir, em::algo_name(predictor->algo()));
-          results = segmenter->predict_bytes_to_folder(payloads, label_map_names, output_dir, batch_size);
+          results = predictor->predict_bytes_to_folder(payloads, label_map_names, output_dir, batch_size);
         }
         em::io::write_stdout(em::infer::format_response(em::infer::make_response(std::move(results))));
         return em::ExitCode::ok;

@@ -1,4 +1,4 @@
-// em-validate: check a dataset folder against its algorithm's layout (SPEC §2); list every problem and a summary.
+// em-validate: check a dataset folder against its algorithm's layout (docs/datasets.md); every problem + a summary.
 #include "common/cli.hpp"
 #include "em/core/algo.hpp"
 #include "em/core/log.hpp"
@@ -16,13 +16,13 @@ int main(int argc, char** argv) {
       "label, image sizes; segmentation: pixel frequency per class and split; detection: boxes per class and by "
       "size). The report goes "
       "to stdout (text, or JSON with --json); exit 0 when the dataset is valid, 1 when it has problems.",
-      "em-validate --algo classification|segmentation DIR [--json]",
+      "em-validate --algo classification|segmentation|detection DIR [--json]",
       "em-validate --algo classification data/ --json | jq -r '.problems[] | \"\\(.path)\\t\\(.reason)\"'",
       "em-train(1), docs/datasets.md, docs/em-validate.md"};
   return em::cli::run_main(
       argc, argv, info,
       [&](CLI::App& app) {
-        app.add_option("--algo", algo, "classification, segmentation, detection")->required();
+        app.add_option("--algo", algo, em::algo_names(", ", ", "))->required();
         app.add_option("dir", dir, "The dataset folder (holds train/, validation/, optional test/)")->required();
         app.add_flag("--json", json, "Print the report as one JSON object instead of text");
       },

@@ -109,16 +109,22 @@ std::vector<DecodedInfo> decode_all(const std::vector<std::string>& paths, int t
   return results;
 }
 
+namespace {
+// Each algorithm's validator, by the Algo of core/algo.cpp's table.
+struct ValidatorRow {
+  Algo algo;
+  ValidationReport (*validate)(const std::string& dir, int threads);
+};
+constexpr ValidatorRow kValidators[] = {
+    {Algo::classification, validate_classification},
+    {Algo::segmentation, validate_segmentation},
+    {Algo::detection, validate_detection},
+};
+static_assert(one_row_per_algo(kValidators), "kValidators: one validator per algorithm, in enum order");
+}  // namespace
+
 ValidationReport validate_dataset(Algo algo, const std::string& dir, int threads) {
-  switch (algo) {
-    case Algo::classification:
-      return validate_classification(dir, threads);
-    case Algo::segmentation:
-      return validate_segmentation(dir, threads);
-    case Algo::detection:
-      return validate_detection(dir, threads);
-  }
-  usage_fail("--algo {}: unknown algorithm", algo_name(algo));
+  return kValidators[index_of(algo)].validate(dir, threads);
 }
 
 ValidationReport begin_report(const std::string& algo, const std::string& dir, const std::string& expected_layout) {

@@ -1,5 +1,5 @@
 // Classification predictions: softmax over the model's labels, the top_k as [{"score", "label"}] sorted by score
-// (the HF image-classification pipeline's shape, which the seed's response example follows).
+// (the HF image-classification pipeline's shape; docs/em-predict.md).
 #pragma once
 #include "em/infer/predictor.hpp"
 #include "em/models/classifier.hpp"

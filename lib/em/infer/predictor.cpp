@@ -1,36 +1,64 @@
 #include "em/infer/predictor.hpp"
 
+#include "em/core/chunks.hpp"
 #include "em/core/error.hpp"
 #include "em/infer/classification_predictor.hpp"
 #include "em/infer/segmentation_predictor.hpp"
 #include "em/infer/detection_predictor.hpp"
-#include "em/models/model_kind.hpp"
+#include "em/models/model_folder.hpp"
 
 #include <filesystem>
 
 namespace em::infer {
 
-std::unique_ptr<Predictor> Predictor::load(const std::string& model_dir, const PredictOptions& options) {
-  switch (models::algo_of_model_dir(model_dir)) {
-    case Algo::classification: return std::make_unique<ClassificationPredictor>(model_dir, options);
-    case Algo::segmentation: return std::make_unique<SegmentationPredictor>(model_dir, options);
-    case Algo::detection: return std::make_unique<DetectionPredictor>(model_dir, options);
-  }
-  fail("{}: unknown algorithm", model_dir);
+namespace {
+
+template <typename T>
+std::unique_ptr<Predictor> make(const std::string& model_dir, const PredictOptions& options) {
+  return std::make_unique<T>(model_dir, options);
 }
 
-std::vector<io::Json> Predictor::predict_bytes(const std::vector<std::string>& images, int64_t max_batch_size) const {
+// Each algorithm's Predictor, by the Algo of core/algo.cpp's table.
+struct PredictorRow {
+  Algo algo;
+  std::unique_ptr<Predictor> (*load)(const std::string& model_dir, const PredictOptions& options);
+};
+constexpr PredictorRow kPredictors[] = {
+    {Algo::classification, make<ClassificationPredictor>},
+    {Algo::segmentation, make<SegmentationPredictor>},
+    {Algo::detection, make<DetectionPredictor>},
+};
+static_assert(one_row_per_algo(kPredictors), "kPredictors: one Predictor per algorithm, in enum order");
+
+}  // namespace
+
+std::unique_ptr<Predictor> Predictor::load(const std::string& model_dir, const PredictOptions& options) {
+  return kPredictors[index_of(models::algo_of_model_dir(model_dir))].load(model_dir, options);
+}
+
+std::vector<Prepared> Predictor::prepare_bytes(const std::vector<std::string>& images) const {
   std::vector<Prepared> prepared;
   prepared.reserve(images.size());
   for (size_t i = 0; i < images.size(); ++i)
     prepared.push_back(prepare(io::decode_image(images[i], fmt::format("request: instances[{}]", i), 3)));
+  return prepared;
+}
+
+std::vector<io::Json> Predictor::predict_bytes(const std::vector<std::string>& images, int64_t max_batch_size) const {
+  const std::vector<Prepared> prepared = prepare_bytes(images);
   std::vector<io::Json> out;
-  for (size_t start = 0; start < prepared.size(); start += static_cast<size_t>(max_batch_size)) {
-    size_t end = std::min(prepared.size(), start + static_cast<size_t>(max_batch_size));
-    auto part = predict(std::vector<Prepared>(prepared.begin() + start, prepared.begin() + end));
-    for (auto& r : part) out.push_back(std::move(r));
-  }
+  for_each_chunk(prepared.size(), static_cast<size_t>(max_batch_size), [&](size_t begin, size_t end) {
+    for (auto& r : predict(std::vector<Prepared>(prepared.begin() + begin, prepared.begin() + end)))
+      out.push_back(std::move(r));
+  });
   return out;
+}
+
+std::vector<io::Json> Predictor::predict_bytes_to_folder(const std::vector<std::string>&,
+                                                         const std::vector<std::string>&, const std::string& output_dir,
+                                                         int64_t) const {
+  usage_fail("--output_dir {}: only segmentation models write label maps (this model is {})", output_dir,
+             algo_name(algo()));
 }
 
 io::Json make_response(std::vector<io::Json> per_instance) {

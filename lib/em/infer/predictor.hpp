@@ -1,5 +1,5 @@
-// Model folder -> predictions: preprocessing, a batched forward pass and the response JSON of SPEC §7, for every
-// algorithm. em-predict and em-serve both go through here, so the same request gives the same bytes from either.
+// Model folder -> predictions: preprocessing, a batched forward pass and the response JSON (docs/em-predict.md), for
+// every algorithm. em-predict and em-serve both go through here, so the same request gives the same bytes from either.
 #pragma once
 #include <memory>
 #include <string>
@@ -34,14 +34,24 @@ class Predictor {
   virtual Algo algo() const = 0;
   // Thread-safe: em-serve calls these from many threads.
   virtual Prepared prepare(const io::Image& image) const = 0;
-  // One response list per image (SPEC §7 shapes), for a batch of any size.
+  // One response list per image (docs/em-predict.md), for a batch of any size.
   virtual std::vector<io::Json> predict(const std::vector<Prepared>& batch) const = 0;
 
-  // Decodes each instance's bytes ("what" names them in errors), predicts in batches of max_batch_size.
+  // Decodes every instance's bytes first (errors name "request: instances[i]"), then predicts in batches of
+  // max_batch_size.
   std::vector<io::Json> predict_bytes(const std::vector<std::string>& images, int64_t max_batch_size = 16) const;
+  // predict_bytes() that also writes each image's label map to output_dir / file_names[i] (em-predict
+  // --output_dir). Only algorithms whose predictions are label maps write them; the others throw em::UsageError.
+  virtual std::vector<io::Json> predict_bytes_to_folder(const std::vector<std::string>& images,
+                                                        const std::vector<std::string>& file_names,
+                                                        const std::string& output_dir,
+                                                        int64_t max_batch_size = 16) const;
+
+ protected:
+  std::vector<Prepared> prepare_bytes(const std::vector<std::string>& images) const;
 };
 
-// The response body: for one instance its list, for several a list of lists (SPEC §7).
+// The response body: for one instance its list, for several a list of lists.
 io::Json make_response(std::vector<io::Json> per_instance);
 std::string format_response(const io::Json& response);  // compact JSON + "\n" (em-predict and em-serve alike)
 

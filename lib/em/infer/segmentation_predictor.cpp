@@ -1,6 +1,7 @@
 #include "em/infer/segmentation_predictor.hpp"
 #include "em/tensor/image_tensor.hpp"
 
+#include "em/core/chunks.hpp"
 #include "em/core/error.hpp"
 #include "em/data/transforms.hpp"
 #include "em/io/base64.hpp"
@@ -39,22 +40,20 @@ std::vector<io::Json> SegmentationPredictor::predict(const std::vector<Prepared>
 
 std::vector<io::Json> SegmentationPredictor::predict_bytes_to_folder(const std::vector<std::string>& images,
                                                                      const std::vector<std::string>& file_names,
-                                                                     const fs::path& output_dir,
+                                                                     const std::string& output_dir,
                                                                      int64_t max_batch_size) const {
   if (file_names.size() != images.size())
     fail("predict_bytes_to_folder: {} file names for {} images", file_names.size(), images.size());
+  const std::vector<Prepared> prepared = prepare_bytes(images);
   std::vector<io::Json> out;
-  for (size_t start = 0; start < images.size(); start += static_cast<size_t>(max_batch_size)) {
-    const size_t end = std::min(images.size(), start + static_cast<size_t>(max_batch_size));
-    std::vector<Prepared> prepared;
-    for (size_t i = start; i < end; ++i)
-      prepared.push_back(prepare(io::decode_image(images[i], fmt::format("request: instances[{}]", i), 3)));
-    std::vector<io::Image> maps = label_maps(prepared);
+  for_each_chunk(prepared.size(), static_cast<size_t>(max_batch_size), [&](size_t begin, size_t end) {
+    const std::vector<io::Image> maps =
+        label_maps(std::vector<Prepared>(prepared.begin() + begin, prepared.begin() + end));
     for (size_t i = 0; i < maps.size(); ++i) {
-      io::write_png((output_dir / file_names[start + i]).string(), maps[i]);
+      io::write_png((fs::path(output_dir) / file_names[begin + i]).string(), maps[i]);
       out.push_back(segmentation_response(maps[i], labels()));
     }
-  }
+  });
   return out;
 }
 

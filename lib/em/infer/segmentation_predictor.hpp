@@ -23,8 +23,8 @@ class SegmentationPredictor : public Predictor {
   // predict_bytes() that also writes each image's label map to output_dir / file_names[i] (atomically).
   std::vector<io::Json> predict_bytes_to_folder(const std::vector<std::string>& images,
                                                 const std::vector<std::string>& file_names,
-                                                const std::filesystem::path& output_dir,
-                                                int64_t max_batch_size = 16) const;
+                                                const std::string& output_dir,
+                                                int64_t max_batch_size = 16) const override;
   const std::vector<std::string>& labels() const { return segmenter_.config.id2label; }
 
  private:

@@ -14,7 +14,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The first existing candidate; the others are the seed's misspellings, accepted with a warning.
+// The first existing candidate; the others are the platform guide's misspellings, accepted with a warning.
 fs::path first_existing(const std::vector<fs::path>& candidates, const std::string& what) {
   std::error_code ec;
   for (std::size_t i = 0; i < candidates.size(); ++i) {

@@ -24,8 +24,8 @@ struct SegmentationScore {
   std::size_t num_scored = 0;       // entries with a prediction
 };
 
-// truth_split_dir = DIR/validation: reads DIR/validation/validation.json (for the split "test" the seed's misspelt
-// test/train.json is accepted with a warning) and DIR/resources/id2label.json (or the seed's id2lable.json). For each
+// truth_split_dir = DIR/validation: reads DIR/validation/validation.json (for the split "test" the platform guide's misspelt
+// test/train.json is accepted with a warning) and DIR/resources/id2label.json (or the guide's id2lable.json). For each
 // {"image", "seg_map"} entry the prediction is pred_dir/<seg_map>, a single-channel PNG of label ids the size of the
 // truth map. Errors name the file: unreadable or multi-channel PNGs, size mismatches, missing predictions (unless
 // allow_missing).

@@ -17,6 +17,10 @@
 namespace em::models {
 
 struct Classifier {
+  // HF's base_model_prefix of the task model: --init also takes a checkpoint of the bare model
+  // (ResNetModel: "embedder...").
+  static constexpr const char* kBaseModelPrefix = "resnet";
+
   ResNetConfig config;
   ResNetForImageClassification model{nullptr};
   PreprocessorConfig preprocessor;

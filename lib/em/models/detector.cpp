@@ -8,7 +8,7 @@
 #include "em/data/detection_transforms.hpp"
 #include "em/data/transforms.hpp"
 #include "em/models/layers.hpp"
-#include "em/models/model_io.hpp"
+#include "em/models/model_folder.hpp"
 
 #include <fmt/ranges.h>
 
@@ -104,61 +104,30 @@ std::pair<int, int> DetrImageProcessorConfig::output_size(int h, int w) const {
 
 // ============================================================================================ Detector
 
-namespace {
-
-DetrConfig config_from_name_or_path(const std::string& model_config) {
-  if (model_config.empty()) return DetrConfig::builtin("detr-resnet-50");
-  std::error_code ec;
-  if (fs::exists(model_config, ec)) {
-    fs::path p = model_config;
-    if (fs::is_directory(p, ec)) p /= "config.json";
-    return DetrConfig::from_json(io::read_json_file(p.string()), p.string());
-  }
-  auto names = DetrConfig::builtin_names();
-  if (std::find(names.begin(), names.end(), model_config) == names.end())
-    usage_fail("--model_config: '{}' is neither a config.json file nor a built-in detection model ({})", model_config,
-               fmt::join(names, ", "));
-  return DetrConfig::builtin(model_config);
-}
-
-}  // namespace
-
 Detector Detector::create(const std::string& model_config, std::vector<std::string> labels, int64_t image_size,
                           double threshold) {
   Detector d;
-  d.config = config_from_name_or_path(model_config);
+  d.config = resolve_model_config<DetrConfig>(model_config, Algo::detection);
   d.config.set_labels(std::move(labels));
   d.config.threshold = threshold;
-  d.config.validate(model_config.empty() ? "detr-resnet-50" : model_config);
+  d.config.validate(model_config_name(model_config, Algo::detection));
   d.model = DetrForObjectDetection(d.config);
   d.preprocessor = DetrImageProcessorConfig::for_image_size(image_size);
   return d;
 }
 
 Detector Detector::load(const fs::path& dir) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec))
-    fail("{}: not a model folder (expected config.json, model.safetensors, preprocessor_config.json)", dir.string());
+  const ModelFolder folder = open_model_folder(dir, Algo::detection);
   Detector d;
-  fs::path config_path = dir / "config.json";
-  io::Json config = io::read_json_file(config_path.string());
-  if (config.value("model_type", std::string()) != "detr")
-    fail("{}: model_type '{}' is not a detection model (expected \"detr\")", config_path.string(),
-         config.value("model_type", std::string("?")));
-  d.config = DetrConfig::from_json(config, config_path.string());
-  {
-    SkipInit every_tensor_is_loaded_next;
-    d.model = DetrForObjectDetection(d.config);
-  }
-  load_model_weights_strict(*d.model, dir);
-  fs::path pre_path = dir / "preprocessor_config.json";
-  if (fs::exists(pre_path, ec)) {
-    d.preprocessor = DetrImageProcessorConfig::read(pre_path.string());
+  d.config = DetrConfig::from_json(folder.config, folder.config_path.string());
+  d.model = load_module<DetrForObjectDetection>(d.config, dir);
+  if (folder.has_preprocessor()) {
+    d.preprocessor = DetrImageProcessorConfig::read(folder.preprocessor_path.string());
   } else {
     d.preprocessor = DetrImageProcessorConfig::for_image_size(800);
-    log::warn("{}: absent; using DETR's shortest edge 800 / longest 1333 with ImageNet mean/std", pre_path.string());
+    log::warn("{}: absent; using DETR's shortest edge 800 / longest 1333 with ImageNet mean/std",
+              folder.preprocessor_path.string());
   }
-  d.model->eval();
   return d;
 }
 

@@ -47,6 +47,10 @@ struct ImageDetections {
 };
 
 struct Detector {
+  // HF's base_model_prefix of the task model: --init also takes a checkpoint of the bare model
+  // (DetrModel: "backbone...").
+  static constexpr const char* kBaseModelPrefix = "model";
+
   DetrConfig config;
   DetrForObjectDetection model{nullptr};
   DetrImageProcessorConfig preprocessor;

@@ -10,6 +10,7 @@
 #include <torch/types.h>
 
 #include "em/models/detr.hpp"
+#include "em/tensor/batch.hpp"
 
 namespace em::models {
 
@@ -30,11 +31,9 @@ torch::Tensor generalized_box_iou_paired(const torch::Tensor& boxes1, const torc
 
 // ---------------------------------------------------------------- matching
 
-// The ground truth of one image.
-struct DetrTarget {
-  torch::Tensor labels;  // [M] int64, class ids 0..num_labels-1
-  torch::Tensor boxes;   // [M, 4] float (cx, cy, w, h) relative to the frame pred_boxes live in (the padded input)
-};
+// One image's targets: labels [M] int64 (0..num_labels-1), boxes [M, 4] float (cx, cy, w, h) relative to the
+// frame pred_boxes live in (the padded input). The training batch's type (tensor/batch.hpp).
+using DetrTarget = tensor::BoxTarget;
 
 struct DetrMatchCosts {
   double class_cost = 1;

@@ -4,7 +4,7 @@
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
 #include "em/models/layers.hpp"
-#include "em/models/model_io.hpp"
+#include "em/models/model_folder.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -15,18 +15,7 @@ namespace em::models {
 namespace fs = std::filesystem;
 
 SegformerConfig Segmenter::resolve_config(const std::string& model_config) {
-  if (model_config.empty()) return SegformerConfig::builtin("mit-b3");
-  std::error_code ec;
-  if (fs::exists(model_config, ec)) {
-    fs::path p = model_config;
-    if (fs::is_directory(p, ec)) p /= "config.json";
-    return SegformerConfig::from_json(io::read_json_file(p.string()), p.string());
-  }
-  auto names = SegformerConfig::builtin_names();
-  if (std::find(names.begin(), names.end(), model_config) == names.end())
-    usage_fail("--model_config: '{}' is neither a config.json file nor a built-in segmentation model ({})",
-               model_config, fmt::join(names, ", "));
-  return SegformerConfig::builtin(model_config);
+  return resolve_model_config<SegformerConfig>(model_config, Algo::segmentation);
 }
 
 Segmenter Segmenter::create(const SegformerConfig& architecture, std::vector<std::string> labels, int64_t image_size) {
@@ -40,38 +29,26 @@ Segmenter Segmenter::create(const SegformerConfig& architecture, std::vector<std
 }
 
 Segmenter Segmenter::load(const fs::path& dir, bool channels_last) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec))
-    fail("{}: not a model folder (expected config.json, model.safetensors, preprocessor_config.json)", dir.string());
-  const fs::path config_path = dir / "config.json";
-  io::Json config = io::read_json_file(config_path.string());
-  if (config.value("model_type", std::string()) != "segformer")
-    fail("{}: model_type '{}' is not a segmentation model (expected \"segformer\")", config_path.string(),
-         config.value("model_type", std::string("?")));
+  const ModelFolder folder = open_model_folder(dir, Algo::segmentation);
   Segmenter s;
-  s.config = SegformerConfig::from_json(config, config_path.string());
-  {
-    SkipInit every_tensor_is_loaded_next;
-    s.model = SegformerForSemanticSegmentation(s.config);
-  }
-  load_model_weights_strict(*s.model, dir, channels_last);
+  s.config = SegformerConfig::from_json(folder.config, folder.config_path.string());
+  s.model = load_module<SegformerForSemanticSegmentation>(s.config, dir, channels_last);
   s.channels_last = channels_last;
-  const fs::path pre_path = dir / "preprocessor_config.json";
+  const std::string pre_path = folder.preprocessor_path.string();
   s.preprocessor = PreprocessorConfig::segmentation(512);
-  if (fs::exists(pre_path, ec)) {
-    s.preprocessor = PreprocessorConfig::read(pre_path.string());
+  if (folder.has_preprocessor()) {
+    s.preprocessor = PreprocessorConfig::read(pre_path);
     // ADE20k-style processors shift every id down by one (0 = background becomes ignore); our label maps and
     // metrics take the ids as they are, so such a model's ids must be read with that in mind.
     auto reduce = s.preprocessor.extra.find("do_reduce_labels");
     if (reduce == s.preprocessor.extra.end()) reduce = s.preprocessor.extra.find("reduce_labels");
     if (reduce != s.preprocessor.extra.end() && reduce->is_boolean() && reduce->get<bool>())
       log::warn("{}: do_reduce_labels is true; emkit reads label maps without reducing them (id 0 stays a class)",
-                pre_path.string());
+                pre_path);
   } else {
-    log::warn("{}: absent; resizing to {}x{} with ImageNet mean/std (SegformerImageProcessor's defaults)",
-              pre_path.string(), s.preprocessor.width, s.preprocessor.height);
+    log::warn("{}: absent; resizing to {}x{} with ImageNet mean/std (SegformerImageProcessor's defaults)", pre_path,
+              s.preprocessor.width, s.preprocessor.height);
   }
-  s.model->eval();
   return s;
 }
 

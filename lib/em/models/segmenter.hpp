@@ -15,13 +15,17 @@
 namespace em::models {
 
 struct Segmenter {
+  // HF's base_model_prefix of the task model: --init also takes a checkpoint of the bare model
+  // (SegformerModel: "encoder...").
+  static constexpr const char* kBaseModelPrefix = "segformer";
+
   SegformerConfig config;
   SegformerForSemanticSegmentation model{nullptr};
   PreprocessorConfig preprocessor;
   bool channels_last = false;
 
   // The architecture of `model_config`: a built-in name (mit-b0..mit-b5), an HF config.json path or a model folder
-  // holding one; "" = mit-b3 (the seed's SegFormer-B3). Unknown names are usage errors listing the built-ins.
+  // holding one; "" = the algorithm's default model (core/algo.cpp: mit-b3, SegFormer-B3). Unknown names are usage errors listing the built-ins.
   static SegformerConfig resolve_config(const std::string& model_config);
   // A fresh model with these labels (class id = position), initialised from the current torch seed (HF's init).
   static Segmenter create(const SegformerConfig& architecture, std::vector<std::string> labels, int64_t image_size);

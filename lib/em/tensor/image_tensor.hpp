@@ -20,7 +20,7 @@ using data::kImageNetStd;
 torch::Tensor to_normalized_tensor(const Image& image, const std::array<float, 3>& mean = kImageNetMean,
                                    const std::array<float, 3>& std = kImageNetStd);
 
-// THE classification preprocessing (SPEC §4), used by em-train, em-eval, em-predict and em-serve alike:
+// THE classification preprocessing (docs/models.md), used by em-train, em-eval, em-predict and em-serve alike:
 // to RGB, resize to input_size x input_size (bilinear) unless already that size, ImageNet normalize -> [3,S,S].
 torch::Tensor preprocess_classification(const Image& image, int input_size);
 

@@ -4,12 +4,11 @@
 
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
-#include "em/core/progress.hpp"
-#include "em/tensor/loader.hpp"
 #include "em/data/transforms.hpp"
 #include "em/metrics/classification.hpp"
 #include "em/metrics/classification_io.hpp"
-#include "em/models/model_io.hpp"
+#include "em/train/eval_loop.hpp"
+#include "em/models/model_folder.hpp"
 
 #include <random>
 
@@ -26,7 +25,7 @@ ClassificationTask::ClassificationTask(const TrainOptions& opts)
   classifier_ = models::Classifier::create(opts.model_config, dataset_.labels, opts.hp.input_size);
   if (!opts.init.empty()) {
     models::InitOptions io_opts;
-    io_opts.base_model_prefix = "resnet";
+    io_opts.base_model_prefix = models::Classifier::kBaseModelPrefix;
     models::load_init_weights(*classifier_.model, opts.init, io_opts);
   }
   // Training stays NCHW: measured on ResNet-50 (input 28, batch 16, 2 threads) channels-last trains ~10% slower, as
@@ -35,7 +34,7 @@ ClassificationTask::ClassificationTask(const TrainOptions& opts)
   for (size_t i = 0; i < dataset_.labels.size(); ++i) dataset_to_model_label_.push_back(static_cast<int64_t>(i));
   log::info("classification: {} labels, {} train / {} validation images, {} at {}x{}", dataset_.labels.size(),
             dataset_.train.size(), dataset_.validation.size(),
-            opts.model_config.empty() ? std::string("resnet-50") : opts.model_config, opts.hp.input_size,
+            models::model_config_name(opts.model_config, Algo::classification), opts.hp.input_size,
             opts.hp.input_size);
 }
 
@@ -95,59 +94,51 @@ LossOutput ClassificationTask::loss(const tensor::Batch& batch) {
   return {torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), batch.labels), {}};
 }
 
+tensor::Batch ClassificationTask::eval_batch(const std::vector<data::LabeledImage>& samples, int64_t begin,
+                                             int64_t end) const {
+  tensor::Batch batch;
+  std::vector<torch::Tensor> images;
+  std::vector<int64_t> labels;
+  for (int64_t i = begin; i < end; ++i) {
+    const auto& s = samples[static_cast<size_t>(i)];
+    images.push_back(classifier_.preprocess(io::read_image(s.path, 3)));
+    labels.push_back(dataset_to_model_label_[static_cast<size_t>(s.label)]);
+    batch.indices.push_back(i);
+  }
+  batch.pixel_values = tensor::stack_tensors(images);
+  batch.labels = torch::tensor(labels, torch::kInt64);
+  return batch;
+}
+
 EvalResult ClassificationTask::evaluate(const EvalOptions& options) {
   const auto& samples = split(options.split);
   if (samples.empty()) fail("split '{}' has no images to evaluate", options.split);
   metrics::ClassificationAccumulator acc(classifier_.config.id2label);
   std::vector<metrics::ClassificationPrediction> predictions;
-  const int64_t n = static_cast<int64_t>(samples.size());
-  const size_t num_batches = static_cast<size_t>((n + eval_batch_size_ - 1) / eval_batch_size_);
-
-  torch::NoGradGuard no_grad;
   classifier_.model->eval();
-  tensor::PrefetchLoader loader(
-      num_batches,
-      [&](size_t b) {
-        tensor::Batch batch;
-        std::vector<torch::Tensor> images;
-        std::vector<int64_t> labels;
-        const int64_t from = static_cast<int64_t>(b) * eval_batch_size_, to = std::min(n, from + eval_batch_size_);
-        for (int64_t i = from; i < to; ++i) {
-          const auto& s = samples[static_cast<size_t>(i)];
-          images.push_back(classifier_.preprocess(io::read_image(s.path, 3)));
-          labels.push_back(dataset_to_model_label_[static_cast<size_t>(s.label)]);
-          batch.indices.push_back(i);
+  const EvalLoopOptions loop{static_cast<int64_t>(samples.size()), eval_batch_size_, num_workers_, options.split,
+                             options.show_progress};
+  run_eval_loop(
+      loop, [&](int64_t begin, int64_t end) { return eval_batch(samples, begin, end); },
+      [&](const tensor::Batch& batch) {
+        torch::Tensor probs = torch::softmax(classifier_.logits(batch.pixel_values, options.bf16), 1);
+        auto [score, predicted] = probs.max(1);
+        auto s = score.accessor<float, 1>();
+        auto p = predicted.accessor<int64_t, 1>();
+        auto t = batch.labels.accessor<int64_t, 1>();
+        for (int64_t i = 0; i < batch.size(); ++i) {
+          acc.add(t[i], p[i]);
+          if (options.predictions_path.empty()) continue;
+          const auto& sample = samples[static_cast<size_t>(batch.indices[static_cast<size_t>(i)])];
+          metrics::ClassificationPrediction pred;
+          pred.image =
+              metrics::normalize_image_path(fs::relative(sample.path, fs::path(dataset_.dir)).generic_string());
+          pred.label = classifier_.config.id2label[static_cast<size_t>(p[i])];
+          pred.score = s[i];
+          pred.label_id = p[i];
+          predictions.push_back(std::move(pred));
         }
-        batch.pixel_values = tensor::stack_tensors(images);
-        batch.labels = torch::tensor(labels, torch::kInt64);
-        return batch;
-      },
-      num_workers_, std::max(2, num_workers_ * 2));
-  Progress progress("eval " + options.split, n, "image");
-  int64_t done = 0;
-  while (auto batch = loader.next()) {
-    torch::Tensor probs = torch::softmax(classifier_.logits(batch->pixel_values, options.bf16), 1);
-    auto [score, predicted] = probs.max(1);
-    auto s = score.accessor<float, 1>();
-    auto p = predicted.accessor<int64_t, 1>();
-    auto t = batch->labels.accessor<int64_t, 1>();
-    for (int64_t i = 0; i < batch->size(); ++i) {
-      acc.add(t[i], p[i]);
-      if (!options.predictions_path.empty()) {
-        const auto& sample = samples[static_cast<size_t>(batch->indices[static_cast<size_t>(i)])];
-        metrics::ClassificationPrediction pred;
-        pred.image = metrics::normalize_image_path(
-            fs::relative(sample.path, fs::path(dataset_.dir)).generic_string());
-        pred.label = classifier_.config.id2label[static_cast<size_t>(p[i])];
-        pred.score = s[i];
-        pred.label_id = p[i];
-        predictions.push_back(std::move(pred));
-      }
-    }
-    done += batch->size();
-    if (options.show_progress) progress.update(done);
-  }
-  if (options.show_progress) progress.finish();
+      });
   if (!options.predictions_path.empty()) metrics::write_predictions_jsonl(options.predictions_path, predictions);
 
   metrics::ClassificationMetrics m = acc.compute();

@@ -26,10 +26,11 @@ class ClassificationTask : public Task {
   EvalResult evaluate(const EvalOptions& options) override;
   std::vector<ParamGroup> param_groups(double weight_decay) override;
   void save_model(const std::filesystem::path& dir) override;
-  std::string main_metric() const override { return "accuracy"; }
+  Algo algo() const override { return Algo::classification; }
 
  private:
   const std::vector<data::LabeledImage>& split(const std::string& name) const;
+  tensor::Batch eval_batch(const std::vector<data::LabeledImage>& samples, int64_t begin, int64_t end) const;
 
   data::ClassificationDataset dataset_;
   models::Classifier classifier_;

@@ -4,11 +4,10 @@
 
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
-#include "em/core/progress.hpp"
-#include "em/tensor/loader.hpp"
 #include "em/data/split.hpp"
 #include "em/io/file.hpp"
-#include "em/models/model_io.hpp"
+#include "em/models/model_folder.hpp"
+#include "em/train/eval_loop.hpp"
 
 #include <mutex>
 #include <set>
@@ -58,6 +57,22 @@ void write_coco_results(const std::string& path, const metrics::CocoResults& res
   io::write_file_atomic(path, io::dump_json(list) + "\n");
 }
 
+// One image's detections as COCO results (xywh boxes, the split's category ids; labels mapped to -1 are left out).
+void add_results(metrics::CocoResults& results, int64_t image_id, const models::ImageDetections& d,
+                 const std::vector<int64_t>& category_of_label) {
+  for (size_t k = 0; k < d.scores.size(); ++k) {
+    const int64_t category = category_of_label[static_cast<size_t>(d.labels[k])];
+    if (category < 0) continue;
+    const auto& b = d.boxes[k];
+    metrics::CocoDetection det;
+    det.image_id = image_id;
+    det.category_id = category;
+    det.bbox = {b[0], b[1], static_cast<double>(b[2]) - b[0], static_cast<double>(b[3]) - b[1]};
+    det.score = d.scores[k];
+    results.detections.push_back(det);
+  }
+}
+
 }  // namespace
 
 DetectionTask::DetectionTask(const TrainOptions& opts)
@@ -72,7 +87,7 @@ DetectionTask::DetectionTask(const TrainOptions& opts)
   detector_ = models::Detector::create(opts.model_config, dataset_.labels(), opts.hp.image_size, opts.hp.threshold);
   if (!opts.init.empty()) {
     models::InitOptions io_opts;
-    io_opts.base_model_prefix = "model";  // DetrForObjectDetection.base_model_prefix: a DetrModel checkpoint loads too
+    io_opts.base_model_prefix = models::Detector::kBaseModelPrefix;
     models::load_init_weights(*detector_.model, opts.init, io_opts);
   }
   for (const auto& c : dataset_.categories) category_of_label_.push_back(c.id);
@@ -82,7 +97,7 @@ DetectionTask::DetectionTask(const TrainOptions& opts)
   log::info("detection: {} labels, {} train images ({} boxes, {} crowd regions not trained on) / {} validation, {} "
             "at shortest edge {} (longest {}), augmentation {}",
             dataset_.categories.size(), dataset_.train.images.size(), boxes, crowd, dataset_.validation.images.size(),
-            opts.model_config.empty() ? std::string("detr-resnet-50") : opts.model_config, image_size_,
+            models::model_config_name(opts.model_config, Algo::detection), image_size_,
             detector_.preprocessor.longest_edge, opts.hp.augmentation);
 }
 
@@ -166,25 +181,37 @@ tensor::Batch DetectionTask::train_batch(const std::vector<int64_t>& indices, in
   batch.pixel_values = padded.pixel_values;
   batch.pixel_mask = padded.pixel_mask;
   const int frame_h = static_cast<int>(padded.pixel_values.size(2)), frame_w = static_cast<int>(padded.pixel_values.size(3));
-  for (const auto& t : targets) {
-    batch.targets.push_back({{"class_labels", torch::tensor(t.labels, torch::kInt64)},
-                             {"boxes", tensor::normalized_cxcywh(t, frame_w, frame_h)}});
-  }
+  for (const auto& t : targets)
+    batch.boxes.push_back({torch::tensor(t.labels, torch::kInt64), tensor::normalized_cxcywh(t, frame_w, frame_h)});
   return batch;
 }
 
 LossOutput DetectionTask::loss(const tensor::Batch& batch) {
   if (batch.size() == 0) fail("a training batch has no readable image");
   models::DetrOutput out = detector_.model->forward(batch.pixel_values, batch.pixel_mask);
-  std::vector<models::DetrTarget> targets;
-  for (const auto& t : batch.targets) targets.push_back({t.at("class_labels"), t.at("boxes")});
-  models::DetrLoss l = models::detr_loss(out, targets, models::DetrLossOptions::from_config(detector_.config));
+  models::DetrLoss l = models::detr_loss(out, batch.boxes, models::DetrLossOptions::from_config(detector_.config));
   LossOutput result{l.total, {}};
   for (const char* name : {"loss_ce", "loss_bbox", "loss_giou", "cardinality_error"}) {
     auto it = l.terms.find(name);
     if (it != l.terms.end()) result.terms[name] = it->second.item<double>();
   }
   return result;
+}
+
+tensor::Batch DetectionTask::eval_batch(const data::CocoSplit& s, int64_t begin, int64_t end) const {
+  tensor::Batch batch;
+  std::vector<torch::Tensor> images;
+  for (int64_t i = begin; i < end; ++i) {
+    const io::Image image = io::read_image(s.images[static_cast<size_t>(i)].path, 3);
+    images.push_back(detector_.preprocess(image));
+    batch.sizes.push_back({{image.height, image.width},
+                           {static_cast<int>(images.back().size(1)), static_cast<int>(images.back().size(2))}});
+    batch.indices.push_back(i);
+  }
+  tensor::PaddedBatch padded = tensor::pad_images(images);
+  batch.pixel_values = padded.pixel_values;
+  batch.pixel_mask = padded.pixel_mask;
+  return batch;
 }
 
 EvalResult DetectionTask::evaluate(const EvalOptions& options) {
@@ -196,65 +223,24 @@ EvalResult DetectionTask::evaluate(const EvalOptions& options) {
   const std::vector<int64_t> category_of_label =
       from_model_dir_ ? map_labels_to_categories(detector_.config.id2label, s, "the model") : category_of_label_;
 
-  const int64_t n = static_cast<int64_t>(s.images.size());
-  const size_t num_batches = static_cast<size_t>((n + eval_batch_size_ - 1) / eval_batch_size_);
-  torch::NoGradGuard no_grad;
-  detector_.model->eval();
-  tensor::PrefetchLoader loader(
-      num_batches,
-      [&](size_t b) {
-        tensor::Batch batch;
-        std::vector<torch::Tensor> images;
-        const int64_t from = static_cast<int64_t>(b) * eval_batch_size_, to = std::min(n, from + eval_batch_size_);
-        for (int64_t i = from; i < to; ++i) {
-          const auto& record = s.images[static_cast<size_t>(i)];
-          io::Image image = io::read_image(record.path, 3);
-          images.push_back(detector_.preprocess(image));
-          // The DETR target convention: orig_size and size, (height, width).
-          batch.targets.push_back(
-              {{"orig_size", torch::tensor({int64_t{image.height}, int64_t{image.width}})},
-               {"size", torch::tensor({images.back().size(1), images.back().size(2)})}});
-          batch.indices.push_back(i);
-        }
-        tensor::PaddedBatch padded = tensor::pad_images(images);
-        batch.pixel_values = padded.pixel_values;
-        batch.pixel_mask = padded.pixel_mask;
-        return batch;
-      },
-      num_workers_, std::max(2, num_workers_ * 2));
-
-  Progress progress("eval " + options.split, n, "image");
   metrics::CocoResults results;
-  int64_t done = 0;
-  while (auto batch = loader.next()) {
-    std::vector<std::array<int, 2>> input_sizes, original_sizes;
-    for (const auto& t : batch->targets) {
-      auto o = t.at("orig_size"), z = t.at("size");
-      original_sizes.push_back({static_cast<int>(o[0].item<int64_t>()), static_cast<int>(o[1].item<int64_t>())});
-      input_sizes.push_back({static_cast<int>(z[0].item<int64_t>()), static_cast<int>(z[1].item<int64_t>())});
-    }
-    // Threshold 0: every query, as DETR's PostProcess hands COCO evaluation (maxDets 100 then takes the best).
-    auto detections = detector_.detect(batch->pixel_values, batch->pixel_mask, input_sizes, original_sizes, 0.0,
-                                       options.bf16);
-    for (size_t i = 0; i < detections.size(); ++i) {
-      const auto& record = s.images[static_cast<size_t>(batch->indices[i])];
-      const auto& d = detections[i];
-      for (size_t k = 0; k < d.scores.size(); ++k) {
-        const int64_t category = category_of_label[static_cast<size_t>(d.labels[k])];
-        if (category < 0) continue;
-        const auto& b = d.boxes[k];
-        metrics::CocoDetection det;
-        det.image_id = record.id;
-        det.category_id = category;
-        det.bbox = {b[0], b[1], static_cast<double>(b[2]) - b[0], static_cast<double>(b[3]) - b[1]};
-        det.score = d.scores[k];
-        results.detections.push_back(det);
-      }
-    }
-    done += batch->size();
-    if (options.show_progress) progress.update(done);
-  }
-  if (options.show_progress) progress.finish();
+  detector_.model->eval();
+  const EvalLoopOptions loop{static_cast<int64_t>(s.images.size()), eval_batch_size_, num_workers_, options.split,
+                             options.show_progress};
+  run_eval_loop(
+      loop, [&](int64_t begin, int64_t end) { return eval_batch(s, begin, end); },
+      [&](const tensor::Batch& batch) {
+        std::vector<std::array<int, 2>> input_sizes, original_sizes;
+        for (const auto& z : batch.sizes) {
+          original_sizes.push_back(z.original);
+          input_sizes.push_back(z.input);
+        }
+        // Threshold 0: every query, as DETR's PostProcess hands COCO evaluation (maxDets 100 then takes the best).
+        const auto detections = detector_.detect(batch.pixel_values, batch.pixel_mask, input_sizes, original_sizes,
+                                                 0.0, options.bf16);
+        for (size_t i = 0; i < detections.size(); ++i)
+          add_results(results, s.images[static_cast<size_t>(batch.indices[i])].id, detections[i], category_of_label);
+      });
   if (!options.predictions_path.empty()) write_coco_results(options.predictions_path, results);
 
   metrics::CocoEvalResult coco = metrics::coco_evaluate(gt_it->second, results);

@@ -40,7 +40,7 @@ class DetectionTask : public Task {
   // decay on every parameter (the original DETR's param_dicts).
   std::vector<ParamGroup> param_groups(double weight_decay) override;
   void save_model(const std::filesystem::path& dir) override;
-  std::string main_metric() const override { return "AP"; }
+  Algo algo() const override { return Algo::detection; }
 
   // The learning-rate scale of the backbone group.
   static constexpr double kBackboneLrScale = 0.1;
@@ -50,6 +50,8 @@ class DetectionTask : public Task {
   // Non-crowd boxes of one image as training targets (label indices), clipped to width x height; degenerate ones
   // dropped.
   data::BoxTargets targets_of(const data::CocoImageRecord& image, int width, int height) const;
+  // Images [begin, end) of the split, preprocessed and padded, with their original and input sizes.
+  tensor::Batch eval_batch(const data::CocoSplit& split, int64_t begin, int64_t end) const;
 
   data::DetectionDataset dataset_;
   std::map<std::string, data::CocoSplit> eval_splits_;          // splits read for em-eval (model-folder mode)

@@ -74,30 +74,35 @@ struct Entry {
   std::function<io::Json(const Hyperparameters&)> get;
 };
 
-#define EM_INT_PARAM(field, lo, hi, range, help, c, s, d)                                          \
+#define EM_INT_PARAM(field, lo, hi, range, help, algos)                                            \
   Entry {                                                                                          \
-    {#field, "int", range, help, c, s, d},                                                         \
+    {#field, "int", range, help, algos},                                                           \
         [](Hyperparameters& h, const std::string& v) { h.field = parse_int(#field, v, lo, hi, range); }, \
         [](const Hyperparameters& h) { return io::Json(h.field); }                                  \
   }
-#define EM_FLOAT_PARAM(field, lo, hi, lo_open, range, help, c, s, d)                                          \
+#define EM_FLOAT_PARAM(field, lo, hi, lo_open, range, help, algos)                                            \
   Entry {                                                                                                     \
-    {#field, "float", range, help, c, s, d},                                                                  \
+    {#field, "float", range, help, algos},                                                                    \
         [](Hyperparameters& h, const std::string& v) { h.field = parse_float(#field, v, lo, hi, lo_open, range); }, \
         [](const Hyperparameters& h) { return io::Json(h.field); }                                             \
   }
 #define EM_BOOL_PARAM(field, help)                                                                        \
   Entry {                                                                                                 \
-    {#field, "bool", "true|false", help, true, true, true},                                               \
+    {#field, "bool", "true|false", help, AlgoSet::all()},                                           \
         [](Hyperparameters& h, const std::string& v) { h.field = parse_bool(#field, v); },                 \
         [](const Hyperparameters& h) { return io::Json(h.field); }                                         \
   }
 #define EM_CHOICE_PARAM(field, choices, help)                                                                 \
   Entry {                                                                                                     \
-    {#field, "string", "", help, true, true, true},                                                           \
+    {#field, "string", "", help, AlgoSet::all()},                                                       \
         [](Hyperparameters& h, const std::string& v) { h.field = parse_choice(#field, v, choices); },         \
         [](const Hyperparameters& h) { return io::Json(h.field); }                                             \
   }
+
+constexpr AlgoSet kAll = AlgoSet::all();
+constexpr AlgoSet kClassification{Algo::classification};
+constexpr AlgoSet kDetection{Algo::detection};
+constexpr AlgoSet kSegmentationDetection{Algo::segmentation, Algo::detection};
 
 const std::vector<std::string> kSchedules{"linear", "cosine", "constant", "constant_with_warmup"};
 const std::vector<std::string> kEvalStrategies{"no", "epoch", "steps"};
@@ -105,42 +110,38 @@ const std::vector<std::string> kDetectionAugmentations{"detr", "flip", "none"};
 
 std::vector<Entry> make_table() {
   std::vector<Entry> t{
-      EM_INT_PARAM(input_size, 1, kInf, "[1, inf)", "Images are resized to input_size x input_size", true, false,
-                   false),
-      EM_FLOAT_PARAM(learning_rate, 0, kInf, false, "[0, inf)", "Initial AdamW learning rate", true, true, true),
+      EM_INT_PARAM(input_size, 1, kInf, "[1, inf)", "Images are resized to input_size x input_size", kClassification),
+      EM_FLOAT_PARAM(learning_rate, 0, kInf, false, "[0, inf)", "Initial AdamW learning rate", kAll),
       // The batch-size range differs per algorithm (classification [2, inf)): checked in validate().
       EM_INT_PARAM(per_device_train_batch_size, 1, kInf, "[1, inf) ([2, inf) for classification)",
-                   "Training batch size", true, true, true),
-      EM_INT_PARAM(per_device_eval_batch_size, 1, kInf, "[1, inf)", "Evaluation batch size", true, true, true),
+                   "Training batch size", kAll),
+      EM_INT_PARAM(per_device_eval_batch_size, 1, kInf, "[1, inf)", "Evaluation batch size", kAll),
       EM_FLOAT_PARAM(num_train_epochs, 0, kInf, true, "(0, inf) (an integer >= 1 for classification)",
-                     "Training epochs (fractions allowed for segmentation and detection)", true, true, true),
-      EM_FLOAT_PARAM(threshold, 0, 1, false, "[0, 1]", "Score threshold of returned detections", false, false, true),
-      EM_INT_PARAM(save_steps, 1, kInf, "[1, inf)", "Save a checkpoint every N optimizer steps", true, true, true),
-      EM_INT_PARAM(seed, 0, 9.0e15, "[0, 9e15]", "Seed of initialisation, shuffling and augmentation", true, true,
-                   true),
-      EM_FLOAT_PARAM(weight_decay, 0, kInf, false, "[0, inf)", "AdamW decoupled weight decay", true, true, true),
-      EM_FLOAT_PARAM(warmup_ratio, 0, 1, false, "[0, 1]", "Fraction of steps with linear warmup", true, true, true),
+                     "Training epochs (fractions allowed for segmentation and detection)", kAll),
+      EM_FLOAT_PARAM(threshold, 0, 1, false, "[0, 1]", "Score threshold of returned detections", kDetection),
+      EM_INT_PARAM(save_steps, 1, kInf, "[1, inf)", "Save a checkpoint every N optimizer steps", kAll),
+      EM_INT_PARAM(seed, 0, 9.0e15, "[0, 9e15]", "Seed of initialisation, shuffling and augmentation", kAll),
+      EM_FLOAT_PARAM(weight_decay, 0, kInf, false, "[0, inf)", "AdamW decoupled weight decay", kAll),
+      EM_FLOAT_PARAM(warmup_ratio, 0, 1, false, "[0, 1]", "Fraction of steps with linear warmup", kAll),
       EM_CHOICE_PARAM(lr_scheduler_type, kSchedules, "Learning-rate schedule after warmup"),
-      EM_INT_PARAM(logging_steps, 1, kInf, "[1, inf)", "Log loss and learning rate every N steps", true, true, true),
+      EM_INT_PARAM(logging_steps, 1, kInf, "[1, inf)", "Log loss and learning rate every N steps", kAll),
       EM_CHOICE_PARAM(eval_strategy, kEvalStrategies, "When to evaluate on validation"),
-      EM_INT_PARAM(eval_steps, 0, kInf, "[0, inf)", "With eval_strategy=steps: every N steps (0 = save_steps)", true,
-                   true, true),
-      EM_INT_PARAM(save_total_limit, 0, kInf, "[0, inf)", "Keep at most N checkpoints (0 = all)", true, true, true),
+      EM_INT_PARAM(eval_steps, 0, kInf, "[0, inf)", "With eval_strategy=steps: every N steps (0 = save_steps)", kAll),
+      EM_INT_PARAM(save_total_limit, 0, kInf, "[0, inf)", "Keep at most N checkpoints (0 = all)", kAll),
       EM_BOOL_PARAM(load_best_model_at_end, "Write the best evaluated checkpoint as model/ instead of the last"),
       EM_INT_PARAM(early_stopping_patience, 0, kInf, "[0, inf)",
-                   "Stop after N evaluations without improvement (0 = off)", true, true, true),
-      EM_FLOAT_PARAM(max_grad_norm, 0, kInf, false, "[0, inf)", "Clip the gradient norm (0 = off)", true, true, true),
+                   "Stop after N evaluations without improvement (0 = off)", kAll),
+      EM_FLOAT_PARAM(max_grad_norm, 0, kInf, false, "[0, inf)", "Clip the gradient norm (0 = off)", kAll),
       EM_BOOL_PARAM(bf16, "bf16 autocast for forward passes (AMX/AVX-512 CPUs)"),
-      EM_INT_PARAM(num_workers, 0, 64, "[0, 64]", "Data loader threads (0 = load in the training thread)", true, true,
-                   true),
-      EM_INT_PARAM(image_size, 32, 8192, "[32, 8192]", "Input size of segmentation / detection images", false, true,
-                   true),
+      EM_INT_PARAM(num_workers, 0, 64, "[0, 64]", "Data loader threads (0 = load in the training thread)", kAll),
+      EM_INT_PARAM(image_size, 32, 8192, "[32, 8192]", "Input size of segmentation / detection images",
+                   kSegmentationDetection),
       EM_INT_PARAM(max_bad_samples, 0, kInf, "[0, inf)",
-                   "Unreadable training images skipped (with a warning) before failing", true, true, true),
+                   "Unreadable training images skipped (with a warning) before failing", kAll),
       Entry{{"augmentation", "string", "detr|flip|none",
              "Detection training augmentation: detr = DETR's flip + multi-scale resize + random crop, flip = "
              "horizontal flip only, none = resize only",
-             false, false, true},
+             kDetection},
             [](Hyperparameters& h, const std::string& v) {
               h.augmentation = parse_choice("augmentation", v, kDetectionAugmentations);
             },
@@ -177,32 +178,19 @@ const std::vector<ParamSpec>& param_specs() {
   return specs;
 }
 
-bool applies(const ParamSpec& spec, Algo algo) {
-  return algo == Algo::classification ? spec.classification
-         : algo == Algo::segmentation ? spec.segmentation
-                                      : spec.detection;
-}
-
 Hyperparameters Hyperparameters::defaults(Algo algo) {
   Hyperparameters h;
   h.algo = algo;
-  if (algo != Algo::classification) {
-    h.learning_rate = 2e-4;
-    h.per_device_train_batch_size = 4;
-    h.per_device_eval_batch_size = 4;
-    h.num_train_epochs = 3.0;
-    h.weight_decay = algo == Algo::detection ? 1e-4 : 0.0;
-  }
-  if (algo == Algo::detection) {
-    h.max_grad_norm = 0.1;  // DETR's recipe
-    h.image_size = 800;
-  }
+  const AlgoInfo& row = algo_info(algo);
+  const io::Json overrides = io::parse_json(row.hyperparameter_defaults, "core/algo.cpp");
+  for (auto it = overrides.begin(); it != overrides.end(); ++it)
+    h.set_json(it.key(), it.value(), fmt::format("the {} row of core/algo.cpp", row.name));
   return h;
 }
 
 void Hyperparameters::set(const std::string& name, const std::string& value) {
   const Entry& e = find_entry(name);
-  if (!applies(e.spec, algo))
+  if (!e.spec.algos.contains(algo))
     usage_fail("hyperparameter {} does not apply to --algo {}", name, algo_name(algo));
   e.set(*this, value);
 }
@@ -251,7 +239,7 @@ void Hyperparameters::validate() const {
                  num_train_epochs);
   }
   if (learning_rate >= 0.01)
-    log::warn("learning_rate {} is very high for AdamW (the seed's classification default is 0.1, kept for "
+    log::warn("learning_rate {} is very high for AdamW (the platform's classification default is 0.1, kept for "
               "compatibility); 1e-3 to 1e-4 usually trains better (see docs/training.md)",
               learning_rate);
 }
@@ -260,7 +248,7 @@ io::Json Hyperparameters::to_json() const {
   io::Json out = io::Json::object();
   out["algo"] = algo_name(algo);
   for (const auto& e : table())
-    if (applies(e.spec, algo)) out[e.spec.name] = e.get(*this);
+    if (e.spec.algos.contains(algo)) out[e.spec.name] = e.get(*this);
   return out;
 }
 

@@ -1,5 +1,7 @@
-// Training hyperparameters: the seed's names, types, defaults and ranges per algorithm (SPEC §3) plus the HF Trainer
-// names we add. One table drives flags, --hyperparameters files and validation, so the three can never disagree.
+// Training hyperparameters: the platform's names, types, defaults and ranges per algorithm (docs/training.md) plus
+// the HF Trainer names we add. One table drives flags, --hyperparameters files and validation, so the three can never
+// disagree; each row holds the set of algorithms it applies to, and each algorithm's row in core/algo.cpp the
+// defaults that differ from this struct's.
 #pragma once
 #include <string>
 #include <vector>
@@ -11,7 +13,7 @@ namespace em::train {
 
 struct Hyperparameters {
   Algo algo = Algo::classification;
-  // The seed's parameters.
+  // The platform's parameters.
   int64_t input_size = 28;  // classification only
   double learning_rate = 0.1;
   int64_t per_device_train_batch_size = 16;
@@ -19,7 +21,7 @@ struct Hyperparameters {
   double num_train_epochs = 3;  // an integer for classification
   double threshold = 0.5;       // detection only
   int64_t save_steps = 500;
-  // Beyond the seed (HF Trainer names).
+  // Beyond the platform's (HF Trainer names).
   int64_t seed = 42;
   double weight_decay = 0.0;
   double warmup_ratio = 0.0;
@@ -37,7 +39,7 @@ struct Hyperparameters {
   int64_t max_bad_samples = 0;          // unreadable training images tolerated (skipped with a warning)
   std::string augmentation = "detr";    // detection: detr (flip + multi-scale + crop) | flip | none
 
-  // The seed's defaults for `algo` (SPEC §3 table), ours for the rest.
+  // The defaults for `algo`: this struct's, overridden by the algorithm's row (AlgoInfo::hyperparameter_defaults).
   static Hyperparameters defaults(Algo algo);
 
   // Sets a parameter from text (flag value, or a string in a JSON file): checks name, type and range;
@@ -48,7 +50,7 @@ struct Hyperparameters {
   // Applies a whole --hyperparameters file (a JSON object).
   void apply_file(const std::string& path);
 
-  // Cross-parameter checks and warnings (e.g. the seed's lr 0.1 for AdamW).
+  // Cross-parameter checks and warnings (e.g. the platform's default lr 0.1 is high for AdamW).
   void validate() const;
   // Every parameter that applies to `algo`, by name (hyperparameters.json in the run directory).
   io::Json to_json() const;
@@ -60,9 +62,8 @@ struct ParamSpec {
   std::string type;   // "int", "float", "bool", "string"
   std::string range;  // "[1, inf)" or "linear|cosine|..."
   std::string help;
-  bool classification, segmentation, detection;  // where it applies
+  AlgoSet algos;      // where it applies
 };
 const std::vector<ParamSpec>& param_specs();
-bool applies(const ParamSpec& spec, Algo algo);
 
 }  // namespace em::train

@@ -4,12 +4,11 @@
 
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
-#include "em/core/progress.hpp"
-#include "em/tensor/loader.hpp"
 #include "em/data/transforms.hpp"
 #include "em/metrics/segmentation.hpp"
 #include "em/tensor/segmentation_counts.hpp"
-#include "em/models/model_io.hpp"
+#include "em/models/model_folder.hpp"
+#include "em/train/eval_loop.hpp"
 
 #include <cmath>
 #include <cstring>
@@ -40,13 +39,13 @@ models::SegformerConfig training_architecture(const TrainOptions& opts, std::str
   const fs::path init_config = fs::path(opts.init) / "config.json";
   if (!opts.init.empty() && fs::is_directory(opts.init, ec) && fs::exists(init_config, ec)) {
     io::Json j = io::read_json_file(init_config.string());
-    if (j.value("model_type", std::string()) == "segformer") {
+    if (j.value("model_type", std::string()) == algo_info(Algo::segmentation).model_type) {
       described = init_config.string();
       log::info("architecture from --init's {} (give --model_config to choose another)", init_config.string());
       return models::SegformerConfig::from_json(j, init_config.string());
     }
   }
-  described = "mit-b3";
+  described = algo_info(Algo::segmentation).default_model;
   return models::Segmenter::resolve_config("");
 }
 
@@ -63,7 +62,7 @@ SegmentationTask::SegmentationTask(const TrainOptions& opts)
   segmenter_ = models::Segmenter::create(architecture, dataset_.labels, opts.hp.image_size);
   if (!opts.init.empty()) {
     models::InitOptions init;
-    init.base_model_prefix = "segformer";
+    init.base_model_prefix = models::Segmenter::kBaseModelPrefix;
     models::load_init_weights(*segmenter_.model, opts.init, init);
   }
   segmenter_.use_channels_last();
@@ -123,63 +122,57 @@ LossOutput SegmentationTask::loss(const tensor::Batch& batch) {
   return {models::segmentation_loss(logits, batch.labels, data::kIgnoreLabel), {}};
 }
 
+void SegmentationTask::check_predictions_dir(const std::string& predictions_path, const std::string& split) const {
+  if (segmenter_.config.num_labels() > 255)
+    fail("--predictions: the model has {} labels; 8-bit label PNGs hold the ids 0..254",
+         segmenter_.config.num_labels());
+  std::error_code ec;
+  const fs::path split_dir = fs::path(dataset_.dir) / split;
+  if (fs::weakly_canonical(predictions_path, ec) == fs::weakly_canonical(split_dir, ec))
+    usage_fail("--predictions {}: this is the evaluated split's folder; its seg maps would be overwritten",
+               predictions_path);
+}
+
+// Each batch carries its images at the model's input size and their label maps at the original size.
+tensor::Batch SegmentationTask::eval_batch(const std::vector<data::SegmentationEntry>& samples, int64_t begin,
+                                           int64_t end) const {
+  tensor::Batch batch;
+  std::vector<torch::Tensor> images;
+  for (int64_t i = begin; i < end; ++i) {
+    data::SegmentationSample s =
+        data::read_segmentation_sample(samples[static_cast<size_t>(i)], static_cast<int64_t>(dataset_.labels.size()));
+    images.push_back(segmenter_.preprocess(s.image));
+    batch.label_maps.push_back(label_tensor(s.label_map));
+    batch.indices.push_back(i);
+  }
+  batch.pixel_values = tensor::stack_tensors(images);
+  return batch;
+}
+
 EvalResult SegmentationTask::evaluate(const EvalOptions& options) {
   const auto& samples = dataset_.split(options.split);
   const auto& labels = segmenter_.config.id2label;
-  const int64_t num_labels = segmenter_.config.num_labels();
   const bool write_predictions = !options.predictions_path.empty();
   const fs::path pred_dir = options.predictions_path;
-  if (write_predictions) {
-    if (num_labels > 255)
-      fail("--predictions: the model has {} labels; 8-bit label PNGs hold the ids 0..254", num_labels);
-    std::error_code ec;
-    const fs::path split_dir = fs::path(dataset_.dir) / options.split;
-    if (fs::weakly_canonical(pred_dir, ec) == fs::weakly_canonical(split_dir, ec))
-      usage_fail("--predictions {}: this is the evaluated split's folder; its seg maps would be overwritten",
-                 pred_dir.string());
-  }
-  metrics::SegmentationAccumulator acc(static_cast<int>(num_labels), data::kIgnoreLabel);
-  const int64_t n = static_cast<int64_t>(samples.size());
-  const size_t num_batches = static_cast<size_t>((n + eval_batch_size_ - 1) / eval_batch_size_);
-
-  torch::NoGradGuard no_grad;
+  if (write_predictions) check_predictions_dir(options.predictions_path, options.split);
+  metrics::SegmentationAccumulator acc(static_cast<int>(segmenter_.config.num_labels()), data::kIgnoreLabel);
   segmenter_.model->eval();
-  // Each batch carries its images at the model's input size and their label maps at the original size.
-  tensor::PrefetchLoader loader(
-      num_batches,
-      [&](size_t b) {
-        tensor::Batch batch;
-        std::vector<torch::Tensor> images;
-        const int64_t from = static_cast<int64_t>(b) * eval_batch_size_, to = std::min(n, from + eval_batch_size_);
-        for (int64_t i = from; i < to; ++i) {
-          data::SegmentationSample s =
-              data::read_segmentation_sample(samples[static_cast<size_t>(i)], static_cast<int64_t>(dataset_.labels.size()));
-          images.push_back(segmenter_.preprocess(s.image));
-          batch.targets.push_back({{"label_map", label_tensor(s.label_map)}});
-          batch.indices.push_back(i);
+  const EvalLoopOptions loop{static_cast<int64_t>(samples.size()), eval_batch_size_, num_workers_, options.split,
+                             options.show_progress};
+  run_eval_loop(
+      loop, [&](int64_t begin, int64_t end) { return eval_batch(samples, begin, end); },
+      [&](const tensor::Batch& batch) {
+        torch::Tensor logits = segmenter_.logits(batch.pixel_values, options.bf16);
+        for (int64_t i = 0; i < batch.size(); ++i) {
+          const torch::Tensor& truth = batch.label_maps[static_cast<size_t>(i)];
+          torch::Tensor pred = models::label_map_at(logits[i], truth.size(0), truth.size(1));
+          tensor::add_label_maps(acc, pred, truth);
+          if (!write_predictions) continue;
+          const auto& entry = samples[static_cast<size_t>(batch.indices[static_cast<size_t>(i)])];
+          io::write_png((pred_dir / entry.seg_map_rel).string(), models::label_map_image(pred));
         }
-        batch.pixel_values = tensor::stack_tensors(images);
-        return batch;
-      },
-      num_workers_, std::max(2, num_workers_ * 2));
-  Progress progress("eval " + options.split, n, "image");
-  int64_t done = 0;
-  while (auto batch = loader.next()) {
-    torch::Tensor logits = segmenter_.logits(batch->pixel_values, options.bf16);
-    for (int64_t i = 0; i < batch->size(); ++i) {
-      const torch::Tensor& truth = batch->targets[static_cast<size_t>(i)].at("label_map");
-      torch::Tensor pred = models::label_map_at(logits[i], truth.size(0), truth.size(1));
-      tensor::add_label_maps(acc, pred, truth);
-      if (write_predictions) {
-        const auto& entry = samples[static_cast<size_t>(batch->indices[static_cast<size_t>(i)])];
-        io::write_png((pred_dir / entry.seg_map_rel).string(), models::label_map_image(pred));
-      }
-    }
-    done += batch->size();
-    if (options.show_progress) progress.update(done);
-  }
-  if (options.show_progress) progress.finish();
-  if (write_predictions) log::info("wrote {} predicted label maps under {}", n, pred_dir.string());
+      });
+  if (write_predictions) log::info("wrote {} predicted label maps under {}", samples.size(), pred_dir.string());
 
   const metrics::SegmentationMetrics m = acc.compute();
   EvalResult result;

@@ -31,9 +31,12 @@ class SegmentationTask : public Task {
   EvalResult evaluate(const EvalOptions& options) override;
   std::vector<ParamGroup> param_groups(double weight_decay) override;
   void save_model(const std::filesystem::path& dir) override;
-  std::string main_metric() const override { return "mean_iou"; }
+  Algo algo() const override { return Algo::segmentation; }
 
  private:
+  void check_predictions_dir(const std::string& predictions_path, const std::string& split) const;
+  tensor::Batch eval_batch(const std::vector<data::SegmentationEntry>& samples, int64_t begin, int64_t end) const;
+
   data::SegmentationDataset dataset_;
   models::Segmenter segmenter_;
   data::SegmentationAugmentOptions augment_;

@@ -9,6 +9,7 @@
 
 #include <torch/torch.h>
 
+#include "em/core/algo.hpp"
 #include "em/tensor/batch.hpp"
 #include "em/io/json.hpp"
 #include "em/train/optimizer.hpp"
@@ -45,8 +46,9 @@ class Task {
   virtual std::vector<ParamGroup> param_groups(double weight_decay) = 0;
   // Writes a loadable model folder: config.json, model.safetensors, preprocessor_config.json.
   virtual void save_model(const std::filesystem::path& dir) = 0;
-  // The metric that decides "best" (greater is better): accuracy, mean_iou, AP.
-  virtual std::string main_metric() const = 0;
+  virtual Algo algo() const = 0;
+  // The metric that decides "best" (greater is better): the algorithm's row in core/algo.cpp.
+  std::string main_metric() const { return algo_info(algo()).main_metric; }
 };
 
 }  // namespace em::train

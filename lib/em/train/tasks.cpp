@@ -1,38 +1,43 @@
 #include "em/train/tasks.hpp"
 
-#include "em/core/error.hpp"
-#include "em/models/model_kind.hpp"
+#include "em/models/model_folder.hpp"
 #include "em/train/classification_task.hpp"
-#include "em/train/segmentation_task.hpp"
 #include "em/train/detection_task.hpp"
-
-#include <filesystem>
+#include "em/train/segmentation_task.hpp"
 
 namespace em::train {
+namespace {
 
-std::unique_ptr<Task> make_training_task(const TrainOptions& opts) {
-  switch (opts.hp.algo) {
-    case Algo::classification: return std::make_unique<ClassificationTask>(opts);
-    case Algo::segmentation: return std::make_unique<SegmentationTask>(opts);
-    case Algo::detection: return std::make_unique<DetectionTask>(opts);
-  }
-  usage_fail("--algo {}: unknown algorithm", algo_name(opts.hp.algo));
+template <typename T>
+std::unique_ptr<Task> for_training(const TrainOptions& options) {
+  return std::make_unique<T>(options);
+}
+template <typename T>
+std::unique_ptr<Task> for_evaluation(const EvalTaskOptions& o) {
+  return std::make_unique<T>(o.model_dir, o.data_dir, o.batch_size, o.num_workers);
+}
+
+// Each algorithm's Task, by the Algo of core/algo.cpp's table.
+struct TaskRow {
+  Algo algo;
+  std::unique_ptr<Task> (*training)(const TrainOptions&);
+  std::unique_ptr<Task> (*evaluation)(const EvalTaskOptions&);
+};
+constexpr TaskRow kTasks[] = {
+    {Algo::classification, for_training<ClassificationTask>, for_evaluation<ClassificationTask>},
+    {Algo::segmentation, for_training<SegmentationTask>, for_evaluation<SegmentationTask>},
+    {Algo::detection, for_training<DetectionTask>, for_evaluation<DetectionTask>},
+};
+static_assert(one_row_per_algo(kTasks), "kTasks: one Task per algorithm, in enum order");
+
+}  // namespace
+
+std::unique_ptr<Task> make_training_task(const TrainOptions& options) {
+  return kTasks[index_of(options.hp.algo)].training(options);
 }
 
 std::unique_ptr<Task> make_eval_task(const EvalTaskOptions& options) {
-  Algo algo = models::algo_of_model_dir(options.model_dir);
-  switch (algo) {
-    case Algo::classification:
-      return std::make_unique<ClassificationTask>(options.model_dir, options.data_dir, options.batch_size,
-                                                  options.num_workers);
-    case Algo::segmentation:
-      return std::make_unique<SegmentationTask>(options.model_dir, options.data_dir, options.batch_size,
-                                                options.num_workers);
-    case Algo::detection:
-      return std::make_unique<DetectionTask>(options.model_dir, options.data_dir, options.batch_size,
-                                             options.num_workers);
-  }
-  fail("{}: unknown algorithm {}", options.model_dir, algo_name(algo));
+  return kTasks[index_of(models::algo_of_model_dir(options.model_dir))].evaluation(options);
 }
 
 }  // namespace em::train

@@ -81,15 +81,15 @@ TEST_CASE("detection targets: crowd and degenerate boxes dropped, boxes past the
   CHECK(batch.pixel_mask[0][48][0].item<int64_t>() == 0);
   CHECK(batch.pixel_values[0].slice(1, 48).abs().sum().item<float>() == 0);  // zero padding
 
-  REQUIRE(batch.targets.size() == 2);
+  REQUIRE(batch.boxes.size() == 2);
   // Labels are category positions in id order: things 0, cat 1, dog 2.
-  CHECK(torch::equal(batch.targets[0].at("class_labels"), torch::tensor({2, 1}, torch::kInt64)));
+  CHECK(torch::equal(batch.boxes[0].labels, torch::tensor({2, 1}, torch::kInt64)));
   // [8, 6, 16, 12] -> xyxy 8..24 x 6..18; [50, 20, 20, 10] clipped to 50..64 x 20..30; frame 64 x 80.
   torch::Tensor want = torch::tensor({16.0f / 64, 12.0f / 80, 16.0f / 64, 12.0f / 80,  //
                                       57.0f / 64, 25.0f / 80, 14.0f / 64, 10.0f / 80})
                            .reshape({2, 4});
-  CHECK(torch::allclose(batch.targets[0].at("boxes"), want, 0, 1e-6));
-  CHECK(torch::allclose(batch.targets[1].at("boxes"),
+  CHECK(torch::allclose(batch.boxes[0].boxes, want, 0, 1e-6));
+  CHECK(torch::allclose(batch.boxes[1].boxes,
                         torch::tensor({14.0f / 64, 28.0f / 80, 20.0f / 64, 40.0f / 80}).reshape({1, 4}), 0, 1e-6));
 
   em::train::LossOutput loss = task.loss(batch);
@@ -105,7 +105,7 @@ TEST_CASE("detection batches are a function of (seed, epoch, index)", "[train][d
   em::train::DetectionTask task(data.options("detr", 64));
   em::tensor::Batch a = task.train_batch({1, 0}, 3), b = task.train_batch({1, 0}, 3);
   CHECK(torch::equal(a.pixel_values, b.pixel_values));
-  CHECK(torch::equal(a.targets[1].at("boxes"), b.targets[1].at("boxes")));
+  CHECK(torch::equal(a.boxes[1].boxes, b.boxes[1].boxes));
   bool differs = false;
   for (int64_t epoch = 4; epoch < 10 && !differs; ++epoch) {
     em::tensor::Batch c = task.train_batch({1, 0}, epoch);

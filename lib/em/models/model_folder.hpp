@@ -1,0 +1,75 @@
+// What every model family (Classifier, Segmenter, Detector) does alike with a model folder: tell which algorithm
+// it holds, open it as one of an algorithm's (config.json read, model_type checked), resolve --model_config (a
+// built-in name or a config.json) and build a module filled strictly from the folder's weights. A family keeps
+// only what is its own: its config type, its module and its preprocessor.
+#pragma once
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "em/core/algo.hpp"
+#include "em/io/json.hpp"
+#include "em/models/layers.hpp"
+#include "em/models/model_io.hpp"
+
+namespace em::models {
+
+// The algorithm of a model folder, from its config.json's model_type. Throws em::Error naming the folder when it
+// has no config.json, or the file when its model_type is none of core/algo's.
+Algo algo_of_model_dir(const std::string& model_dir);
+
+struct ModelFolder {
+  std::filesystem::path dir;
+  std::filesystem::path config_path;        // dir/config.json
+  io::Json config;                          // its content; model_type is the algorithm's
+  std::filesystem::path preprocessor_path;  // dir/preprocessor_config.json (may be absent: has_preprocessor())
+  bool has_preprocessor() const;
+};
+
+// Opens `dir` as a model folder of `algo`: a folder whose config.json has the algorithm's model_type (em::Error
+// otherwise, naming the folder or the file and what was expected).
+ModelFolder open_model_folder(const std::filesystem::path& dir, Algo algo);
+
+// The config.json path --model_config names ("" when it names none: a built-in name or the default).
+std::string model_config_path(const std::string& model_config);
+// "--model_config: 'X' is neither a config.json file nor a built-in <algo> model (names...)" as em::UsageError.
+[[noreturn]] void unknown_model_config(const std::string& model_config, Algo algo,
+                                       const std::vector<std::string>& builtin_names);
+
+// --model_config for `algo`: "" = the algorithm's default model (core/algo), an existing path = that config.json
+// (or the folder's), else one of Config::builtin_names().
+template <typename Config>
+Config resolve_model_config(const std::string& model_config, Algo algo) {
+  if (model_config.empty()) return Config::builtin(algo_info(algo).default_model);
+  if (std::string path = model_config_path(model_config); !path.empty())
+    return Config::from_json(io::read_json_file(path), path);
+  const std::vector<std::string> names = Config::builtin_names();
+  if (std::find(names.begin(), names.end(), model_config) == names.end())
+    unknown_model_config(model_config, algo, names);
+  return Config::builtin(model_config);
+}
+
+// The built-in model names of `algo`'s family (ResNetConfig / SegformerConfig / DetrConfig::builtin_names()).
+std::vector<std::string> builtin_model_names(Algo algo);
+
+// What --model_config describes in logs and config checks: the name given, or the algorithm's default model.
+inline std::string model_config_name(const std::string& model_config, Algo algo) {
+  return model_config.empty() ? std::string(algo_info(algo).default_model) : model_config;
+}
+
+// A module built from `config` without initialising its weights, then filled strictly from the folder's weights
+// (load_model_weights_strict; channels_last as there), in eval mode. Module is a torch ModuleHolder.
+template <typename Module, typename Config>
+Module load_module(const Config& config, const std::filesystem::path& dir, bool channels_last = false) {
+  Module module{nullptr};
+  {
+    SkipInit every_tensor_is_loaded_next;
+    module = Module(config);
+  }
+  load_model_weights_strict(*module, dir, channels_last);
+  module->eval();
+  return module;
+}
+
+}  // namespace em::models
