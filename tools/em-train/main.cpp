@@ -1,4 +1,4 @@
-// em-train: train one algorithm on a dataset folder and write a run directory (SPEC §5).
+// em-train: train one algorithm on a dataset folder and write a run directory (docs/run-directory.md).
 #include "common/torch_cli.hpp"
 #include "common/train_flags.hpp"
 #include "em/core/log.hpp"

@@ -69,8 +69,8 @@ bool is_ours(const fs::path& p) {
   int64_t step;
   if (parse_checkpoint_name(name, &step)) return fs::exists(p / run_dir::kTrainerState);
   static const std::vector<std::string> ours{run_dir::kModel,   run_dir::kBestModel,  run_dir::kRuns,
-                                             run_dir::kMetrics, run_dir::kHyperparameters, "train_results.json",
-                                             "eval_results.json", "all_results.json"};
+                                             run_dir::kMetrics, run_dir::kHyperparameters, run_dir::kTrainResults,
+                                             run_dir::kEvalResults, run_dir::kAllResults};
   return std::find(ours.begin(), ours.end(), name) != ours.end();
 }
 

@@ -1,5 +1,6 @@
-// The run directory on disk: claiming an output folder, atomic checkpoints (temp folder + rename) with model,
-// optimizer, RNG and trainer state, finding the latest complete one, and rotating old ones (save_total_limit).
+// The run directory's layout and checkpoint format (docs/run-directory.md): claiming an output folder, atomic checkpoints
+// (temp folder + rename) with model, optimizer, RNG and trainer state, the latest complete one, rotation
+// (save_total_limit). The trainer writes through RunDirectory (run_directory.hpp), the one caller of the writers here.
 #pragma once
 #include <filesystem>
 #include <limits>
@@ -39,6 +40,9 @@ constexpr const char* kRuns = "runs";
 constexpr const char* kMetrics = "metrics.jsonl";
 constexpr const char* kHyperparameters = "hyperparameters.json";
 constexpr const char* kTrainerState = "trainer_state.json";
+constexpr const char* kTrainResults = "train_results.json";
+constexpr const char* kEvalResults = "eval_results.json";
+constexpr const char* kAllResults = "all_results.json";
 }  // namespace run_dir
 
 // Refuses an output folder that holds another run unless `overwrite` (then removes only what emkit writes there).

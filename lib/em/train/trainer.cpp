@@ -1,310 +1,283 @@
 #include "em/train/trainer.hpp"
-#include "em/data/sampling.hpp"
 
-#include "em/tensor/autocast.hpp"
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
-#include "em/core/progress.hpp"
 #include "em/core/signals.hpp"
+#include "em/data/sampling.hpp"
+#include "em/tensor/autocast.hpp"
 #include "em/tensor/loader.hpp"
-#include "em/io/file.hpp"
-#include "em/train/checkpoint.hpp"
-#include "em/train/schedule.hpp"
-#include "em/train/tensorboard.hpp"
 
-#include <chrono>
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 namespace em::train {
 namespace fs = std::filesystem;
 
 namespace {
 
-// metrics.jsonl: one JSON object per line, appended and flushed as it happens (for jq, Makefiles, plots).
-class MetricsLog {
- public:
-  // Keeps only the lines up to `keep_until_step` (a resumed run rewrites what came after its checkpoint).
-  MetricsLog(const fs::path& path, int64_t keep_until_step) : path_(path) {
-    std::string kept;
-    if (keep_until_step >= 0 && fs::exists(path)) {
-      std::istringstream in(io::read_file(path.string()));
-      std::string line;
-      while (std::getline(in, line)) {
-        if (line.empty()) continue;
-        auto j = io::Json::parse(line, nullptr, false);
-        if (!j.is_discarded() && j.contains("step") && j["step"].get<int64_t>() <= keep_until_step) kept += line + "\n";
-      }
-    }
-    io::write_file_atomic(path, kept);
-    out_.open(path, std::ios::app);
-    if (!out_) fail("{}: cannot open for appending", path.string());
-  }
-  void write(const io::Json& record) {
-    out_ << io::dump_json(record) << "\n";
-    out_.flush();
-  }
-
- private:
-  fs::path path_;
-  std::ofstream out_;
-};
-
-struct Clock {
-  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
-  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); }
-};
-
-}  // namespace
-
-TrainResult train(Task& task, const TrainOptions& opts) {
-  const Hyperparameters& hp = opts.hp;
-  const fs::path out = opts.output_dir;
-  const bool resuming = opts.resume_from_checkpoint.has_value();
-  prepare_output_dir(out, opts.overwrite_output_dir, resuming);
-
-  const int64_t n = task.train_size();
-  const int64_t batch_size = hp.per_device_train_batch_size;
+// The step counts of a fresh run: the last epoch may be a fraction (num_train_epochs 2.5), at least one step.
+TrainerState initial_state(int64_t train_size, int64_t batch_size, double num_train_epochs) {
   TrainerState state;
-  state.steps_per_epoch = (n + batch_size - 1) / batch_size;
-  state.total_steps = static_cast<int64_t>(std::ceil(hp.num_train_epochs * state.steps_per_epoch - 1e-9));
+  state.steps_per_epoch = (train_size + batch_size - 1) / batch_size;
+  state.total_steps = static_cast<int64_t>(std::ceil(num_train_epochs * state.steps_per_epoch - 1e-9));
   if (state.total_steps < 1) state.total_steps = 1;
-  const int64_t warmup_steps = static_cast<int64_t>(std::ceil(hp.warmup_ratio * state.total_steps));
-  const ScheduleType schedule = parse_schedule_type(hp.lr_scheduler_type);
-  const int64_t eval_every = hp.eval_strategy == "steps" ? (hp.eval_steps > 0 ? hp.eval_steps : hp.save_steps) : 0;
+  return state;
+}
 
+AdamWOptions adamw_options(const Hyperparameters& hp) {
   AdamWOptions adam;
   adam.lr = hp.learning_rate;
   adam.weight_decay = hp.weight_decay;
-  AdamW optimizer(task.param_groups(hp.weight_decay), adam);
+  return adam;
+}
 
-  io::Json hp_json = hp.to_json();
-  if (resuming) {
-    fs::path dir = opts.resume_from_checkpoint->empty() ? latest_checkpoint(out) : fs::path(*opts.resume_from_checkpoint);
-    if (!fs::exists(dir / run_dir::kTrainerState))
-      fail("{}: not a complete checkpoint (no {})", dir.string(), run_dir::kTrainerState);
-    io::Json saved_hp = io::read_json_file((dir / "hyperparameters.json").string());
-    for (const char* key : {"per_device_train_batch_size", "seed", "num_train_epochs", "learning_rate"})
-      if (saved_hp.contains(key) && saved_hp[key] != hp_json[key])
-        log::warn("resuming with {} = {} but the checkpoint was trained with {}: the result will differ from an "
-                  "uninterrupted run",
-                  key, io::dump_json(hp_json[key]), io::dump_json(saved_hp[key]));
-    TrainerState saved = load_checkpoint(dir, task, optimizer);
-    if (saved.steps_per_epoch != state.steps_per_epoch)
-      log::warn("the dataset or batch size changed since {}: {} steps per epoch now, {} then", dir.string(),
-                state.steps_per_epoch, saved.steps_per_epoch);
-    int64_t total = state.total_steps, spe = state.steps_per_epoch;
-    state = saved;
-    state.total_steps = total;
-    state.steps_per_epoch = spe;
-    log::info("resuming from {} (step {} of {})", dir.string(), state.global_step, state.total_steps);
+int64_t eval_interval(const Hyperparameters& hp) {
+  return hp.eval_strategy == "steps" ? (hp.eval_steps > 0 ? hp.eval_steps : hp.save_steps) : 0;
+}
+
+}  // namespace
+
+Trainer::Trainer(Task& task, const TrainOptions& opts, bool writer)
+    : task_(task),
+      opts_(opts),
+      hp_(opts_.hp),
+      run_(opts_.output_dir, opts_.overwrite_output_dir, opts_.resume_from_checkpoint.has_value(), writer),
+      train_size_(task.train_size()),
+      batch_size_(hp_.per_device_train_batch_size),
+      state_(initial_state(train_size_, batch_size_, hp_.num_train_epochs)),
+      warmup_steps_(static_cast<int64_t>(std::ceil(hp_.warmup_ratio * state_.total_steps))),
+      schedule_(parse_schedule_type(hp_.lr_scheduler_type)),
+      eval_every_(eval_interval(hp_)),
+      optimizer_(task.param_groups(hp_.weight_decay), adamw_options(hp_)),
+      hp_json_(hp_.to_json()) {
+  const bool resuming = opts_.resume_from_checkpoint.has_value();
+  if (resuming) resume(run_.resume_point(*opts_.resume_from_checkpoint));
+  run_.open_logs(hp_json_, resuming ? state_.global_step : -1, state_.global_step);
+}
+
+void Trainer::resume(const fs::path& dir) {
+  io::Json saved_hp = io::read_json_file((dir / run_dir::kHyperparameters).string());
+  for (const char* key : {"per_device_train_batch_size", "seed", "num_train_epochs", "learning_rate"})
+    if (saved_hp.contains(key) && saved_hp[key] != hp_json_[key])
+      log::warn("resuming with {} = {} but the checkpoint was trained with {}: the result will differ from an "
+                "uninterrupted run",
+                key, io::dump_json(hp_json_[key]), io::dump_json(saved_hp[key]));
+  TrainerState saved = load_checkpoint(dir, task_, optimizer_);
+  if (saved.steps_per_epoch != state_.steps_per_epoch)
+    log::warn("the dataset or batch size changed since {}: {} steps per epoch now, {} then", dir.string(),
+              state_.steps_per_epoch, saved.steps_per_epoch);
+  // This run's step counts (from its dataset and hyperparameters) win over the checkpoint's.
+  saved.total_steps = state_.total_steps;
+  saved.steps_per_epoch = state_.steps_per_epoch;
+  state_ = std::move(saved);
+  last_saved_step_ = state_.global_step;
+  log::info("resuming from {} (step {} of {})", dir.string(), state_.global_step, state_.total_steps);
+}
+
+TrainResult Trainer::run() {
+  log::info("training {} images, {} steps ({} per epoch, batch {}), {} threads", train_size_, state_.total_steps,
+            state_.steps_per_epoch, batch_size_, torch::get_num_threads());
+  progress_.emplace("train", state_.total_steps, "step");
+  clock_ = Stopwatch{};
+  since_step_ = Stopwatch{};
+  task_.model().train();
+  while (state_.global_step < state_.total_steps && !stop_early_) run_epoch();
+  progress_->finish();
+  save_final_model();
+  return finish();
+}
+
+// The rest of the current epoch (all of it, unless resuming mid-epoch): the epoch's permutation of the dataset
+// (from seed and epoch alone, so a resumed run sees the same batches), batched and prefetched by worker threads.
+void Trainer::run_epoch() {
+  const int64_t epoch_index = state_.global_step / state_.steps_per_epoch;
+  const int64_t first = state_.global_step % state_.steps_per_epoch;
+  const int64_t end = std::min(state_.steps_per_epoch, state_.total_steps - epoch_index * state_.steps_per_epoch);
+  const std::vector<int64_t> order =
+      data::epoch_permutation(train_size_, static_cast<uint64_t>(hp_.seed), epoch_index);
+  tensor::PrefetchLoader loader(
+      static_cast<size_t>(end - first),
+      [&, epoch_index, first](size_t b) {
+        int64_t from = (first + static_cast<int64_t>(b)) * batch_size_, to = std::min(train_size_, from + batch_size_);
+        std::vector<int64_t> indices(order.begin() + from, order.begin() + to);
+        return task_.train_batch(indices, epoch_index);
+      },
+      static_cast<int>(hp_.num_workers), std::max<int>(2, static_cast<int>(hp_.num_workers) * 2));
+  while (auto batch = loader.next()) {
+    train_step(*batch);
+    after_step();
+    if (stop_early_) break;
   }
-  io::write_json_file(out / run_dir::kHyperparameters, hp_json);
-  MetricsLog metrics(out / run_dir::kMetrics, resuming ? state.global_step : -1);
-  EventWriter events(out / run_dir::kRuns);
-  // TensorBoard drops events after this step from earlier files: what a killed run logged past its checkpoint.
-  events.add_session_start(state.global_step);
+}
 
-  log::info("training {} images, {} steps ({} per epoch, batch {}), {} threads", n, state.total_steps,
-            state.steps_per_epoch, batch_size, torch::get_num_threads());
-
-  Progress progress("train", state.total_steps, "step");
-  Clock clock;
-  int64_t skipped_total = 0;
-  // Training speed for the progress line: time spent in steps only (evaluations and checkpoints excluded).
-  Clock since_step;
-  double step_seconds = 0;
-  int64_t images_stepped = 0;
-  int64_t last_saved_step = resuming ? state.global_step : -1;
-  io::Json last_eval;
-  bool stop_early = false;
-
-  auto log_record = [&](io::Json record) {
-    metrics.write(record);
-    state.log_history.push_back(std::move(record));
-  };
-
-  auto run_evaluation = [&]() {
-    EvalOptions eo;
-    eo.bf16 = hp.bf16;
-    eo.show_progress = false;  // the training progress line is enough
-    EvalResult result = task.evaluate(eo);
-    task.model().train();
-    io::Json record{{"step", state.global_step}, {"epoch", state.epoch}};
-    for (const auto& [name, value] : result.scalars) {
-      record["eval_" + name] = value;
-      events.add_scalar("eval/" + name, value, state.global_step);
-    }
-    events.flush();
-    log_record(record);
-    last_eval = result.metrics;
-    since_step = Clock{};
-    std::string main = task.main_metric();
-    auto it = result.scalars.find(main);
-    if (it != result.scalars.end() && std::isfinite(it->second)) {
-      log::info("step {}: eval {} = {:.4f}", state.global_step, main, it->second);
-      if (!state.has_best || it->second > state.best_metric) {
-        state.has_best = true;
-        state.best_metric = it->second;
-        state.best_step = state.global_step;
-        state.evals_without_improvement = 0;
-        if (hp.load_best_model_at_end) {
-          fs::path tmp = out / ".tmp-best-model";
-          std::error_code ec;
-          fs::remove_all(tmp, ec);
-          task.save_model(tmp);
-          io::replace_directory(tmp, out / run_dir::kBestModel);
-        }
-      } else {
-        ++state.evals_without_improvement;
-        if (hp.early_stopping_patience > 0 && state.evals_without_improvement >= hp.early_stopping_patience) {
-          log::info("early stopping: {} evaluations without improvement of {}", state.evals_without_improvement, main);
-          stop_early = true;
-        }
-      }
-    }
-  };
-
-  auto save = [&](const fs::path& model_files = {}) {
-    state.runtime_s += clock.seconds();
-    clock = Clock{};
-    save_checkpoint(out, task, optimizer, state, hp_json, model_files);
-    last_saved_step = state.global_step;
-    rotate_checkpoints(out, hp.save_total_limit, hp.load_best_model_at_end ? state.best_step : -1);
-    since_step = Clock{};
-  };
-
-  task.model().train();
-  while (state.global_step < state.total_steps && !stop_early) {
-    const int64_t epoch_index = state.global_step / state.steps_per_epoch;
-    const int64_t first = state.global_step % state.steps_per_epoch;
-    const int64_t end = std::min(state.steps_per_epoch, state.total_steps - epoch_index * state.steps_per_epoch);
-    const std::vector<int64_t> order = data::epoch_permutation(n, static_cast<uint64_t>(hp.seed), epoch_index);
-    tensor::PrefetchLoader loader(
-        static_cast<size_t>(end - first),
-        [&, epoch_index, first](size_t b) {
-          int64_t from = (first + static_cast<int64_t>(b)) * batch_size, to = std::min(n, from + batch_size);
-          std::vector<int64_t> indices(order.begin() + from, order.begin() + to);
-          return task.train_batch(indices, epoch_index);
-        },
-        static_cast<int>(hp.num_workers), std::max<int>(2, static_cast<int>(hp.num_workers) * 2));
-
-    while (auto batch = loader.next()) {
-      skipped_total += batch->skipped;
-      if (skipped_total > hp.max_bad_samples)
-        fail("{} unreadable training images (over --max_bad_samples {}); fix or remove them (em-validate lists them)",
-             skipped_total, hp.max_bad_samples);
-      const double lr = lr_at(schedule, hp.learning_rate, state.global_step, state.total_steps, warmup_steps);
-      optimizer.set_lr(lr);
-      LossOutput out_loss;
-      {
-        tensor::Bf16Autocast autocast(hp.bf16);
-        out_loss = task.loss(*batch);
-      }
-      out_loss.loss.backward();
-      // clip_grad_norm_'s scaling happens inside the optimizer's pass over the gradients (same bits, one pass less).
-      double grad_norm = 0;
-      double grad_scale = 1.0;
-      if (hp.max_grad_norm > 0) {
-        torch::Tensor norm = total_grad_norm(task.model().parameters());
-        grad_scale = clip_coefficient(norm, hp.max_grad_norm);
-        grad_norm = norm.item<double>();
-      }
-      optimizer.step(grad_scale);
-      optimizer.zero_grad();
-
-      const double loss = out_loss.loss.item<double>();
-      if (!std::isfinite(loss))
-        fail("training diverged: loss is {} at step {}; lower learning_rate (now {}) — the last checkpoint is "
-             "still in {}",
-             loss, state.global_step + 1, hp.learning_rate, out.string());
-      ++state.global_step;
-      images_stepped += batch->pixel_values.size(0);
-      step_seconds += since_step.seconds();
-      since_step = Clock{};
-      state.epoch = static_cast<double>(state.global_step) / state.steps_per_epoch;
-      state.window_loss += loss;
-      state.window_steps += 1;
-      state.total_loss += loss;
-
-      if (state.global_step % hp.logging_steps == 0 || state.global_step == state.total_steps) {
-        double mean = state.window_loss / std::max<int64_t>(1, state.window_steps);
-        io::Json record{{"step", state.global_step}, {"epoch", state.epoch}, {"loss", mean}, {"learning_rate", lr}};
-        if (hp.max_grad_norm > 0) record["grad_norm"] = grad_norm;
-        for (const auto& [name, value] : out_loss.terms) record[name] = value;
-        log_record(record);
-        events.add_scalar("train/loss", mean, state.global_step);
-        events.add_scalar("train/learning_rate", lr, state.global_step);
-        events.add_scalar("train/epoch", state.epoch, state.global_step);
-        for (const auto& [name, value] : out_loss.terms) events.add_scalar("train/" + name, value, state.global_step);
-        events.flush();
-        state.window_loss = 0;
-        state.window_steps = 0;
-      }
-      progress.update(state.global_step,
-                      fmt::format("epoch {:.2f} loss {:.4f} lr {:.3g} {:.1f} img/s", state.epoch, loss, lr,
-                                  step_seconds > 0 ? images_stepped / step_seconds : 0.0));
-
-      const bool epoch_end = state.global_step % state.steps_per_epoch == 0 || state.global_step == state.total_steps;
-      if ((hp.eval_strategy == "epoch" && epoch_end) || (eval_every > 0 && state.global_step % eval_every == 0))
-        run_evaluation();
-      // The last step's checkpoint is written after the loop, with the final model (sharing its files).
-      if (state.global_step % hp.save_steps == 0 && state.global_step < state.total_steps) save();
-      if (signals::stop_requested()) {
-        if (last_saved_step != state.global_step) save();
-        progress.finish();
-        throw Interrupted(fmt::format("stopped by signal {} at step {}; continue with --resume_from_checkpoint "
-                                      "(checkpoint {})",
-                                      signals::stop_signal(), state.global_step,
-                                      (out / fmt::format("checkpoint-{}", state.global_step)).string()));
-      }
-      if (stop_early) break;
-    }
+void Trainer::train_step(const tensor::Batch& batch) {
+  skipped_total_ += batch.skipped;
+  if (skipped_total_ > hp_.max_bad_samples)
+    fail("{} unreadable training images (over --max_bad_samples {}); fix or remove them (em-validate lists them)",
+         skipped_total_, hp_.max_bad_samples);
+  const double lr = lr_at(schedule_, hp_.learning_rate, state_.global_step, state_.total_steps, warmup_steps_);
+  optimizer_.set_lr(lr);
+  LossOutput out;
+  {
+    tensor::Bf16Autocast autocast(hp_.bf16);
+    out = task_.loss(batch);
   }
-  progress.finish();
+  out.loss.backward();
+  const double grad_norm = clip_and_step();
+  const double loss = out.loss.item<double>();
+  if (!std::isfinite(loss))
+    fail("training diverged: loss is {} at step {}; lower learning_rate (now {}) — the last checkpoint is still in {}",
+         loss, state_.global_step + 1, hp_.learning_rate, run_.root().string());
+  ++state_.global_step;
+  images_stepped_ += batch.pixel_values.size(0);
+  step_seconds_ += since_step_.seconds();
+  since_step_ = Stopwatch{};
+  state_.epoch = static_cast<double>(state_.global_step) / state_.steps_per_epoch;
+  state_.window_loss += loss;
+  state_.window_steps += 1;
+  state_.total_loss += loss;
+  if (state_.global_step % hp_.logging_steps == 0 || state_.global_step == state_.total_steps)
+    log_step(lr, grad_norm, out.terms);
+  progress_->update(state_.global_step,
+                    fmt::format("epoch {:.2f} loss {:.4f} lr {:.3g} {:.1f} img/s", state_.epoch, loss, lr,
+                                step_seconds_ > 0 ? images_stepped_ / step_seconds_ : 0.0));
+}
 
-  // The final model: the best evaluated one with load_best_model_at_end, else the last, which the final checkpoint
-  // (when this step has none yet) shares by hard links instead of a second copy.
-  fs::path model_dir = out / run_dir::kModel;
-  if (hp.load_best_model_at_end && fs::exists(out / run_dir::kBestModel)) {
-    if (last_saved_step != state.global_step) save();
-    std::error_code ec;
-    fs::remove_all(model_dir, ec);
-    fs::copy(out / run_dir::kBestModel, model_dir, fs::copy_options::recursive);
-    log::info("model/: the best checkpoint (step {}, {} {:.4f})", state.best_step, task.main_metric(),
-              state.best_metric);
-  } else {
-    fs::path tmp = out / ".tmp-model";
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
-    task.save_model(tmp);
-    if (last_saved_step != state.global_step) save(tmp);
-    io::replace_directory(tmp, model_dir);
+// clip_grad_norm_'s scaling happens inside the optimizer's pass over the gradients (same bits, one pass less).
+double Trainer::clip_and_step() {
+  double grad_norm = 0;
+  double grad_scale = 1.0;
+  if (hp_.max_grad_norm > 0) {
+    torch::Tensor norm = total_grad_norm(task_.model().parameters());
+    grad_scale = clip_coefficient(norm, hp_.max_grad_norm);
+    grad_norm = norm.item<double>();
   }
+  optimizer_.step(grad_scale);
+  optimizer_.zero_grad();
+  return grad_norm;
+}
 
+// The mean loss since the last logged step, with the step's learning rate, gradient norm and the task's loss terms.
+void Trainer::log_step(double lr, double grad_norm, const std::map<std::string, double>& terms) {
+  const int64_t step = state_.global_step;
+  const double mean = state_.window_loss / std::max<int64_t>(1, state_.window_steps);
+  io::Json record{{"step", step}, {"epoch", state_.epoch}, {"loss", mean}, {"learning_rate", lr}};
+  if (hp_.max_grad_norm > 0) record["grad_norm"] = grad_norm;
+  for (const auto& [name, value] : terms) record[name] = value;
+  log(record);
+  run_.log_scalar("train/loss", mean, step);
+  run_.log_scalar("train/learning_rate", lr, step);
+  run_.log_scalar("train/epoch", state_.epoch, step);
+  for (const auto& [name, value] : terms) run_.log_scalar("train/" + name, value, step);
+  run_.flush_scalars();
+  state_.window_loss = 0;
+  state_.window_steps = 0;
+}
+
+void Trainer::after_step() {
+  const int64_t step = state_.global_step;
+  const bool epoch_end = step % state_.steps_per_epoch == 0 || step == state_.total_steps;
+  if ((hp_.eval_strategy == "epoch" && epoch_end) || (eval_every_ > 0 && step % eval_every_ == 0)) evaluate();
+  // The last step's checkpoint is written after the loop, with the final model (sharing its files).
+  if (step % hp_.save_steps == 0 && step < state_.total_steps) save_checkpoint();
+  stop_if_requested();
+}
+
+void Trainer::evaluate() {
+  EvalOptions eo;
+  eo.bf16 = hp_.bf16;
+  eo.show_progress = false;  // the training progress line is enough
+  EvalResult result = task_.evaluate(eo);
+  task_.model().train();
+  io::Json record{{"step", state_.global_step}, {"epoch", state_.epoch}};
+  for (const auto& [name, value] : result.scalars) {
+    record["eval_" + name] = value;
+    run_.log_scalar("eval/" + name, value, state_.global_step);
+  }
+  run_.flush_scalars();
+  log(record);
+  last_eval_ = result.metrics;
+  since_step_ = Stopwatch{};
+  const std::string main = task_.main_metric();
+  auto it = result.scalars.find(main);
+  if (it != result.scalars.end() && std::isfinite(it->second)) update_best(main, it->second);
+}
+
+// The best model so far (kept with load_best_model_at_end) and early stopping's count of evaluations without progress.
+void Trainer::update_best(const std::string& metric, double value) {
+  log::info("step {}: eval {} = {:.4f}", state_.global_step, metric, value);
+  if (!state_.has_best || value > state_.best_metric) {
+    state_.has_best = true;
+    state_.best_metric = value;
+    state_.best_step = state_.global_step;
+    state_.evals_without_improvement = 0;
+    if (hp_.load_best_model_at_end) run_.save_best_model(task_);
+    return;
+  }
+  ++state_.evals_without_improvement;
+  if (hp_.early_stopping_patience > 0 && state_.evals_without_improvement >= hp_.early_stopping_patience) {
+    log::info("early stopping: {} evaluations without improvement of {}", state_.evals_without_improvement, metric);
+    stop_early_ = true;
+  }
+}
+
+void Trainer::save_checkpoint(const fs::path& model_files) {
+  state_.runtime_s += clock_.seconds();
+  clock_ = Stopwatch{};
+  run_.save_checkpoint(task_, optimizer_, state_, hp_json_, model_files, hp_.save_total_limit,
+                       hp_.load_best_model_at_end ? state_.best_step : -1);
+  last_saved_step_ = state_.global_step;
+  since_step_ = Stopwatch{};
+}
+
+// SIGINT/SIGTERM: the step that was running has finished; save it and stop (exit 130 in run_main).
+void Trainer::stop_if_requested() {
+  if (!signals::stop_requested()) return;
+  if (last_saved_step_ != state_.global_step) save_checkpoint();
+  progress_->finish();
+  throw Interrupted(fmt::format("stopped by signal {} at step {}; continue with --resume_from_checkpoint "
+                                "(checkpoint {})",
+                                signals::stop_signal(), state_.global_step,
+                                run_.checkpoint_path(state_.global_step).string()));
+}
+
+// The final model: the best evaluated one with load_best_model_at_end, else the last, which the final checkpoint
+// (when this step has none yet) shares by hard links instead of a second copy.
+void Trainer::save_final_model() {
+  if (hp_.load_best_model_at_end && run_.has_best_model()) {
+    if (last_saved_step_ != state_.global_step) save_checkpoint();
+    run_.use_best_model_as_final();
+    log::info("model/: the best checkpoint (step {}, {} {:.4f})", state_.best_step, task_.main_metric(),
+              state_.best_metric);
+    return;
+  }
+  fs::path staged = run_.stage_final_model(task_);
+  if (last_saved_step_ != state_.global_step) save_checkpoint(staged);
+  run_.publish_final_model(staged);
+}
+
+TrainResult Trainer::finish() {
   TrainResult result;
-  result.global_step = state.global_step;
-  result.epoch = state.epoch;
-  const double runtime = state.runtime_s + clock.seconds();
-  result.train_results = io::Json{{"epoch", state.epoch},
-                                  {"global_step", state.global_step},
-                                  {"train_loss", state.total_loss / std::max<int64_t>(1, state.global_step)},
+  result.global_step = state_.global_step;
+  result.epoch = state_.epoch;
+  const double runtime = state_.runtime_s + clock_.seconds();
+  result.train_results = io::Json{{"epoch", state_.epoch},
+                                  {"global_step", state_.global_step},
+                                  {"train_loss", state_.total_loss / std::max<int64_t>(1, state_.global_step)},
                                   {"train_runtime", runtime},
                                   {"train_samples_per_second",
-                                   runtime > 0 ? state.global_step * batch_size / runtime : 0.0},
-                                  {"train_steps_per_second", runtime > 0 ? state.global_step / runtime : 0.0},
-                                  {"skipped_images", skipped_total}};
-  result.eval_results = last_eval;
-  io::write_json_file(out / "train_results.json", result.train_results);
-  io::Json all = result.train_results;
-  if (!last_eval.is_null()) {
-    io::write_json_file(out / "eval_results.json", last_eval);
-    for (auto it = last_eval.begin(); it != last_eval.end(); ++it)
-      if (it.value().is_number()) all["eval_" + it.key()] = it.value();
-  }
-  io::write_json_file(out / "all_results.json", all);
+                                   runtime > 0 ? state_.global_step * batch_size_ / runtime : 0.0},
+                                  {"train_steps_per_second", runtime > 0 ? state_.global_step / runtime : 0.0},
+                                  {"skipped_images", skipped_total_}};
+  result.eval_results = last_eval_;
+  run_.write_results(result.train_results, result.eval_results);
   return result;
 }
+
+void Trainer::log(io::Json record) {
+  run_.log_metrics(record);
+  state_.log_history.push_back(std::move(record));
+}
+
+TrainResult train(Task& task, const TrainOptions& opts) { return Trainer(task, opts).run(); }
 
 }  // namespace em::train

@@ -1,11 +1,18 @@
 // The training loop shared by the three algorithms: AdamW + schedule, logging (metrics.jsonl, TensorBoard, progress),
-// evaluation, atomic checkpoints, exact resume and stop-on-signal. Writes the run directory of SPEC §5.
+// evaluation, atomic checkpoints, exact resume and stop-on-signal. Writes the run directory (docs/run-directory.md)
+// through one RunDirectory.
 #pragma once
+#include <chrono>
+#include <filesystem>
 #include <optional>
 #include <string>
 
+#include "em/core/progress.hpp"
 #include "em/io/json.hpp"
+#include "em/train/checkpoint.hpp"
 #include "em/train/hyperparameters.hpp"
+#include "em/train/run_directory.hpp"
+#include "em/train/schedule.hpp"
 #include "em/train/task.hpp"
 
 namespace em::train {
@@ -30,7 +37,62 @@ struct TrainResult {
 // Builds the task for opts.hp.algo (dataset, model from config/init) — defined in tasks.cpp.
 std::unique_ptr<Task> make_training_task(const TrainOptions& opts);
 
-// Runs training to the end (or to a stop signal: checkpoint saved, then throws em::Interrupted).
+// One training run of `task`. Everything that continues across a checkpoint is in TrainerState; the rest is this
+// session's bookkeeping (speed, skipped images, the last evaluation).
+class Trainer {
+ public:
+  // Claims the output folder, builds AdamW, restores the checkpoint when resuming, writes hyperparameters.json and
+  // opens the logs. `writer`: whether this process writes the run directory (see RunDirectory).
+  Trainer(Task& task, const TrainOptions& opts, bool writer = true);
+  // Trains to the end (or to a stop signal: checkpoint saved, then throws em::Interrupted), writes the final model
+  // and *_results.json.
+  TrainResult run();
+
+ private:
+  struct Stopwatch {
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); }
+  };
+
+  void resume(const std::filesystem::path& checkpoint);
+  void run_epoch();
+  void train_step(const tensor::Batch& batch);
+  double clip_and_step();  // returns the gradient norm (0 without clipping)
+  void log_step(double lr, double grad_norm, const std::map<std::string, double>& terms);
+  void after_step();
+  void evaluate();
+  void update_best(const std::string& metric, double value);
+  void save_checkpoint(const std::filesystem::path& model_files = {});
+  void stop_if_requested();
+  void save_final_model();
+  TrainResult finish();
+  void log(io::Json record);
+
+  Task& task_;
+  const TrainOptions opts_;
+  const Hyperparameters& hp_;  // opts_.hp
+  RunDirectory run_;
+  const int64_t train_size_;
+  const int64_t batch_size_;
+  TrainerState state_;
+  const int64_t warmup_steps_;
+  const ScheduleType schedule_;
+  const int64_t eval_every_;  // eval_strategy=steps: evaluate every this many steps; else 0
+  AdamW optimizer_;
+  const io::Json hp_json_;
+
+  std::optional<Progress> progress_;
+  Stopwatch clock_;       // training time since the last checkpoint (state_.runtime_s holds what came before)
+  Stopwatch since_step_;  // for the progress line's speed: time in steps only (evaluations and checkpoints excluded)
+  double step_seconds_ = 0;
+  int64_t images_stepped_ = 0;
+  int64_t skipped_total_ = 0;
+  int64_t last_saved_step_ = -1;
+  io::Json last_eval_;
+  bool stop_early_ = false;
+};
+
+// Trainer(task, opts).run().
 TrainResult train(Task& task, const TrainOptions& opts);
 
 }  // namespace em::train

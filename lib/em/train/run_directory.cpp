@@ -1,0 +1,129 @@
+#include "em/train/run_directory.hpp"
+
+#include "em/core/error.hpp"
+#include "em/core/log.hpp"
+#include "em/io/file.hpp"
+#include "em/train/tensorboard.hpp"
+
+#include <fstream>
+#include <sstream>
+
+namespace em::train {
+namespace fs = std::filesystem;
+
+// metrics.jsonl: one JSON object per line, appended and flushed as it happens (for jq, Makefiles, plots).
+class MetricsLog {
+ public:
+  // Keeps only the lines up to `keep_until_step` (a resumed run rewrites what came after its checkpoint).
+  MetricsLog(const fs::path& path, int64_t keep_until_step) {
+    std::string kept;
+    if (keep_until_step >= 0 && fs::exists(path)) {
+      std::istringstream in(io::read_file(path.string()));
+      std::string line;
+      while (std::getline(in, line)) {
+        if (line.empty()) continue;
+        auto j = io::Json::parse(line, nullptr, false);
+        if (!j.is_discarded() && j.contains("step") && j["step"].get<int64_t>() <= keep_until_step) kept += line + "\n";
+      }
+    }
+    io::write_file_atomic(path, kept);
+    out_.open(path, std::ios::app);
+    if (!out_) fail("{}: cannot open for appending", path.string());
+  }
+  void write(const io::Json& record) {
+    out_ << io::dump_json(record) << "\n";
+    out_.flush();
+  }
+
+ private:
+  std::ofstream out_;
+};
+
+RunDirectory::RunDirectory(fs::path root, bool overwrite, bool resuming, bool writer)
+    : root_(std::move(root)), writer_(writer) {
+  if (writer_) prepare_output_dir(root_, overwrite, resuming);
+}
+
+RunDirectory::~RunDirectory() = default;
+
+fs::path RunDirectory::checkpoint_path(int64_t step) const { return root_ / fmt::format("checkpoint-{}", step); }
+
+fs::path RunDirectory::resume_point(const std::string& requested) const {
+  fs::path dir = requested.empty() ? latest_checkpoint(root_) : fs::path(requested);
+  if (!fs::exists(dir / run_dir::kTrainerState))
+    fail("{}: not a complete checkpoint (no {})", dir.string(), run_dir::kTrainerState);
+  return dir;
+}
+
+void RunDirectory::open_logs(const io::Json& hyperparameters, int64_t resumed_step, int64_t first_step) {
+  if (!writer_) return;
+  io::write_json_file(root_ / run_dir::kHyperparameters, hyperparameters);
+  metrics_ = std::make_unique<MetricsLog>(root_ / run_dir::kMetrics, resumed_step);
+  events_ = std::make_unique<EventWriter>(root_ / run_dir::kRuns);
+  // TensorBoard drops events after this step from earlier files: what a killed run logged past its checkpoint.
+  events_->add_session_start(first_step);
+}
+
+void RunDirectory::log_metrics(const io::Json& record) {
+  if (writer_) metrics_->write(record);
+}
+
+void RunDirectory::log_scalar(const std::string& tag, double value, int64_t step) {
+  if (writer_) events_->add_scalar(tag, value, step);
+}
+
+void RunDirectory::flush_scalars() {
+  if (writer_) events_->flush();
+}
+
+void RunDirectory::save_checkpoint(Task& task, const AdamW& optimizer, const TrainerState& state,
+                                   const io::Json& hyperparameters, const fs::path& model_files,
+                                   int64_t save_total_limit, int64_t keep_step) {
+  if (!writer_) return;
+  train::save_checkpoint(root_, task, optimizer, state, hyperparameters, model_files);
+  rotate_checkpoints(root_, save_total_limit, keep_step);
+}
+
+fs::path RunDirectory::stage_model(Task& task, const std::string& name) {
+  fs::path tmp = root_ / name;
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  task.save_model(tmp);
+  return tmp;
+}
+
+void RunDirectory::save_best_model(Task& task) {
+  if (writer_) io::replace_directory(stage_model(task, ".tmp-best-model"), root_ / run_dir::kBestModel);
+}
+
+bool RunDirectory::has_best_model() const { return fs::exists(root_ / run_dir::kBestModel); }
+
+void RunDirectory::use_best_model_as_final() {
+  if (!writer_) return;
+  fs::path model_dir = root_ / run_dir::kModel;
+  std::error_code ec;
+  fs::remove_all(model_dir, ec);
+  fs::copy(root_ / run_dir::kBestModel, model_dir, fs::copy_options::recursive);
+}
+
+fs::path RunDirectory::stage_final_model(Task& task) {
+  return writer_ ? stage_model(task, ".tmp-model") : fs::path();
+}
+
+void RunDirectory::publish_final_model(const fs::path& staged) {
+  if (writer_) io::replace_directory(staged, root_ / run_dir::kModel);
+}
+
+void RunDirectory::write_results(const io::Json& train_results, const io::Json& eval_results) {
+  if (!writer_) return;
+  io::write_json_file(root_ / run_dir::kTrainResults, train_results);
+  io::Json all = train_results;
+  if (!eval_results.is_null()) {
+    io::write_json_file(root_ / run_dir::kEvalResults, eval_results);
+    for (auto it = eval_results.begin(); it != eval_results.end(); ++it)
+      if (it.value().is_number()) all["eval_" + it.key()] = it.value();
+  }
+  io::write_json_file(root_ / run_dir::kAllResults, all);
+}
+
+}  // namespace em::train

@@ -1,0 +1,125 @@
+// The trainer on a tiny fake task (a linear classifier on 20 made-up samples): exact resume after a crash, and a
+// process that is not the run directory's writer trains the same while writing nothing.
+#include <catch2/catch.hpp>
+
+#include "em/io/file.hpp"
+#include "em/tensor/safetensors.hpp"
+#include "em/train/trainer.hpp"
+#include "test_support.hpp"
+
+#include <stdexcept>
+
+namespace fs = std::filesystem;
+using namespace em::train;
+
+namespace {
+
+class FakeTask : public Task {
+ public:
+  // `init_seed` draws the starting weights; `fail_at_call` > 0: the loss() call of that number throws (a crash).
+  explicit FakeTask(uint64_t init_seed, int64_t fail_at_call = 0) : fail_at_call_(fail_at_call) {
+    torch::manual_seed(init_seed);
+    linear_ = torch::nn::Linear(4, 3);
+    auto i = torch::arange(kSize, torch::kFloat32);
+    features_ = torch::stack({torch::sin(i), torch::cos(i), i / kSize, torch::ones({kSize})}, 1);
+    labels_ = torch::arange(kSize, torch::kInt64).remainder(3);
+  }
+  torch::nn::Module& model() override { return *linear_; }
+  int64_t train_size() const override { return kSize; }
+  em::tensor::Batch train_batch(const std::vector<int64_t>& indices, int64_t) override {
+    auto index = torch::tensor(indices, torch::kInt64);
+    em::tensor::Batch batch;
+    batch.pixel_values = features_.index_select(0, index);
+    batch.labels = labels_.index_select(0, index);
+    batch.indices = indices;
+    return batch;
+  }
+  LossOutput loss(const em::tensor::Batch& batch) override {
+    if (++calls_ == fail_at_call_) throw std::runtime_error("simulated crash");
+    return {torch::nn::functional::cross_entropy(linear_(batch.pixel_values), batch.labels), {}};
+  }
+  EvalResult evaluate(const EvalOptions&) override {
+    torch::NoGradGuard no_grad;
+    double accuracy = linear_(features_).argmax(1).eq(labels_).to(torch::kFloat64).mean().item<double>();
+    return {em::io::Json{{"accuracy", accuracy}}, {{"accuracy", accuracy}}};
+  }
+  std::vector<ParamGroup> param_groups(double) override {
+    ParamGroup group;
+    for (const auto& p : linear_->named_parameters()) {
+      group.names.push_back(p.key());
+      group.params.push_back(p.value());
+    }
+    return {group};
+  }
+  void save_model(const fs::path& dir) override {
+    fs::create_directories(dir);
+    em::tensor::TensorMap weights;
+    for (const auto& p : linear_->named_parameters()) weights[p.key()] = p.value().detach().clone();
+    em::tensor::save_safetensors(dir / "model.safetensors", weights);
+  }
+  std::string main_metric() const override { return "accuracy"; }
+
+ private:
+  static constexpr int64_t kSize = 20;
+  torch::nn::Linear linear_{nullptr};
+  torch::Tensor features_, labels_;
+  int64_t fail_at_call_ = 0, calls_ = 0;
+};
+
+// 5 steps per epoch, 15 in all; a checkpoint every 4 steps, a log line every 2, an evaluation per epoch.
+TrainOptions options(const fs::path& out) {
+  TrainOptions opts;
+  opts.output_dir = out.string();
+  opts.hp = Hyperparameters::defaults(em::Algo::classification);
+  opts.hp.learning_rate = 0.05;
+  opts.hp.per_device_train_batch_size = 4;
+  opts.hp.num_train_epochs = 3;
+  opts.hp.save_steps = 4;
+  opts.hp.logging_steps = 2;
+  opts.hp.num_workers = 1;
+  opts.hp.seed = 7;
+  return opts;
+}
+
+}  // namespace
+
+TEST_CASE("a run that crashed after a checkpoint, resumed, ends with the same weights and metrics.jsonl",
+          "[train][trainer]") {
+  em::test::TempDir tmp;
+  FakeTask full_task(1);
+  TrainResult full = train(full_task, options(tmp / "full"));
+  CHECK(full.global_step == 15);
+
+  {
+    FakeTask crashing(1, /*fail_at_call=*/10);
+    REQUIRE_THROWS_WITH(train(crashing, options(tmp / "crashed")), "simulated crash");
+  }
+  CHECK(fs::exists(tmp / "crashed/checkpoint-8/trainer_state.json"));
+  CHECK_FALSE(fs::exists(tmp / "crashed/model"));
+
+  FakeTask resumed_task(2);  // other starting weights: everything must come from the checkpoint
+  TrainOptions resume = options(tmp / "crashed");
+  resume.resume_from_checkpoint = "";
+  TrainResult resumed = train(resumed_task, resume);
+  CHECK(resumed.global_step == 15);
+  CHECK(em::io::read_file((tmp / "full/model/model.safetensors").string()) ==
+        em::io::read_file((tmp / "crashed/model/model.safetensors").string()));
+  CHECK(em::io::read_file((tmp / "full/metrics.jsonl").string()) ==
+        em::io::read_file((tmp / "crashed/metrics.jsonl").string()));
+  CHECK(full.train_results["train_loss"] == resumed.train_results["train_loss"]);
+  CHECK(full.eval_results == resumed.eval_results);
+}
+
+TEST_CASE("a process that is not the writer trains the same and leaves the run directory alone", "[train][trainer]") {
+  em::test::TempDir tmp;
+  FakeTask writer_task(1), silent_task(1);
+  TrainResult written = Trainer(writer_task, options(tmp / "written")).run();
+  TrainResult silent = Trainer(silent_task, options(tmp / "silent"), /*writer=*/false).run();
+  CHECK(fs::exists(tmp / "written/model/model.safetensors"));
+  CHECK(fs::exists(tmp / "written/checkpoint-15/trainer_state.json"));
+  CHECK_FALSE(fs::exists(tmp / "silent"));
+  CHECK(written.train_results["train_loss"] == silent.train_results["train_loss"]);
+  CHECK(written.eval_results == silent.eval_results);
+  for (const auto& p : writer_task.model().named_parameters())
+    CHECK(torch::equal(p.value(), silent_task.model().named_parameters()[p.key()]));
+}
