@@ -190,9 +190,6 @@ LossOutput DetectionTask::loss(const tensor::Batch& batch) {
 EvalResult DetectionTask::evaluate(const EvalOptions& options) {
   const data::CocoSplit& s = split(options.split);
   if (s.images.empty()) fail("{}: split '{}' has no images to evaluate", s.annotation_path, options.split);
-  auto gt_it = ground_truth_.find(options.split);
-  if (gt_it == ground_truth_.end())
-    gt_it = ground_truth_.emplace(options.split, metrics::load_coco_ground_truth(s.annotation_path)).first;
   const std::vector<int64_t> category_of_label =
       from_model_dir_ ? map_labels_to_categories(detector_.config.id2label, s, "the model") : category_of_label_;
 
@@ -257,7 +254,7 @@ EvalResult DetectionTask::evaluate(const EvalOptions& options) {
   if (options.show_progress) progress.finish();
   if (!options.predictions_path.empty()) write_coco_results(options.predictions_path, results);
 
-  metrics::CocoEvalResult coco = metrics::coco_evaluate(gt_it->second, results);
+  metrics::CocoEvalResult coco = metrics::coco_evaluate(s, results);  // the split is the ground truth
   EvalResult result;
   result.metrics = metrics::to_json(coco);
   for (size_t i = 0; i < metrics::kCocoStatNames.size(); ++i) result.scalars[metrics::kCocoStatNames[i]] = coco.stats[i];
