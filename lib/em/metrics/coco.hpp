@@ -84,10 +84,9 @@ struct CocoEvalResult {
 };
 
 // COCOeval(gt, gt.loadRes(results), "bbox"); evaluate(); accumulate(); summarize() — with the same numbers. The
-// ground truth is an annotation file as data/coco_file.hpp reads it (a training split or em-metrics' --truth);
-// boxes of categories it does not list are not evaluated (pycocotools filters them by catIds).
-// Detections on an image id that the ground truth lacks are an error (pycocotools asserts); detections of a category
-// the ground truth lacks are ignored (pycocotools filters them by catIds) and counted in a warning.
+// ground truth is an annotation file as data/coco_file.hpp reads it (a training split or em-metrics' --truth).
+// Detections on an image id that the ground truth lacks are an error (pycocotools asserts); boxes and detections of a
+// category it lacks are not evaluated (pycocotools filters them by catIds), the detections counted in a warning.
 CocoEvalResult coco_evaluate(const data::CocoAnnotations& gt, const CocoResults& results, const CocoEvalParams& params = {});
 
 // {"AP": .., "AP50": .., ..., "ARl": .., "per_class": {name: {"AP": .., "AP50": ..}}}. Names default to the ground
