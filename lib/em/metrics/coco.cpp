@@ -9,280 +9,17 @@
 #include "em/metrics/coco.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <exception>
-#include <limits>
-#include <mutex>
 #include <numeric>
-#include <thread>
 #include <unordered_map>
 #include <utility>
 
-#include <simdjson.h>
-
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
-#include "em/core/threads.hpp"
-#include "em/io/file.hpp"
-#include "em/io/json_dom.hpp"
+#include "em/core/parallel.hpp"
 #include "em/metrics/numeric.hpp"
 
 namespace em::metrics {
-
-// ============================================================================================ parsing
-
-namespace {
-
-namespace dom = simdjson::dom;
-
-// Where a value sits ("gt.json: annotations[12].bbox"); formatted only when something is wrong, so that parsing
-// millions of detections builds no strings.
-struct Loc {
-  const std::string& what;
-  const char* list;  // "annotations", or "" for the top-level array of a results file
-  std::size_t index;
-  const char* field = nullptr;
-  Loc at(const char* f) const { return Loc{what, list, index, f}; }
-  std::string str() const {
-    std::string s = fmt::format("{}: {}[{}]", what, list, index);
-    if (field) s += fmt::format(".{}", field);
-    return s;
-  }
-};
-
-double as_number(dom::element e, const Loc& loc) {
-  switch (e.type()) {
-    case dom::element_type::INT64: return static_cast<double>(int64_t(e));
-    case dom::element_type::UINT64: return static_cast<double>(uint64_t(e));
-    case dom::element_type::DOUBLE: return double(e);
-    default: fail("{}: expected a number, got {}", loc.str(), io::json_type_name(e.type()));
-  }
-}
-
-// COCO ids are integers; 3.0 is accepted as 3 (Python's dict treats them as the same key).
-std::int64_t as_id(dom::element e, const Loc& loc) {
-  switch (e.type()) {
-    case dom::element_type::INT64: return int64_t(e);
-    case dom::element_type::UINT64: {
-      uint64_t v = uint64_t(e);
-      if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) fail("{}: id {} is too large", loc.str(), v);
-      return static_cast<int64_t>(v);
-    }
-    case dom::element_type::DOUBLE: {
-      double v = double(e);
-      if (std::floor(v) != v || std::fabs(v) > 9.0e15) fail("{}: expected an integer id, got {}", loc.str(), v);
-      return static_cast<int64_t>(v);
-    }
-    default: fail("{}: expected an integer id, got {}", loc.str(), io::json_type_name(e.type()));
-  }
-}
-
-std::array<double, 4> as_bbox(dom::element e, const Loc& loc) {
-  dom::array arr;
-  if (e.get(arr)) fail("{}: expected [x, y, w, h], got {}", loc.str(), io::json_type_name(e.type()));
-  if (arr.size() != 4) fail("{}: expected [x, y, w, h] (4 numbers), got {} values", loc.str(), arr.size());
-  std::array<double, 4> box{};
-  std::size_t i = 0;
-  for (dom::element v : arr) box[i++] = as_number(v, loc);
-  return box;
-}
-
-dom::element parse_root(dom::parser& parser, const simdjson::padded_string& text, const std::string& what) {
-  dom::element root;
-  if (auto err = parser.parse(text).get(root)) fail("{}: invalid JSON ({})", what, simdjson::error_message(err));
-  return root;
-}
-
-dom::array require_array(dom::element e, const std::string& where) {
-  dom::array arr;
-  if (e.get(arr)) fail("{}: expected an array, got {}", where, io::json_type_name(e.type()));
-  return arr;
-}
-
-dom::object require_object(dom::element e, const Loc& loc) {
-  dom::object obj;
-  if (e.get(obj)) fail("{}: expected an object, got {}", loc.str(), io::json_type_name(e.type()));
-  return obj;
-}
-
-// Files are read straight into simdjson's padded buffer (no copy); "-" and unreadable paths go through io::read_file,
-// which reads stdin and words the error the way every tool does.
-simdjson::padded_string read_padded(const std::string& path) {
-  if (path != "-") {
-    simdjson::padded_string text;
-    if (!simdjson::padded_string::load(path).get(text)) return text;
-  }
-  return simdjson::padded_string(io::read_file(path));
-}
-
-CocoGroundTruth parse_ground_truth(const simdjson::padded_string& text, const std::string& what) {
-  dom::parser parser;
-  dom::object root;
-  {
-    dom::element e = parse_root(parser, text, what);
-    if (e.get(root)) fail("{}: expected a COCO ground-truth object, got {}", what, io::json_type_name(e.type()));
-  }
-  CocoGroundTruth gt;
-
-  // pycocotools' COCO.createIndex reads "images", "categories" and "annotations"; loadRes() needs "categories".
-  dom::element images, categories, annotations;
-  if (root["images"].get(images)) fail("{}: missing field \"images\" (a COCO ground-truth file has one)", what);
-  if (root["categories"].get(categories))
-    fail("{}: missing field \"categories\" (a COCO ground-truth file has one)", what);
-  bool has_annotations = !root["annotations"].get(annotations);
-
-  std::size_t index = 0;
-  for (dom::element e : require_array(images, what + ": images")) {
-    Loc loc{what, "images", index++};
-    CocoImage img;
-    bool has_id = false;
-    for (auto field : require_object(e, loc)) {
-      if (field.key == "id") {
-        img.id = as_id(field.value, loc.at("id"));
-        has_id = true;
-      } else if (field.key == "file_name") {
-        std::string_view s;
-        if (!field.value.get(s)) img.file_name = std::string(s);
-      } else if (field.key == "width") {
-        if (field.value.is_number()) img.width = static_cast<int>(as_number(field.value, loc.at("width")));
-      } else if (field.key == "height") {
-        if (field.value.is_number()) img.height = static_cast<int>(as_number(field.value, loc.at("height")));
-      }
-    }
-    if (!has_id) fail("{}: missing field \"id\"", loc.str());
-    gt.images.push_back(std::move(img));
-  }
-
-  index = 0;
-  for (dom::element e : require_array(categories, what + ": categories")) {
-    Loc loc{what, "categories", index++};
-    CocoCategory cat;
-    bool has_id = false, has_name = false;
-    for (auto field : require_object(e, loc)) {
-      if (field.key == "id") {
-        cat.id = as_id(field.value, loc.at("id"));
-        has_id = true;
-      } else if (field.key == "name") {
-        std::string_view s;
-        if (field.value.get(s)) fail("{}: expected a string, got {}", loc.at("name").str(), io::json_type_name(field.value.type()));
-        cat.name = std::string(s);
-        has_name = true;
-      }
-    }
-    if (!has_id) fail("{}: missing field \"id\"", loc.str());
-    if (!has_name) cat.name = std::to_string(cat.id);
-    gt.categories.push_back(std::move(cat));
-  }
-
-  std::size_t missing_area = 0;
-  if (has_annotations) {
-    index = 0;
-    dom::array anns = require_array(annotations, what + ": annotations");
-    gt.annotations.reserve(anns.size());
-    for (dom::element e : anns) {
-      Loc loc{what, "annotations", index++};
-      CocoAnnotation ann;
-      bool has_id = false, has_image = false, has_cat = false, has_bbox = false, has_area = false;
-      for (auto field : require_object(e, loc)) {
-        if (field.key == "id") {
-          ann.id = as_id(field.value, loc.at("id"));
-          has_id = true;
-        } else if (field.key == "image_id") {
-          ann.image_id = as_id(field.value, loc.at("image_id"));
-          has_image = true;
-        } else if (field.key == "category_id") {
-          ann.category_id = as_id(field.value, loc.at("category_id"));
-          has_cat = true;
-        } else if (field.key == "bbox") {
-          ann.bbox = as_bbox(field.value, loc.at("bbox"));
-          has_bbox = true;
-        } else if (field.key == "area") {
-          ann.area = as_number(field.value, loc.at("area"));
-          has_area = true;
-        } else if (field.key == "iscrowd") {
-          // cocoeval.py:109 takes its truth value; a boolean is accepted as well.
-          bool b;
-          if (!field.value.get(b)) {
-            ann.iscrowd = b;
-          } else {
-            ann.iscrowd = as_number(field.value, loc.at("iscrowd")) != 0;
-          }
-        }
-      }
-      if (!has_id) fail("{}: missing field \"id\" (pycocotools indexes annotations by id)", loc.str());
-      if (!has_image) fail("{}: missing field \"image_id\"", loc.str());
-      if (!has_cat) fail("{}: missing field \"category_id\"", loc.str());
-      if (!has_bbox) fail("{}: missing field \"bbox\" ([x, y, w, h])", loc.str());
-      if (!has_area) {
-        // pycocotools would raise KeyError; torchvision's convert_to_coco_api uses the box area, so do we.
-        ann.area = ann.bbox[2] * ann.bbox[3];
-        ++missing_area;
-      }
-      gt.annotations.push_back(ann);
-    }
-  }
-  if (missing_area > 0)
-    log::warn("{}: {} of {} annotations have no \"area\"; using w*h for the small/medium/large ranges", what,
-              missing_area, gt.annotations.size());
-  return gt;
-}
-
-CocoResults parse_results(const simdjson::padded_string& text, const std::string& what) {
-  dom::parser parser;
-  dom::element root = parse_root(parser, text, what);
-  // coco.py loadRes: "results in not an array of objects".
-  dom::array arr;
-  if (root.get(arr))
-    fail("{}: expected the COCO results format, a JSON array of {{\"image_id\", \"category_id\", \"bbox\", \"score\"}}, "
-         "got {}",
-         what, io::json_type_name(root.type()));
-  CocoResults res;
-  res.detections.reserve(arr.size());
-  std::size_t index = 0;
-  for (dom::element e : arr) {
-    Loc loc{what, "", index++};
-    CocoDetection det;
-    bool has_image = false, has_cat = false, has_bbox = false, has_score = false;
-    for (auto field : require_object(e, loc)) {
-      if (field.key == "image_id") {
-        det.image_id = as_id(field.value, loc.at("image_id"));
-        has_image = true;
-      } else if (field.key == "category_id") {
-        det.category_id = as_id(field.value, loc.at("category_id"));
-        has_cat = true;
-      } else if (field.key == "bbox") {
-        det.bbox = as_bbox(field.value, loc.at("bbox"));
-        has_bbox = true;
-      } else if (field.key == "score") {
-        det.score = as_number(field.value, loc.at("score"));
-        has_score = true;
-      }
-      // Everything else ("area", "segmentation", "iscrowd", "category_name", ...) is ignored: loadRes overwrites
-      // area with w*h and iscrowd with 0 (coco.py:338-340).
-    }
-    if (!has_image) fail("{}: missing field \"image_id\"", loc.str());
-    if (!has_cat) fail("{}: missing field \"category_id\"", loc.str());
-    if (!has_bbox) fail("{}: missing field \"bbox\" ([x, y, w, h]); only box results are evaluated", loc.str());
-    if (!has_score) fail("{}: missing field \"score\"", loc.str());
-    res.detections.push_back(det);
-  }
-  return res;
-}
-
-}  // namespace
-
-CocoGroundTruth parse_coco_ground_truth(std::string_view json_text, const std::string& what) {
-  return parse_ground_truth(simdjson::padded_string(json_text), what);
-}
-
-CocoGroundTruth load_coco_ground_truth(const std::string& path) { return parse_ground_truth(read_padded(path), path); }
-
-CocoResults parse_coco_results(std::string_view json_text, const std::string& what) {
-  return parse_results(simdjson::padded_string(json_text), what);
-}
-
-CocoResults load_coco_results(const std::string& path) { return parse_results(read_padded(path), path); }
 
 // ============================================================================================ parameters
 
@@ -340,41 +77,6 @@ void CocoEvalParams::validate() const {
 
 namespace {
 
-
-// Runs fn(i) for i in [0, n) on up to `threads` threads; the first exception is rethrown here.
-template <typename Fn>
-void parallel_for(std::size_t n, int threads, Fn&& fn) {
-  std::size_t workers = static_cast<std::size_t>(threads > 0 ? threads : usable_cpus());
-  workers = std::max<std::size_t>(1, std::min(workers, n));
-  if (workers <= 1) {
-    for (std::size_t i = 0; i < n; ++i) fn(i);
-    return;
-  }
-  std::atomic<std::size_t> next{0};
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  auto work = [&] {
-    try {
-      for (std::size_t i; (i = next.fetch_add(1)) < n;) fn(i);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      if (!error) error = std::current_exception();
-      next = n;
-    }
-  };
-  std::vector<std::thread> pool;
-  for (std::size_t w = 1; w < workers; ++w) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
-  if (error) std::rethrow_exception(error);
-}
-
-// np.mean(s[s > -1]) or -1 when nothing is left (cocoeval.py:452-455), numpy's summation to the last bit.
-double mean_of_valid(const std::vector<double>& values) {
-  if (values.empty()) return -1;
-  return numpy_sum(values) / static_cast<double>(values.size());
-}
-
 struct GtBox {
   std::array<double, 4> bbox;
   double area;
@@ -404,263 +106,289 @@ struct CategoryBuffers {
   std::vector<std::size_t> npig;     // [A]: non-ignored ground truth over all images
 };
 
-}  // namespace
+// The pool of emkit's CPU work, without a progress line (an evaluation takes well under a second per million boxes).
+ParallelOptions workers(int threads) {
+  ParallelOptions options;
+  options.threads = threads;
+  return options;
+}
 
-CocoEvalResult coco_evaluate(const CocoGroundTruth& gt, const CocoResults& results, const CocoEvalParams& params) {
-  params.validate();
-  const auto& iou_thrs = params.iou_thresholds;
-  const auto& rec_thrs = params.recall_thresholds;
-  const auto& area_rng = params.area_ranges;
-  const std::size_t T = iou_thrs.size(), R = rec_thrs.size(), A = area_rng.size(), M = params.max_dets.size();
-  const std::size_t max_det_last = static_cast<std::size_t>(params.max_dets.back());
+// A (category, image) key and the item's position: sorting by both keeps file order within a group, as imgToAnns
+// does (coco.py:97, and loadRes numbers results in file order).
+using Keyed = std::pair<std::uint64_t, std::uint32_t>;
 
-  // p.imgIds = sorted(unique(image ids)), p.catIds = sorted(unique(category ids)) (cocoeval.py:80-81, 134-136).
+// What _prepare (cocoeval.py:84-119) builds, indexed once: ground truth and detections sorted by (category, image),
+// the order of evalImgs (cocoeval.py:154-158), and the groups they form.
+struct Prepared {
+  std::size_t I = 0, K = 0;
+  std::unordered_map<std::int64_t, std::uint32_t> img_index, cat_index;
+  std::vector<std::uint64_t> gt_keys;  // sorted
+  std::vector<GtBox> gt;               // in gt_keys' order
+  std::vector<Keyed> dt_keys;          // sorted; .second indexes results.detections
+  std::vector<Group> groups;
+  std::vector<CategoryBuffers> cats;
+  std::vector<std::size_t> group_npig;  // [groups][A]
+  std::uint64_t key_of(std::uint32_t k, std::uint32_t i) const { return static_cast<std::uint64_t>(k) * I + i; }
+};
+
+// p.imgIds = sorted(unique(image ids)), p.catIds = sorted(unique(category ids)) (cocoeval.py:80-81, 134-136), and
+// the category names (the last entry for an id wins, as in COCO.createIndex's dict).
+void index_ids(const data::CocoAnnotations& gt, Prepared& p, CocoEvalResult& res) {
   std::vector<std::int64_t> img_ids;
   img_ids.reserve(gt.images.size());
   for (const auto& img : gt.images) img_ids.push_back(img.id);
   std::sort(img_ids.begin(), img_ids.end());
   img_ids.erase(std::unique(img_ids.begin(), img_ids.end()), img_ids.end());
-  // Category names: the last entry for an id wins, as in COCO.createIndex's dict.
   std::unordered_map<std::int64_t, std::string> cat_name;
   for (const auto& c : gt.categories) cat_name[c.id] = c.name;
   std::vector<std::int64_t> cat_ids;
   for (const auto& [id, name] : cat_name) cat_ids.push_back(id);
   std::sort(cat_ids.begin(), cat_ids.end());
-  const std::size_t I = img_ids.size(), K = cat_ids.size();
-
-  std::unordered_map<std::int64_t, std::uint32_t> img_index, cat_index;
-  img_index.reserve(I * 2);
-  for (std::size_t i = 0; i < I; ++i) img_index[img_ids[i]] = static_cast<std::uint32_t>(i);
-  for (std::size_t k = 0; k < K; ++k) cat_index[cat_ids[k]] = static_cast<std::uint32_t>(k);
-
-  CocoEvalResult res;
-  res.T = T, res.R = R, res.K = K, res.A = A, res.M = M;
+  p.I = img_ids.size(), p.K = cat_ids.size();
+  p.img_index.reserve(p.I * 2);
+  for (std::size_t i = 0; i < p.I; ++i) p.img_index[img_ids[i]] = static_cast<std::uint32_t>(i);
+  for (std::size_t k = 0; k < p.K; ++k) p.cat_index[cat_ids[k]] = static_cast<std::uint32_t>(k);
   res.category_ids = cat_ids;
   for (auto id : cat_ids) res.category_names.push_back(cat_name[id]);
-  res.precision.assign(T * R * K * A * M, -1.0);  // cocoeval.py:334
-  res.recall.assign(T * K * A * M, -1.0);
-  res.num_images = I;
+  res.num_images = p.I;
+}
 
-  // ---- _prepare (cocoeval.py:84-119): ground truth and detections per (image, category) ----
-  // Keys sort by category, then image (the order of evalImgs, cocoeval.py:154-158); the index breaks ties, so each
-  // group keeps file order as imgToAnns does (coco.py:97, and loadRes numbers results in file order).
-  using Keyed = std::pair<std::uint64_t, std::uint32_t>;
-  auto key_of = [&](std::uint32_t k, std::uint32_t i) { return static_cast<std::uint64_t>(k) * I + i; };
-
-  {  // Duplicate annotation ids make pycocotools evaluate one box twice and drop the other (anns[id] is a dict).
-    std::unordered_map<std::int64_t, std::size_t> seen;
-    seen.reserve(gt.annotations.size() * 2);
-    for (std::size_t a = 0; a < gt.annotations.size(); ++a) {
-      auto [it, fresh] = seen.emplace(gt.annotations[a].id, a);
-      if (!fresh)
-        fail("ground truth: annotations[{}] and annotations[{}] both have id {}; annotation ids must be unique "
-             "(pycocotools would silently evaluate one box twice and lose the other)",
-             it->second, a, gt.annotations[a].id);
+// The ground truth of the evaluated images and categories (getAnnIds(imgIds=..., catIds=...) filters the rest).
+void collect_ground_truth(const data::CocoAnnotations& gt, Prepared& p, CocoEvalResult& res) {
+  std::vector<GtBox> boxes;
+  std::vector<Keyed> keys;
+  bool id_zero = false;
+  for (const auto& img : gt.images) {
+    auto ii = p.img_index.find(img.id);
+    if (ii == p.img_index.end()) continue;
+    for (const auto& box : img.boxes) {
+      auto kk = p.cat_index.find(box.category_id);
+      if (kk == p.cat_index.end()) continue;
+      keys.emplace_back(p.key_of(kk->second, ii->second), static_cast<std::uint32_t>(boxes.size()));
+      boxes.push_back(GtBox{box.bbox, box.area, box.iscrowd, box.id != 0});
+      if (box.id == 0) id_zero = true;
     }
   }
-
-  std::vector<Keyed> gt_keys;
-  gt_keys.reserve(gt.annotations.size());
-  bool gt_id_zero = false;
-  for (std::size_t a = 0; a < gt.annotations.size(); ++a) {
-    const auto& ann = gt.annotations[a];
-    auto ii = img_index.find(ann.image_id);
-    auto kk = cat_index.find(ann.category_id);
-    if (ii == img_index.end() || kk == cat_index.end()) continue;  // getAnnIds(imgIds=..., catIds=...) filters
-    gt_keys.emplace_back(key_of(kk->second, ii->second), static_cast<std::uint32_t>(a));
-    if (ann.id == 0) gt_id_zero = true;
+  std::sort(keys.begin(), keys.end());
+  p.gt_keys.reserve(keys.size());
+  p.gt.reserve(keys.size());
+  for (const auto& [key, at] : keys) {
+    p.gt_keys.push_back(key);
+    p.gt.push_back(boxes[at]);
   }
-  std::sort(gt_keys.begin(), gt_keys.end());
-  res.num_ground_truth = gt_keys.size();
-  if (gt_id_zero)
+  res.num_ground_truth = p.gt.size();
+  if (id_zero)
     log::warn("ground truth: an annotation has id 0; pycocotools (and so this evaluation) counts a detection matched "
               "to it as a false positive — number annotation ids from 1");
+}
 
-  std::vector<Keyed> dt_keys;
-  dt_keys.reserve(results.detections.size());
+// The detections of the evaluated categories; one on an image the ground truth lacks is an error.
+void collect_detections(const CocoResults& results, Prepared& p, CocoEvalResult& res) {
+  p.dt_keys.reserve(results.detections.size());
   std::size_t unknown_category = 0;
   for (std::size_t d = 0; d < results.detections.size(); ++d) {
     const auto& det = results.detections[d];
-    auto ii = img_index.find(det.image_id);
+    auto ii = p.img_index.find(det.image_id);
     // coco.py:324 asserts "Results do not correspond to current coco set".
-    if (ii == img_index.end())
+    if (ii == p.img_index.end())
       fail("results[{}]: image_id {} is not an image of the ground truth; results must belong to its images", d,
            det.image_id);
     if (!std::isfinite(det.score)) fail("results[{}]: score {} is not a finite number", d, det.score);
-    auto kk = cat_index.find(det.category_id);
-    if (kk == cat_index.end()) {
+    auto kk = p.cat_index.find(det.category_id);
+    if (kk == p.cat_index.end()) {
       ++unknown_category;
       continue;
     }
-    dt_keys.emplace_back(key_of(kk->second, ii->second), static_cast<std::uint32_t>(d));
+    p.dt_keys.emplace_back(p.key_of(kk->second, ii->second), static_cast<std::uint32_t>(d));
   }
-  std::sort(dt_keys.begin(), dt_keys.end());
-  res.num_detections = dt_keys.size();
+  std::sort(p.dt_keys.begin(), p.dt_keys.end());
+  res.num_detections = p.dt_keys.size();
   if (unknown_category > 0)
     log::warn("results: {} of {} detections have a category_id the ground truth does not define; ignored, as "
               "pycocotools does",
               unknown_category, results.detections.size());
+}
 
-  // ---- the non-empty (category, image) groups and each category's output slots ----
-  std::vector<Group> groups;
-  std::vector<CategoryBuffers> cats(K);
-  {
-    std::size_t g = 0, d = 0;
-    while (g < gt_keys.size() || d < dt_keys.size()) {
-      std::uint64_t key = std::min(g < gt_keys.size() ? gt_keys[g].first : UINT64_MAX,
-                                   d < dt_keys.size() ? dt_keys[d].first : UINT64_MAX);
-      Group grp;
-      grp.k = static_cast<std::uint32_t>(key / (I ? I : 1));
-      grp.gt_begin = g;
-      while (g < gt_keys.size() && gt_keys[g].first == key) ++g;
-      grp.gt_end = g;
-      grp.dt_begin = d;
-      while (d < dt_keys.size() && dt_keys[d].first == key) ++d;
-      grp.dt_end = d;
-      auto& cb = cats[grp.k];
-      grp.out_offset = cb.n;
-      cb.n += std::min(grp.dt_end - grp.dt_begin, max_det_last);
-      groups.push_back(grp);
-    }
+// The non-empty (category, image) groups and each category's output slots.
+void form_groups(Prepared& p, std::size_t max_det_last, std::size_t A) {
+  p.cats.assign(p.K, CategoryBuffers{});
+  std::size_t g = 0, d = 0;
+  const std::size_t G = p.gt_keys.size(), D = p.dt_keys.size();
+  while (g < G || d < D) {
+    const std::uint64_t key = std::min(g < G ? p.gt_keys[g] : UINT64_MAX, d < D ? p.dt_keys[d].first : UINT64_MAX);
+    Group grp;
+    grp.k = static_cast<std::uint32_t>(key / (p.I ? p.I : 1));
+    grp.gt_begin = g;
+    while (g < G && p.gt_keys[g] == key) ++g;
+    grp.gt_end = g;
+    grp.dt_begin = d;
+    while (d < D && p.dt_keys[d].first == key) ++d;
+    grp.dt_end = d;
+    auto& cb = p.cats[grp.k];
+    grp.out_offset = cb.n;
+    cb.n += std::min(grp.dt_end - grp.dt_begin, max_det_last);
+    p.groups.push_back(grp);
   }
-  for (auto& cb : cats) {
+  for (auto& cb : p.cats) {
     cb.scores.resize(cb.n);
     cb.rank.resize(cb.n);
     cb.masks.assign(A * cb.n, 0);
     cb.npig.assign(A, 0);
   }
-  std::vector<std::size_t> group_npig(groups.size() * A, 0);
+  p.group_npig.assign(p.groups.size() * A, 0);
+}
 
-  // ---- evaluate(): computeIoU + evaluateImg for every area range (cocoeval.py:163-190, 235-313) ----
-  constexpr std::size_t kChunk = 64;
-  parallel_for((groups.size() + kChunk - 1) / kChunk, params.threads, [&](std::size_t chunk) {
-    std::vector<DtBox> dt;
-    std::vector<GtBox> gtb;
-    std::vector<double> ious, ious_sorted;
-    std::vector<std::uint32_t> order, gtind;
-    std::vector<std::uint8_t> gt_ignore, sorted_ignore, sorted_crowd, sorted_id_nonzero, gtm, out_of_range;
-    for (std::size_t gi = chunk * kChunk; gi < std::min(groups.size(), (chunk + 1) * kChunk); ++gi) {
-      const Group& grp = groups[gi];
-      auto& cb = cats[grp.k];
+// ---- evaluate(): computeIoU + evaluateImg for every area range (cocoeval.py:163-190, 235-313) ----
 
-      // dt sorted by score, highest first, stable (np.argsort(-scores, kind='mergesort')), cut at maxDets[-1]. A
-      // stable sort's result is unique: equal to sorting by (score descending, file position).
-      const std::size_t d_all = grp.dt_end - grp.dt_begin;
-      order.resize(d_all);
-      std::iota(order.begin(), order.end(), 0u);
-      auto score_of = [&](std::uint32_t j) { return results.detections[dt_keys[grp.dt_begin + j].second].score; };
-      std::sort(order.begin(), order.end(), [&](std::uint32_t x, std::uint32_t y) {
-        const double sx = score_of(x), sy = score_of(y);
-        return sx > sy || (sx == sy && x < y);
-      });
-      const std::size_t D = std::min(d_all, max_det_last);
-      dt.resize(D);
-      for (std::size_t j = 0; j < D; ++j) {
-        const auto& det = results.detections[dt_keys[grp.dt_begin + order[j]].second];
-        dt[j] = DtBox{det.bbox, det.bbox[2] * det.bbox[3], det.score};
-        cb.scores[grp.out_offset + j] = det.score;
-        cb.rank[grp.out_offset + j] = static_cast<std::uint32_t>(j);
-      }
+// One worker's buffers, reused from group to group.
+struct Scratch {
+  std::vector<DtBox> dt;
+  std::vector<double> ious, ious_sorted;
+  std::vector<std::uint32_t> order, gtind;
+  std::vector<std::uint8_t> gt_ignore, sorted_ignore, sorted_crowd, sorted_id_nonzero, gtm, out_of_range;
+};
 
-      const std::size_t G = grp.gt_end - grp.gt_begin;
-      gtb.resize(G);
+// The group's detections sorted by score, highest first, stable (np.argsort(-scores, kind='mergesort')), cut at
+// maxDets[-1], into s.dt; their scores and ranks into the category's slots. A stable sort's result is unique: equal
+// to sorting by (score descending, file position).
+void sort_detections(const CocoResults& results, const Prepared& p, const Group& grp, std::size_t max_det_last,
+                     Scratch& s, CategoryBuffers& cb) {
+  const std::size_t d_all = grp.dt_end - grp.dt_begin;
+  s.order.resize(d_all);
+  std::iota(s.order.begin(), s.order.end(), 0u);
+  auto score_of = [&](std::uint32_t j) { return results.detections[p.dt_keys[grp.dt_begin + j].second].score; };
+  std::sort(s.order.begin(), s.order.end(), [&](std::uint32_t x, std::uint32_t y) {
+    const double sx = score_of(x), sy = score_of(y);
+    return sx > sy || (sx == sy && x < y);
+  });
+  const std::size_t D = std::min(d_all, max_det_last);
+  s.dt.resize(D);
+  for (std::size_t j = 0; j < D; ++j) {
+    const auto& det = results.detections[p.dt_keys[grp.dt_begin + s.order[j]].second];
+    s.dt[j] = DtBox{det.bbox, det.bbox[2] * det.bbox[3], det.score};
+    cb.scores[grp.out_offset + j] = det.score;
+    cb.rank[grp.out_offset + j] = static_cast<std::uint32_t>(j);
+  }
+}
+
+// maskUtils.iou(d, g, iscrowd) = maskApi.c bbIou, the same operations in the same order; [] when either is empty.
+void box_ious(const std::vector<DtBox>& dt, const GtBox* gt, std::size_t G, std::vector<double>& ious) {
+  const std::size_t D = dt.size();
+  ious.assign(D * G, 0.0);
+  for (std::size_t gg = 0; gg < G; ++gg) {
+    const auto& G4 = gt[gg].bbox;
+    const double ga = G4[2] * G4[3];
+    for (std::size_t dd = 0; dd < D; ++dd) {
+      const auto& D4 = dt[dd].bbox;
+      const double da = D4[2] * D4[3];
+      const double w = std::fmin(D4[2] + D4[0], G4[2] + G4[0]) - std::fmax(D4[0], G4[0]);
+      if (w <= 0) continue;
+      const double h = std::fmin(D4[3] + D4[1], G4[3] + G4[1]) - std::fmax(D4[1], G4[1]);
+      if (h <= 0) continue;
+      const double inter = w * h;
+      const double u = gt[gg].crowd ? da : da + ga - inter;
+      ious[dd * G + gg] = inter / u;
+    }
+  }
+}
+
+// evaluateImg's set-up for one area range: g['_ignore'] (crowd, or area outside the range; cocoeval.py:250-254),
+// the gt sorted ignore last, stable (257-258), the IoUs in that order, and the detections outside the range.
+// Returns the non-ignored ground truth count.
+std::size_t order_for_area(const CocoAreaRange& range, const GtBox* gt, std::size_t G, Scratch& s) {
+  const std::size_t D = s.dt.size();
+  s.gt_ignore.resize(G);
+  std::size_t npig = 0;
+  for (std::size_t j = 0; j < G; ++j) {
+    s.gt_ignore[j] = gt[j].crowd || gt[j].area < range.min_area || gt[j].area > range.max_area;
+    if (!s.gt_ignore[j]) ++npig;
+  }
+  s.gtind.clear();
+  for (std::size_t j = 0; j < G; ++j)
+    if (!s.gt_ignore[j]) s.gtind.push_back(static_cast<std::uint32_t>(j));
+  for (std::size_t j = 0; j < G; ++j)
+    if (s.gt_ignore[j]) s.gtind.push_back(static_cast<std::uint32_t>(j));
+  s.sorted_ignore.resize(G);
+  s.sorted_crowd.resize(G);
+  s.sorted_id_nonzero.resize(G);
+  for (std::size_t j = 0; j < G; ++j) {
+    s.sorted_ignore[j] = s.gt_ignore[s.gtind[j]];
+    s.sorted_crowd[j] = gt[s.gtind[j]].crowd;
+    s.sorted_id_nonzero[j] = gt[s.gtind[j]].id_nonzero;
+  }
+  s.ious_sorted.resize(D * G);
+  for (std::size_t dd = 0; dd < D; ++dd)
+    for (std::size_t j = 0; j < G; ++j) s.ious_sorted[dd * G + j] = s.ious[dd * G + s.gtind[j]];
+  // Unmatched detections outside the area range are ignored (cocoeval.py:298-299).
+  s.out_of_range.resize(D);
+  for (std::size_t dd = 0; dd < D; ++dd)
+    s.out_of_range[dd] = s.dt[dd].area < range.min_area || s.dt[dd].area > range.max_area;
+  return npig;
+}
+
+// Greedy matching at every IoU threshold (cocoeval.py:274-296, branch for branch), into the detections' masks.
+void greedy_match(const std::vector<double>& iou_thrs, std::size_t G, Scratch& s, std::uint64_t* masks) {
+  const std::size_t D = s.dt.size();
+  for (std::size_t t = 0; t < iou_thrs.size(); ++t) {
+    s.gtm.assign(G, 0);
+    for (std::size_t dd = 0; dd < D; ++dd) {
+      double iou = std::min(iou_thrs[t], 1 - 1e-10);
+      std::ptrdiff_t m = -1;
+      const double* row = s.ious_sorted.data() + dd * G;
       for (std::size_t j = 0; j < G; ++j) {
-        const auto& ann = gt.annotations[gt_keys[grp.gt_begin + j].second];
-        gtb[j] = GtBox{ann.bbox, ann.area, ann.iscrowd, ann.id != 0};
+        // if this gt already matched, and not a crowd, continue
+        if (s.gtm[j] && !s.sorted_crowd[j]) continue;
+        // if dt matched to reg gt, and on ignore gt, stop
+        if (m > -1 && !s.sorted_ignore[static_cast<std::size_t>(m)] && s.sorted_ignore[j]) break;
+        // continue to next gt unless better match made
+        if (row[j] < iou) continue;
+        iou = row[j];
+        m = static_cast<std::ptrdiff_t>(j);
       }
-
-      // maskUtils.iou(d, g, iscrowd) = maskApi.c bbIou, the same operations in the same order; [] when either is
-      // empty.
-      ious.assign(D * G, 0.0);
-      for (std::size_t gg = 0; gg < G; ++gg) {
-        const auto& G4 = gtb[gg].bbox;
-        const double ga = G4[2] * G4[3];
-        for (std::size_t dd = 0; dd < D; ++dd) {
-          const auto& D4 = dt[dd].bbox;
-          const double da = D4[2] * D4[3];
-          const double w = std::fmin(D4[2] + D4[0], G4[2] + G4[0]) - std::fmax(D4[0], G4[0]);
-          if (w <= 0) continue;
-          const double h = std::fmin(D4[3] + D4[1], G4[3] + G4[1]) - std::fmax(D4[1], G4[1]);
-          if (h <= 0) continue;
-          const double inter = w * h;
-          const double u = gtb[gg].crowd ? da : da + ga - inter;
-          ious[dd * G + gg] = inter / u;
-        }
+      bool matched_nonzero = false, ignored = false;
+      if (m != -1) {
+        const auto um = static_cast<std::size_t>(m);
+        ignored = s.sorted_ignore[um];            // dtIg[tind,dind] = gtIg[m]
+        matched_nonzero = s.sorted_id_nonzero[um];  // dtm = gt id
+        s.gtm[um] = 1;                            // gtm = d['id'] >= 1
       }
+      if (!matched_nonzero && s.out_of_range[dd]) ignored = true;
+      if (matched_nonzero) masks[dd] |= std::uint64_t{1} << t;
+      if (ignored) masks[dd] |= std::uint64_t{1} << (kIgnoredShift + t);
+    }
+  }
+}
 
-      for (std::size_t a = 0; a < A; ++a) {
-        const double lo = area_rng[a].min_area, hi = area_rng[a].max_area;
-        // g['_ignore'] (cocoeval.py:250-254): crowd, or area outside the range.
-        gt_ignore.resize(G);
-        std::size_t npig = 0;
-        for (std::size_t j = 0; j < G; ++j) {
-          gt_ignore[j] = gtb[j].crowd || gtb[j].area < lo || gtb[j].area > hi;
-          if (!gt_ignore[j]) ++npig;
-        }
-        group_npig[gi * A + a] = npig;
-        // gt sorted ignore last, stable (cocoeval.py:257-258).
-        gtind.clear();
-        for (std::size_t j = 0; j < G; ++j)
-          if (!gt_ignore[j]) gtind.push_back(static_cast<std::uint32_t>(j));
-        for (std::size_t j = 0; j < G; ++j)
-          if (gt_ignore[j]) gtind.push_back(static_cast<std::uint32_t>(j));
-        sorted_ignore.resize(G);
-        sorted_crowd.resize(G);
-        sorted_id_nonzero.resize(G);
-        for (std::size_t j = 0; j < G; ++j) {
-          sorted_ignore[j] = gt_ignore[gtind[j]];
-          sorted_crowd[j] = gtb[gtind[j]].crowd;
-          sorted_id_nonzero[j] = gtb[gtind[j]].id_nonzero;
-        }
-        ious_sorted.resize(D * G);
-        for (std::size_t dd = 0; dd < D; ++dd)
-          for (std::size_t j = 0; j < G; ++j) ious_sorted[dd * G + j] = ious[dd * G + gtind[j]];
-        // Unmatched detections outside the area range are ignored (cocoeval.py:298-299).
-        out_of_range.resize(D);
-        for (std::size_t dd = 0; dd < D; ++dd) out_of_range[dd] = dt[dd].area < lo || dt[dd].area > hi;
-
-        std::uint64_t* masks = cb.masks.data() + a * cb.n + grp.out_offset;
-        for (std::size_t t = 0; t < T; ++t) {
-          gtm.assign(G, 0);
-          for (std::size_t dd = 0; dd < D; ++dd) {
-            // Greedy matching, cocoeval.py:274-296, branch for branch.
-            double iou = std::min(iou_thrs[t], 1 - 1e-10);
-            std::ptrdiff_t m = -1;
-            const double* row = ious_sorted.data() + dd * G;
-            for (std::size_t j = 0; j < G; ++j) {
-              // if this gt already matched, and not a crowd, continue
-              if (gtm[j] && !sorted_crowd[j]) continue;
-              // if dt matched to reg gt, and on ignore gt, stop
-              if (m > -1 && !sorted_ignore[static_cast<std::size_t>(m)] && sorted_ignore[j]) break;
-              // continue to next gt unless better match made
-              if (row[j] < iou) continue;
-              iou = row[j];
-              m = static_cast<std::ptrdiff_t>(j);
-            }
-            bool matched_nonzero = false, ignored = false;
-            if (m != -1) {
-              ignored = sorted_ignore[static_cast<std::size_t>(m)];   // dtIg[tind,dind] = gtIg[m]
-              matched_nonzero = sorted_id_nonzero[static_cast<std::size_t>(m)];  // dtm = gt id
-              gtm[static_cast<std::size_t>(m)] = 1;                 // gtm = d['id'] >= 1
-            }
-            if (!matched_nonzero && out_of_range[dd]) ignored = true;
-            if (matched_nonzero) masks[dd] |= std::uint64_t{1} << t;
-            if (ignored) masks[dd] |= std::uint64_t{1} << (kIgnoredShift + t);
-          }
-        }
-      }
+// Every group matched for all area ranges and IoU thresholds, in parallel; then each category's npig per range.
+void evaluate_images(const CocoResults& results, const CocoEvalParams& params, Prepared& p) {
+  const std::size_t A = params.area_ranges.size();
+  const std::size_t max_det_last = static_cast<std::size_t>(params.max_dets.back());
+  std::vector<Scratch> scratch(parallel_workers(p.groups.size(), params.threads));
+  parallel_for(p.groups.size(), workers(params.threads), [&](std::size_t gi, std::size_t worker) {
+    Scratch& s = scratch[worker];
+    const Group& grp = p.groups[gi];
+    auto& cb = p.cats[grp.k];  // groups of one category write disjoint slots
+    sort_detections(results, p, grp, max_det_last, s, cb);
+    const GtBox* gt = p.gt.data() + grp.gt_begin;
+    const std::size_t G = grp.gt_end - grp.gt_begin;
+    box_ious(s.dt, gt, G, s.ious);
+    for (std::size_t a = 0; a < A; ++a) {
+      p.group_npig[gi * A + a] = order_for_area(params.area_ranges[a], gt, G, s);
+      greedy_match(params.iou_thresholds, G, s, cb.masks.data() + a * cb.n + grp.out_offset);
     }
   });
+  for (std::size_t gi = 0; gi < p.groups.size(); ++gi)
+    for (std::size_t a = 0; a < A; ++a) p.cats[p.groups[gi].k].npig[a] += p.group_npig[gi * A + a];
+}
 
-  for (std::size_t gi = 0; gi < groups.size(); ++gi)
-    for (std::size_t a = 0; a < A; ++a) cats[groups[gi].k].npig[a] += group_npig[gi * A + a];
+// ---- accumulate() (cocoeval.py:315-418) ----
 
-  // ---- accumulate() (cocoeval.py:315-418) ----
-  // All images' kept detections of a category, in image-id order, sorted by score with a stable sort
-  // (cocoeval.py:362-366). Sorted once per category; each (area, maxDet) walks that order and skips the detections
-  // past maxDet in their image (e['dtScores'][0:maxDet]): a stable sort of a subset keeps the full sort's order.
-  std::vector<std::vector<std::uint32_t>> cat_order(K);
-  parallel_for(K, params.threads, [&](std::size_t k) {
+// All images' kept detections of a category, in image-id order, sorted by score with a stable sort
+// (cocoeval.py:362-366). Sorted once per category; each (area, maxDet) walks that order and skips the detections
+// past maxDet in their image (e['dtScores'][0:maxDet]): a stable sort of a subset keeps the full sort's order.
+std::vector<std::vector<std::uint32_t>> sort_by_score(const std::vector<CategoryBuffers>& cats, int threads) {
+  std::vector<std::vector<std::uint32_t>> cat_order(cats.size());
+  parallel_for(cats.size(), workers(threads), [&](std::size_t k, std::size_t) {
     auto& order = cat_order[k];
     const auto& sc = cats[k].scores;
     order.resize(cats[k].n);
@@ -669,127 +397,169 @@ CocoEvalResult coco_evaluate(const CocoGroundTruth& gt, const CocoResults& resul
       return sc[x] > sc[y] || (sc[x] == sc[y] && x < y);
     });
   });
+  return cat_order;
+}
 
-  // pycocotools computes rc and pr at every detection, makes pr monotone from the right and reads it at
-  // searchsorted(rc, recThrs, 'left'). The same numbers come from the true positives alone: rc only grows at a true
-  // positive, so searchsorted lands on one (or on index 0 for a threshold of 0, where the answer is the overall
-  // maximum); and after a true positive, pr only falls (same tp, more fp) until the next, so the suffix maximum is a
-  // maximum over true positives. rc and pr are computed with pycocotools' operations: tp / npig and
-  // tp / (fp + tp + eps) in float64.
+// A true positive's recall and precision.
+struct Point {
+  double rc, pr;
+};
+
+// pycocotools computes rc and pr at every detection, makes pr monotone from the right and reads it at
+// searchsorted(rc, recThrs, 'left'). The same numbers come from the true positives alone: rc only grows at a true
+// positive, so searchsorted lands on one (or on index 0 for a threshold of 0, where the answer is the overall
+// maximum); and after a true positive, pr only falls (same tp, more fp) until the next, so the suffix maximum is a
+// maximum over true positives. rc and pr are computed with pycocotools' operations: tp / npig and
+// tp / (fp + tp + eps) in float64. Fills tps[t] for one maxDet; returns how many detections it kept.
+std::uint64_t true_positives(const std::vector<std::uint64_t>& mask, const std::vector<std::uint32_t>& rank,
+                             std::uint32_t max_det, std::size_t T, double npig, std::vector<std::vector<Point>>& tps,
+                             std::vector<std::uint64_t>& tp) {
   const double eps = std::nextafter(1.0, 2.0) - 1.0;  // np.spacing(1)
   const std::uint64_t t_bits = T == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << T) - 1;
-  parallel_for(K * A, params.threads, [&](std::size_t task) {
-    const std::size_t k = task / A, a = task % A;
-    const auto& cb = cats[k];
-    const std::size_t npig = cb.npig[a];
-    if (npig == 0) return;  // no (non-ignored) ground truth: precision and recall stay -1 (cocoeval.py:360, 373)
-    const double npig_d = static_cast<double>(npig);
-    const auto& order = cat_order[k];
-    std::vector<std::uint64_t> mask(cb.n);
-    std::vector<std::uint32_t> rank(cb.n);
-    for (std::size_t j = 0; j < cb.n; ++j) {
-      mask[j] = cb.masks[a * cb.n + order[j]];
-      rank[j] = cb.rank[order[j]];
+  for (auto& v : tps) v.clear();
+  std::fill(tp.begin(), tp.end(), 0);
+  std::vector<std::uint64_t> ign(T, 0);
+  std::uint64_t seen = 0, ign_all = 0;
+  for (std::size_t j = 0; j < mask.size(); ++j) {
+    if (rank[j] >= max_det) continue;
+    ++seen;
+    const std::uint64_t ignored = (mask[j] >> kIgnoredShift) & t_bits;
+    if (ignored == t_bits) {  // ignored at every threshold (outside the area range, or on a crowd)
+      ++ign_all;
+      continue;
     }
-    struct Point {
-      double rc, pr;
-    };
-    std::vector<std::vector<Point>> tps(T);
-    std::vector<std::uint64_t> tp(T), ign(T);
-    for (std::size_t m = 0; m < M; ++m) {
-      const std::uint32_t max_det = static_cast<std::uint32_t>(params.max_dets[m]);
-      for (auto& v : tps) v.clear();
-      std::fill(tp.begin(), tp.end(), 0);
-      std::fill(ign.begin(), ign.end(), 0);
-      std::uint64_t seen = 0, ign_all = 0;
-      for (std::size_t j = 0; j < cb.n; ++j) {
-        if (rank[j] >= max_det) continue;
-        ++seen;
-        const std::uint64_t ignored = (mask[j] >> kIgnoredShift) & t_bits;
-        if (ignored == t_bits) {  // ignored at every threshold (outside the area range, or on a crowd)
-          ++ign_all;
-          continue;
-        }
-        for (std::uint64_t b = ignored; b; b &= b - 1) ++ign[static_cast<std::size_t>(__builtin_ctzll(b))];
-        for (std::uint64_t b = mask[j] & t_bits & ~ignored; b; b &= b - 1) {  // tps = dtm & ~dtIg
-          const auto t = static_cast<std::size_t>(__builtin_ctzll(b));
-          const double tpv = static_cast<double>(++tp[t]);
-          const double fpv = static_cast<double>(seen - tp[t] - ign_all - ign[t]);
-          tps[t].push_back({tpv / npig_d, tpv / (fpv + tpv + eps)});
-        }
-      }
-      for (std::size_t t = 0; t < T; ++t) {
-        auto& pts = tps[t];
-        res.recall[((t * K + k) * A + a) * M + m] = seen ? static_cast<double>(tp[t]) / npig_d : 0.0;
-        for (std::size_t i = pts.size(); i-- > 1;)  // monotone from the right (cocoeval.py:398-400)
-          if (pts[i].pr > pts[i - 1].pr) pts[i - 1].pr = pts[i].pr;
-        // np.searchsorted(rc, recThrs, side='left'); past the end the rest stays 0 (the try/except, 403-408).
-        std::size_t pi = 0;
-        for (std::size_t r = 0; r < R; ++r) {
-          while (pi < pts.size() && pts[pi].rc < rec_thrs[r]) ++pi;
-          res.precision[(((t * R + r) * K + k) * A + a) * M + m] = pi < pts.size() ? pts[pi].pr : 0.0;
-        }
-      }
+    for (std::uint64_t b = ignored; b; b &= b - 1) ++ign[static_cast<std::size_t>(__builtin_ctzll(b))];
+    for (std::uint64_t b = mask[j] & t_bits & ~ignored; b; b &= b - 1) {  // tps = dtm & ~dtIg
+      const auto t = static_cast<std::size_t>(__builtin_ctzll(b));
+      const double tpv = static_cast<double>(++tp[t]);
+      const double fpv = static_cast<double>(seen - tp[t] - ign_all - ign[t]);
+      tps[t].push_back({tpv / npig, tpv / (fpv + tpv + eps)});
     }
-  });
+  }
+  return seen;
+}
 
-  // ---- summarize() (cocoeval.py:422-471) ----
-  auto area_index = [&](const std::string& label) -> std::ptrdiff_t {
-    for (std::size_t a = 0; a < A; ++a)
-      if (area_rng[a].label == label) return static_cast<std::ptrdiff_t>(a);
-    return -1;
-  };
-  auto iou_indices = [&](const double* thr) {
-    std::vector<std::size_t> ts;
-    for (std::size_t t = 0; t < T; ++t)
-      if (thr == nullptr || iou_thrs[t] == *thr) ts.push_back(t);  // np.where(iouThr == p.iouThrs)
-    return ts;
-  };
-  // k < 0: all categories (the summary); k >= 0: one category (per-class AP).
-  auto summarize = [&](bool ap, const double* iou_thr, const std::string& area, int max_dets, std::ptrdiff_t k_only) {
-    const std::ptrdiff_t a = area_index(area);
-    std::ptrdiff_t m = -1;
-    for (std::size_t j = 0; j < M; ++j)
-      if (params.max_dets[j] == max_dets) m = static_cast<std::ptrdiff_t>(j);
-    if (a < 0 || m < 0) return -1.0;
-    const auto ua = static_cast<std::size_t>(a), um = static_cast<std::size_t>(m);
-    std::vector<double> s;
-    const std::size_t k0 = k_only < 0 ? 0 : static_cast<std::size_t>(k_only);
-    const std::size_t k1 = k_only < 0 ? K : k0 + 1;
-    for (std::size_t t : iou_indices(iou_thr)) {
-      if (ap) {
-        for (std::size_t r = 0; r < R; ++r)
-          for (std::size_t k = k0; k < k1; ++k) {
-            double v = res.precision_at(t, r, k, ua, um);
-            if (v > -1) s.push_back(v);
-          }
-      } else {
-        for (std::size_t k = k0; k < k1; ++k) {
-          double v = res.recall_at(t, k, ua, um);
-          if (v > -1) s.push_back(v);
-        }
-      }
+// eval["precision"][:, :, k, a, m] from the true positives: monotone from the right (cocoeval.py:398-400), read at
+// np.searchsorted(rc, recThrs, side='left'); past the end the rest stays 0 (the try/except, 403-408).
+void precision_at_recalls(std::vector<Point>& pts, const std::vector<double>& rec_thrs, std::size_t t,
+                          std::size_t k, std::size_t a, std::size_t m, CocoEvalResult& res) {
+  for (std::size_t i = pts.size(); i-- > 1;)
+    if (pts[i].pr > pts[i - 1].pr) pts[i - 1].pr = pts[i].pr;
+  std::size_t pi = 0;
+  for (std::size_t r = 0; r < rec_thrs.size(); ++r) {
+    while (pi < pts.size() && pts[pi].rc < rec_thrs[r]) ++pi;
+    res.precision[(((t * res.R + r) * res.K + k) * res.A + a) * res.M + m] = pi < pts.size() ? pts[pi].pr : 0.0;
+  }
+}
+
+// Precision and recall of category k in area range a, for every maxDet and IoU threshold.
+void accumulate_one(const CategoryBuffers& cb, const std::vector<std::uint32_t>& order, std::size_t k, std::size_t a,
+                    const CocoEvalParams& params, CocoEvalResult& res) {
+  const std::size_t npig = cb.npig[a];
+  if (npig == 0) return;  // no (non-ignored) ground truth: precision and recall stay -1 (cocoeval.py:360, 373)
+  const double npig_d = static_cast<double>(npig);
+  const std::size_t T = res.T, K = res.K, A = res.A, M = res.M;
+  std::vector<std::uint64_t> mask(cb.n);
+  std::vector<std::uint32_t> rank(cb.n);
+  for (std::size_t j = 0; j < cb.n; ++j) {
+    mask[j] = cb.masks[a * cb.n + order[j]];
+    rank[j] = cb.rank[order[j]];
+  }
+  std::vector<std::vector<Point>> tps(T);
+  std::vector<std::uint64_t> tp(T);
+  for (std::size_t m = 0; m < M; ++m) {
+    const auto max_det = static_cast<std::uint32_t>(params.max_dets[m]);
+    const std::uint64_t seen = true_positives(mask, rank, max_det, T, npig_d, tps, tp);
+    for (std::size_t t = 0; t < T; ++t) {
+      res.recall[((t * K + k) * A + a) * M + m] = seen ? static_cast<double>(tp[t]) / npig_d : 0.0;
+      precision_at_recalls(tps[t], params.recall_thresholds, t, k, a, m, res);
     }
-    return mean_of_valid(s);
-  };
+  }
+}
+
+void accumulate(const Prepared& p, const CocoEvalParams& params, CocoEvalResult& res) {
+  const std::vector<std::vector<std::uint32_t>> cat_order = sort_by_score(p.cats, params.threads);
+  const std::size_t A = res.A;
+  parallel_for(res.K * A, workers(params.threads), [&](std::size_t task, std::size_t) {
+    const std::size_t k = task / A, a = task % A;
+    accumulate_one(p.cats[k], cat_order[k], k, a, params, res);
+  });
+}
+
+// ---- summarize() (cocoeval.py:422-471) ----
+
+// np.mean(s[s > -1]) or -1 when nothing is left (cocoeval.py:452-455), numpy's summation to the last bit.
+double mean_of_valid(const std::vector<double>& values) {
+  if (values.empty()) return -1;
+  return numpy_sum(values) / static_cast<double>(values.size());
+}
+
+// One _summarize(ap, iouThr, areaRng, maxDets) over all categories (k_only < 0) or one category (per-class AP).
+double summarize_one(const CocoEvalResult& res, const CocoEvalParams& params, bool ap, const double* iou_thr,
+                     const std::string& area, int max_dets, std::ptrdiff_t k_only) {
+  std::ptrdiff_t a = -1, m = -1;
+  for (std::size_t j = 0; j < res.A; ++j)
+    if (params.area_ranges[j].label == area) a = static_cast<std::ptrdiff_t>(j);
+  for (std::size_t j = 0; j < res.M; ++j)
+    if (params.max_dets[j] == max_dets) m = static_cast<std::ptrdiff_t>(j);
+  if (a < 0 || m < 0) return -1.0;
+  const auto ua = static_cast<std::size_t>(a), um = static_cast<std::size_t>(m);
+  const std::size_t k0 = k_only < 0 ? 0 : static_cast<std::size_t>(k_only);
+  const std::size_t k1 = k_only < 0 ? res.K : k0 + 1;
+  std::vector<double> s;
+  for (std::size_t t = 0; t < res.T; ++t) {
+    if (iou_thr != nullptr && params.iou_thresholds[t] != *iou_thr) continue;  // np.where(iouThr == p.iouThrs)
+    for (std::size_t r = 0; r < (ap ? res.R : 1); ++r)
+      for (std::size_t k = k0; k < k1; ++k) {
+        const double v = ap ? res.precision_at(t, r, k, ua, um) : res.recall_at(t, k, ua, um);
+        if (v > -1) s.push_back(v);
+      }
+  }
+  return mean_of_valid(s);
+}
+
+void summarize(const CocoEvalParams& params, CocoEvalResult& res) {
   const auto& md = params.max_dets;
   const double i50 = 0.5, i75 = 0.75;
-  res.stats[0] = summarize(true, nullptr, "all", md[2], -1);
-  res.stats[1] = summarize(true, &i50, "all", md[2], -1);
-  res.stats[2] = summarize(true, &i75, "all", md[2], -1);
-  res.stats[3] = summarize(true, nullptr, "small", md[2], -1);
-  res.stats[4] = summarize(true, nullptr, "medium", md[2], -1);
-  res.stats[5] = summarize(true, nullptr, "large", md[2], -1);
-  res.stats[6] = summarize(false, nullptr, "all", md[0], -1);
-  res.stats[7] = summarize(false, nullptr, "all", md[1], -1);
-  res.stats[8] = summarize(false, nullptr, "all", md[2], -1);
-  res.stats[9] = summarize(false, nullptr, "small", md[2], -1);
-  res.stats[10] = summarize(false, nullptr, "medium", md[2], -1);
-  res.stats[11] = summarize(false, nullptr, "large", md[2], -1);
-  for (std::size_t k = 0; k < K; ++k) {
-    res.ap_per_category.push_back(summarize(true, nullptr, "all", md[2], static_cast<std::ptrdiff_t>(k)));
-    res.ap50_per_category.push_back(summarize(true, &i50, "all", md[2], static_cast<std::ptrdiff_t>(k)));
+  struct Line {
+    bool ap;
+    const double* iou;
+    const char* area;
+    int max_dets;
+  };
+  const Line lines[12] = {{true, nullptr, "all", md[2]},     {true, &i50, "all", md[2]},
+                          {true, &i75, "all", md[2]},        {true, nullptr, "small", md[2]},
+                          {true, nullptr, "medium", md[2]},  {true, nullptr, "large", md[2]},
+                          {false, nullptr, "all", md[0]},    {false, nullptr, "all", md[1]},
+                          {false, nullptr, "all", md[2]},    {false, nullptr, "small", md[2]},
+                          {false, nullptr, "medium", md[2]}, {false, nullptr, "large", md[2]}};
+  for (std::size_t i = 0; i < 12; ++i)
+    res.stats[i] = summarize_one(res, params, lines[i].ap, lines[i].iou, lines[i].area, lines[i].max_dets, -1);
+  for (std::size_t k = 0; k < res.K; ++k) {
+    const auto kk = static_cast<std::ptrdiff_t>(k);
+    res.ap_per_category.push_back(summarize_one(res, params, true, nullptr, "all", md[2], kk));
+    res.ap50_per_category.push_back(summarize_one(res, params, true, &i50, "all", md[2], kk));
   }
+}
+
+}  // namespace
+
+CocoEvalResult coco_evaluate(const data::CocoAnnotations& gt, const CocoResults& results,
+                             const CocoEvalParams& params) {
+  params.validate();
+  CocoEvalResult res;
+  Prepared p;
+  index_ids(gt, p, res);
+  res.T = params.iou_thresholds.size(), res.R = params.recall_thresholds.size(), res.K = p.K;
+  res.A = params.area_ranges.size(), res.M = params.max_dets.size();
+  res.precision.assign(res.T * res.R * res.K * res.A * res.M, -1.0);  // cocoeval.py:334
+  res.recall.assign(res.T * res.K * res.A * res.M, -1.0);
+  collect_ground_truth(gt, p, res);
+  collect_detections(results, p, res);
+  form_groups(p, static_cast<std::size_t>(params.max_dets.back()), res.A);
+  evaluate_images(results, params, p);
+  accumulate(p, params, res);
+  summarize(params, res);
   return res;
 }
 
@@ -839,7 +609,7 @@ std::string format_coco_summary(const CocoEvalResult& result, const CocoEvalPara
 }
 
 io::Json evaluate_coco_files(const std::string& gt_path, const std::string& results_path, int threads) {
-  CocoGroundTruth gt = load_coco_ground_truth(gt_path);
+  data::CocoAnnotations gt = data::read_coco_ground_truth(gt_path);
   CocoResults res = load_coco_results(results_path);
   CocoEvalParams params;
   params.threads = threads;

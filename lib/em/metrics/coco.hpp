@@ -8,40 +8,10 @@
 #include <string_view>
 #include <vector>
 
+#include "em/data/coco_file.hpp"
 #include "em/io/json.hpp"
 
 namespace em::metrics {
-
-// ---- ground truth (COCO object-detection format) ----
-
-struct CocoImage {
-  std::int64_t id = 0;
-  std::string file_name;
-  int width = 0;   // 0 when absent
-  int height = 0;  // 0 when absent
-};
-
-struct CocoCategory {
-  std::int64_t id = 0;
-  std::string name;
-};
-
-struct CocoAnnotation {
-  std::int64_t id = 0;
-  std::int64_t image_id = 0;
-  std::int64_t category_id = 0;
-  std::array<double, 4> bbox{};  // [x, y, w, h] in pixels
-  // pycocotools bins small/medium/large by this field, not by w*h (they differ for polygons and in some exports).
-  // The loader fills w*h (with a warning) where the file has no "area".
-  double area = 0;
-  bool iscrowd = false;  // crowd regions are never false negatives and absorb detections (IoU = inter / det area)
-};
-
-struct CocoGroundTruth {
-  std::vector<CocoImage> images;
-  std::vector<CocoAnnotation> annotations;
-  std::vector<CocoCategory> categories;
-};
 
 // ---- results (the COCO results format: [{"image_id", "category_id", "bbox", "score"}], extra fields ignored) ----
 
@@ -57,9 +27,8 @@ struct CocoResults {
 };
 
 // Parse / load. `what` (usually the path) prefixes every error message, which names the field and the value seen.
-// simdjson's DOM parser: result files of millions of boxes parse in well under a second.
-CocoGroundTruth parse_coco_ground_truth(std::string_view json_text, const std::string& what);
-CocoGroundTruth load_coco_ground_truth(const std::string& path);  // "-" = stdin
+// simdjson's DOM parser: result files of millions of boxes parse in well under a second. (The ground truth is an
+// annotation file: data::read_coco_ground_truth.)
 CocoResults parse_coco_results(std::string_view json_text, const std::string& what);
 CocoResults load_coco_results(const std::string& path);  // "-" = stdin
 
@@ -82,7 +51,7 @@ struct CocoEvalParams {
   std::vector<int> max_dets = {1, 10, 100};  // strictly increasing, exactly 3 (summarize reads maxDets[0..2])
   std::vector<CocoAreaRange> area_ranges = {
       {"all", 0.0, 1e10}, {"small", 0.0, 1024.0}, {"medium", 1024.0, 9216.0}, {"large", 9216.0, 1e10}};
-  int threads = 0;  // worker threads; 0 = all cores
+  int threads = 0;  // worker threads; 0 = every usable CPU
   // Throws em::UsageError naming the parameter.
   void validate() const;
 };
@@ -114,10 +83,11 @@ struct CocoEvalResult {
   }
 };
 
-// COCOeval(gt, gt.loadRes(results), "bbox"); evaluate(); accumulate(); summarize() — with the same numbers.
-// Detections on an image id that the ground truth lacks are an error (pycocotools asserts); detections of a category
-// the ground truth lacks are ignored (pycocotools filters them by catIds) and counted in a warning.
-CocoEvalResult coco_evaluate(const CocoGroundTruth& gt, const CocoResults& results, const CocoEvalParams& params = {});
+// COCOeval(gt, gt.loadRes(results), "bbox"); evaluate(); accumulate(); summarize() — with the same numbers. The
+// ground truth is an annotation file as data/coco_file.hpp reads it (a training split or em-metrics' --truth).
+// Detections on an image id that the ground truth lacks are an error (pycocotools asserts); boxes and detections of a
+// category it lacks are not evaluated (pycocotools filters them by catIds), the detections counted in a warning.
+CocoEvalResult coco_evaluate(const data::CocoAnnotations& gt, const CocoResults& results, const CocoEvalParams& params = {});
 
 // {"AP": .., "AP50": .., ..., "ARl": .., "per_class": {name: {"AP": .., "AP50": ..}}}. Names default to the ground
 // truth's category names (result.category_names); pass one name per result.category_ids entry to override.

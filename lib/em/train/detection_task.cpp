@@ -217,9 +217,6 @@ tensor::Batch DetectionTask::eval_batch(const data::CocoSplit& s, int64_t begin,
 EvalResult DetectionTask::evaluate(const EvalOptions& options) {
   const data::CocoSplit& s = split(options.split);
   if (s.images.empty()) fail("{}: split '{}' has no images to evaluate", s.annotation_path, options.split);
-  auto gt_it = ground_truth_.find(options.split);
-  if (gt_it == ground_truth_.end())
-    gt_it = ground_truth_.emplace(options.split, metrics::load_coco_ground_truth(s.annotation_path)).first;
   const std::vector<int64_t> category_of_label =
       from_model_dir_ ? map_labels_to_categories(detector_.config.id2label, s, "the model") : category_of_label_;
 
@@ -243,7 +240,7 @@ EvalResult DetectionTask::evaluate(const EvalOptions& options) {
       });
   if (!options.predictions_path.empty()) write_coco_results(options.predictions_path, results);
 
-  metrics::CocoEvalResult coco = metrics::coco_evaluate(gt_it->second, results);
+  metrics::CocoEvalResult coco = metrics::coco_evaluate(s, results);  // the split is the ground truth
   EvalResult result;
   result.metrics = metrics::to_json(coco);
   for (size_t i = 0; i < metrics::kCocoStatNames.size(); ++i) result.scalars[metrics::kCocoStatNames[i]] = coco.stats[i];

@@ -34,7 +34,7 @@ class DetectionTask : public Task {
   tensor::Batch train_batch(const std::vector<int64_t>& indices, int64_t epoch) override;
   LossOutput loss(const tensor::Batch& batch) override;
   // Every query of every image (threshold 0, as DETR's own evaluation), scored with COCO box metrics against the
-  // split's annotation file read as em-metrics reads it. --predictions writes the COCO results list.
+  // split as read for the batches (one parse of its annotation file). --predictions writes the COCO results list.
   EvalResult evaluate(const EvalOptions& options) override;
   // AdamW groups: the backbone's trainable parameters (layer2..4) at 0.1x the learning rate, the rest at 1x; weight
   // decay on every parameter (the original DETR's param_dicts).
@@ -55,7 +55,6 @@ class DetectionTask : public Task {
 
   data::DetectionDataset dataset_;
   std::map<std::string, data::CocoSplit> eval_splits_;          // splits read for em-eval (model-folder mode)
-  std::map<std::string, metrics::CocoGroundTruth> ground_truth_;  // per split, read once
   models::Detector detector_;
   std::vector<int64_t> category_of_label_;  // training: label -> train's category id (labels are train's categories)
   data::DetectionAugmentation augmentation_ = data::DetectionAugmentation::detr;

@@ -284,3 +284,43 @@ TEST_CASE("coco-mini (2 real COCO images) is valid; its summary counts boxes per
   CHECK(ds.labels() == std::vector<std::string>{"person", "truck", "horse", "sports ball"});
   CHECK(ds.train.images.size() == 2);
 }
+
+TEST_CASE("ground truth by pycocotools' rules: what COCO() accepts is read, the first problem throws", "[data][coco]") {
+  // No file names or sizes, a nameless category, a repeated category id (the last name wins), a repeated name, an
+  // annotation on an image the file lacks (never evaluated), one of an unknown category (kept; evaluation filters
+  // it), a negative area and iscrowd 2 (its truth value).
+  const std::string text = R"({"images": [{"id": 1}, {"id": 2, "width": "wide"}, {"id": 1, "file_name": "again.jpg"}],
+    "categories": [{"id": 4}, {"id": 2, "name": "dog"}, {"id": 2, "name": "puppy"}, {"id": 3, "name": "puppy"}],
+    "annotations": [{"id": 1, "image_id": 1, "category_id": 2, "bbox": [0, 0, 10, 10], "area": -1, "iscrowd": 2},
+                    {"id": 2, "image_id": 7, "category_id": 2, "bbox": [0, 0, 10, 10]},
+                    {"id": 3, "image_id": 2, "category_id": 9, "bbox": [0, 0, 0, 10], "area": 5}]})";
+  em::data::CocoAnnotations gt = em::data::parse_coco_ground_truth(text, "gt.json");
+  REQUIRE(gt.images.size() == 2);  // one entry per id
+  CHECK(gt.images[0].file_name.empty());
+  CHECK(gt.images[1].width == 0);
+  REQUIRE(gt.categories.size() == 3);
+  CHECK(gt.categories[0].name == "puppy");  // id 2: the last name
+  CHECK(gt.categories[1].name == "puppy");  // id 3
+  CHECK(gt.categories[2].name == "4");      // nameless: its id
+  REQUIRE(gt.images[0].boxes.size() == 1);
+  CHECK(gt.images[0].boxes[0].area == -1);
+  CHECK(gt.images[0].boxes[0].iscrowd);
+  REQUIRE(gt.images[1].boxes.size() == 1);
+  CHECK(gt.images[1].boxes[0].category_id == 9);
+  CHECK(gt.num_annotations == 2);
+  CHECK(em::data::parse_coco_ground_truth(R"({"images": [], "categories": []})", "gt.json").images.empty());
+
+  // The dataset's rules refuse the same file.
+  CHECK_FALSE(em::data::parse_coco_split(text, "gt.json", "d", "train").ok());
+  // Problems both rule sets share throw at once, with the JSON path.
+  CHECK_THROWS_WITH(em::data::parse_coco_ground_truth(R"({"images": [{"id": "x"}], "categories": []})", "gt.json"),
+                    "gt.json: images[0].id: expected an integer id, got \"x\"");
+  CHECK_THROWS_WITH(em::data::parse_coco_ground_truth(R"({"images": [], "categories": [{"id": 1, "name": 5}]})",
+                                                      "gt.json"),
+                    Catch::StartsWith("gt.json: categories[0].name: expected a category name"));
+  CHECK_THROWS_WITH(em::data::parse_coco_ground_truth(R"({"images": [{"id": 1}], "categories": [],
+      "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1], "area": 1}]})", "gt.json"),
+                    Catch::StartsWith("gt.json: annotations[0].bbox: expected [x, y, w, h] (4 numbers)"));
+  CHECK_THROWS_WITH(em::data::parse_coco_ground_truth("[]", "gt.json"),
+                    Catch::StartsWith("gt.json: expected a COCO object"));
+}

@@ -27,25 +27,40 @@ const Json& golden() {
   return g;
 }
 
-CocoAnnotation box(std::int64_t id, std::int64_t image, std::int64_t cat, double x, double y, double w, double h,
-                   bool crowd = false) {
-  CocoAnnotation a;
-  a.id = id, a.image_id = image, a.category_id = cat, a.bbox = {x, y, w, h}, a.area = w * h, a.iscrowd = crowd;
+using em::data::CocoAnnotations;
+
+// A hand-built annotation and the image it lies on.
+struct Ann {
+  std::int64_t image_id = 0;
+  em::data::CocoBox box;
+};
+
+Ann box(std::int64_t id, std::int64_t image, std::int64_t cat, double x, double y, double w, double h,
+        bool crowd = false) {
+  Ann a;
+  a.image_id = image;
+  a.box.id = id, a.box.category_id = cat, a.box.bbox = {x, y, w, h}, a.box.area = w * h, a.box.iscrowd = crowd;
   return a;
+}
+
+// Images 1..n_images of 640x480 and categories 1..n_cats ("cat1", ...), each annotation on its image.
+CocoAnnotations ground_truth(const std::vector<Ann>& anns, int n_images = 3, int n_cats = 2) {
+  CocoAnnotations gt;
+  for (int i = 1; i <= n_images; ++i) {
+    em::data::CocoImageRecord img;
+    img.id = i, img.file_name = std::to_string(i) + ".jpg", img.width = 640, img.height = 480;
+    gt.images.push_back(img);
+  }
+  for (int c = 1; c <= n_cats; ++c) gt.categories.push_back({c, "cat" + std::to_string(c), "", 0});
+  for (const auto& a : anns) gt.images.at(static_cast<std::size_t>(a.image_id - 1)).boxes.push_back(a.box);
+  gt.num_annotations = anns.size();
+  return gt;
 }
 
 CocoDetection det(std::int64_t image, std::int64_t cat, std::array<double, 4> b, double score) {
   CocoDetection d;
   d.image_id = image, d.category_id = cat, d.bbox = b, d.score = score;
   return d;
-}
-
-CocoGroundTruth ground_truth(std::vector<CocoAnnotation> anns, int n_images = 3, int n_cats = 2) {
-  CocoGroundTruth gt;
-  for (int i = 1; i <= n_images; ++i) gt.images.push_back({i, std::to_string(i) + ".jpg", 640, 480});
-  for (int c = 1; c <= n_cats; ++c) gt.categories.push_back({c, "cat" + std::to_string(c)});
-  gt.annotations = std::move(anns);
-  return gt;
 }
 
 double stat(const CocoEvalResult& r, const std::string& name) {
@@ -78,7 +93,7 @@ TEST_CASE("the shared real pair gives pycocotools 2.0.11's twelve numbers to 1e-
 TEST_CASE("random cases give pycocotools' numbers: summary and per-class AP, bit for bit", "[coco]") {
   for (const Json& c : golden()["cases"]) {
     INFO("case " << c["name"].get<std::string>());
-    CocoGroundTruth gt = parse_coco_ground_truth(c["ground_truth"].dump(), "gt");
+    CocoAnnotations gt = em::data::parse_coco_ground_truth(c["ground_truth"].dump(), "gt");
     CocoResults res = parse_coco_results(c["detections"].dump(), "dets");
     CocoEvalResult r = coco_evaluate(gt, res);
     for (std::size_t i = 0; i < kCocoStatNames.size(); ++i) {
@@ -106,7 +121,7 @@ TEST_CASE("the thresholds are numpy's linspace doubles", "[coco]") {
 
 TEST_CASE("the result does not depend on the number of threads", "[coco]") {
   const Json& c = golden()["cases"][3];
-  CocoGroundTruth gt = parse_coco_ground_truth(c["ground_truth"].dump(), "gt");
+  CocoAnnotations gt = em::data::parse_coco_ground_truth(c["ground_truth"].dump(), "gt");
   CocoResults res = parse_coco_results(c["detections"].dump(), "dets");
   CocoEvalParams one, four;
   one.threads = 1;
@@ -119,9 +134,10 @@ TEST_CASE("the result does not depend on the number of threads", "[coco]") {
 
 TEST_CASE("perfect detections score 1 everywhere", "[coco]") {
   // One box per (image, category): small (100 px²), medium (2500) and large (40000).
-  auto gt = ground_truth({box(1, 1, 1, 10, 10, 10, 10), box(2, 2, 1, 100, 100, 50, 50), box(3, 3, 2, 0, 0, 200, 200)});
+  std::vector<Ann> anns = {box(1, 1, 1, 10, 10, 10, 10), box(2, 2, 1, 100, 100, 50, 50), box(3, 3, 2, 0, 0, 200, 200)};
+  auto gt = ground_truth(anns);
   CocoResults res;
-  for (const auto& a : gt.annotations) res.detections.push_back(det(a.image_id, a.category_id, a.bbox, 0.9));
+  for (const auto& a : anns) res.detections.push_back(det(a.image_id, a.box.category_id, a.box.bbox, 0.9));
   CocoEvalResult r = coco_evaluate(gt, res);
   for (std::size_t i = 0; i < 12; ++i) {
     INFO(kCocoStatNames[i]);
@@ -148,7 +164,7 @@ TEST_CASE("no detections score 0 where ground truth exists and -1 where none doe
 TEST_CASE("a crowd region absorbs detections inside it instead of counting them as false positives", "[coco]") {
   // Gt: a person box, and a crowd region beside it. Two higher-scored detections fall inside the crowd region
   // (IoU with a crowd = intersection / detection area = 1), the third is the person.
-  std::vector<CocoAnnotation> anns = {box(1, 1, 1, 0, 0, 100, 100), box(2, 1, 1, 150, 0, 100, 100, true)};
+  std::vector<Ann> anns = {box(1, 1, 1, 0, 0, 100, 100), box(2, 1, 1, 150, 0, 100, 100, true)};
   CocoResults res;
   res.detections = {det(1, 1, {160, 10, 50, 50}, 0.95), det(1, 1, {170, 20, 40, 40}, 0.92),
                     det(1, 1, {0, 0, 100, 100}, 0.9)};
@@ -194,7 +210,7 @@ TEST_CASE("results are read as loadRes does: extra fields ignored, area from the
   // The detection claims area 1e6 and iscrowd 1; loadRes overwrites both (area 400 = small).
   std::string dt_text = R"([{"image_id": 7, "category_id": 3, "bbox": [0, 0, 20, 20], "score": 0.5, "area": 1e6,
     "iscrowd": 1, "segmentation": [], "category_name": "car"}])";
-  CocoEvalResult r = coco_evaluate(parse_coco_ground_truth(gt_text, "gt"), parse_coco_results(dt_text, "dt"));
+  CocoEvalResult r = coco_evaluate(em::data::parse_coco_ground_truth(gt_text, "gt"), parse_coco_results(dt_text, "dt"));
   CHECK(stat(r, "APs") == Approx(1.0).margin(1e-12));
   CHECK(stat(r, "APl") == -1.0);
 }
@@ -202,9 +218,9 @@ TEST_CASE("results are read as loadRes does: extra fields ignored, area from the
 TEST_CASE("ground truth without an area field falls back to w*h", "[coco]") {
   std::string gt_text = R"({"images": [{"id": 1}], "categories": [{"id": 1, "name": "a"}],
     "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 200, 200]}]})";
-  CocoGroundTruth gt = parse_coco_ground_truth(gt_text, "gt");
-  CHECK(gt.annotations[0].area == 40000.0);
-  CHECK_FALSE(gt.annotations[0].iscrowd);
+  CocoAnnotations gt = em::data::parse_coco_ground_truth(gt_text, "gt");
+  CHECK(gt.images[0].boxes[0].area == 40000.0);
+  CHECK_FALSE(gt.images[0].boxes[0].iscrowd);
 }
 
 TEST_CASE("bad inputs are errors that name the file, the record and the field", "[coco]") {
@@ -219,13 +235,17 @@ TEST_CASE("bad inputs are errors that name the file, the record and the field", 
                     Catch::Contains("\"score\""));
   CHECK_THROWS_WITH(parse_coco_results(R"({"annotations": []})", "d.json"), Catch::Contains("JSON array"));
   CHECK_THROWS_WITH(parse_coco_results("[{", "d.json"), Catch::Contains("d.json: invalid JSON"));
-  CHECK_THROWS_WITH(parse_coco_ground_truth(R"({"images": [], "annotations": []})", "g.json"),
+  CHECK_THROWS_WITH(em::data::parse_coco_ground_truth(R"({"images": [], "annotations": []})", "g.json"),
                     Catch::Contains("g.json") && Catch::Contains("categories"));
-  CHECK_THROWS_WITH(parse_coco_ground_truth(R"({"images": [{"id": 1}], "categories": [],
+  CHECK_THROWS_WITH(em::data::parse_coco_ground_truth(R"({"images": [{"id": 1}], "categories": [],
       "annotations": [{"id": 1, "image_id": 1.5, "category_id": 1, "bbox": [0, 0, 1, 1]}]})", "g.json"),
                     Catch::Contains("g.json: annotations[0].image_id"));
-  auto dup = ground_truth({box(5, 1, 1, 0, 0, 50, 50), box(5, 2, 1, 0, 0, 50, 50)});
-  CHECK_THROWS_WITH(coco_evaluate(dup, CocoResults{}), Catch::Contains("id 5"));
+  // Two annotations with one id: pycocotools would evaluate one box twice and lose the other, even when one of
+  // them lies on an image the ground truth lacks.
+  CHECK_THROWS_WITH(em::data::parse_coco_ground_truth(R"({"images": [{"id": 1}], "categories": [{"id": 1}],
+      "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 50, 50]},
+                      {"id": 5, "image_id": 9, "category_id": 1, "bbox": [0, 0, 50, 50]}]})", "g.json"),
+                    Catch::Contains("g.json: annotations[1].id: duplicate annotation id 5 (also annotations[0])"));
   CocoEvalParams p;
   p.max_dets = {10, 1, 100};
   CHECK_THROWS_AS(coco_evaluate(gt, CocoResults{}, p), em::UsageError);
@@ -268,7 +288,7 @@ TEST_CASE("benchmark: 5,000 images x 100 detections", "[.coco-bench]") {
   };
   if (const char* dir = std::getenv("EM_COCO_BENCH_DIR")) {
     Stopwatch sw;
-    CocoGroundTruth gt = load_coco_ground_truth(std::string(dir) + "/ground_truth.json");
+    CocoAnnotations gt = em::data::read_coco_ground_truth(std::string(dir) + "/ground_truth.json");
     CocoResults res = load_coco_results(std::string(dir) + "/results.json");
     std::string load = sw.lap();
     CocoEvalResult r = coco_evaluate(gt, res);
@@ -278,7 +298,7 @@ TEST_CASE("benchmark: 5,000 images x 100 detections", "[.coco-bench]") {
     CocoEvalResult r1 = coco_evaluate(gt, res, one);
     std::string eval1 = sw.lap();
     CHECK(r1.stats == r.stats);
-    WARN(dir << ": " << res.detections.size() << " detections, " << gt.annotations.size() << " gt boxes; load "
+    WARN(dir << ": " << res.detections.size() << " detections, " << gt.num_annotations << " gt boxes; load "
               << load << "; evaluate " << eval << " (all cores), " << eval1 << " (1 thread); AP " << r.stats[0]);
     return;
   }
@@ -286,21 +306,22 @@ TEST_CASE("benchmark: 5,000 images x 100 detections", "[.coco-bench]") {
   std::uniform_real_distribution<double> u(0, 1);
   std::normal_distribution<double> n01(0, 1);
   const int images = 5000, dets_per_image = 100, cats = 80;
-  CocoGroundTruth gt;
-  for (int c = 1; c <= cats; ++c) gt.categories.push_back({c, "class" + std::to_string(c)});
+  CocoAnnotations gt;
+  for (int c = 1; c <= cats; ++c) gt.categories.push_back({c, "class" + std::to_string(c), "", 0});
   Json dets = Json::array();
   std::int64_t ann_id = 1;
   const double sizes[3] = {16, 64, 200};
   for (int img = 1; img <= images; ++img) {
-    gt.images.push_back({img, "", 640, 480});
-    std::vector<CocoAnnotation> boxes;
+    gt.images.emplace_back();
+    gt.images.back().id = img, gt.images.back().width = 640, gt.images.back().height = 480;
+    std::vector<em::data::CocoBox>& boxes = gt.images.back().boxes;
     int n_gt = static_cast<int>(u(rng) * 15);
     for (int j = 0; j < n_gt; ++j) {
       double s = sizes[rng() % 3], w = 4 + u(rng) * (s - 4), h = 4 + u(rng) * (s - 4);
       auto a = box(ann_id++, img, 1 + static_cast<std::int64_t>(rng() % cats), u(rng) * (640 - w), u(rng) * (480 - h),
                    w, h, u(rng) < 0.02);
-      gt.annotations.push_back(a);
-      boxes.push_back(a);
+      boxes.push_back(a.box);
+      ++gt.num_annotations;
     }
     for (int j = 0; j < dets_per_image; ++j) {
       std::array<double, 4> b;
@@ -329,7 +350,7 @@ TEST_CASE("benchmark: 5,000 images x 100 detections", "[.coco-bench]") {
   CocoEvalResult r1 = coco_evaluate(gt, res, one);
   std::string eval1 = sw.lap();
   CHECK(r1.stats == r.stats);
-  WARN(res.detections.size() << " detections (" << text.size() / 1e6 << " MB JSON), " << gt.annotations.size()
+  WARN(res.detections.size() << " detections (" << text.size() / 1e6 << " MB JSON), " << gt.num_annotations
                              << " gt boxes: parse " << parse << "; evaluate " << eval << " (all cores), " << eval1
                              << " (1 thread); AP " << r.stats[0]);
 }
