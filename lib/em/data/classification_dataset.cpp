@@ -95,8 +95,8 @@ ClassificationDataset ClassificationDataset::scan(const std::string& dir, bool r
     for (const auto& f : listing.folders) {
       auto it = index.find(f.name);
       if (it == index.end())
-        fail("{}/{}: label \"{}\" is not a train label (train has: {})", listing.dir, f.name, f.name,
-             fmt::join(ds.labels, ", "));
+        fail_at(listing.dir + "/" + f.name, "label \"{}\" is not a train label (train has: {})", f.name,
+                fmt::join(ds.labels, ", "));
       if (f.images.empty()) log::warn("{}/{}: empty label folder", listing.dir, f.name);
       for (const auto& p : f.images) out.push_back({p, it->second});
     }
@@ -115,8 +115,9 @@ ClassificationDataset ClassificationDataset::scan(const std::string& dir, bool r
     collect(validation, ds.validation);
     if (ds.validation.empty()) fail_at(validation.dir, "no images (expected {}/{{label}}/IMAGE)", validation.dir);
   } else if (require_validation) {
-    fail("{}: missing split folder (expected {}/{{label}}/IMAGE; the seed layout needs train and validation)",
-         validation.dir, validation.dir);
+    fail_at(validation.dir,
+            "missing split folder (expected {}/{{label}}/IMAGE; the seed layout needs train and validation)",
+            validation.dir);
   }
   SplitListing test = list_classification_split(dir, "test");
   if (test.exists) {

@@ -26,7 +26,8 @@ struct SplitListing {
   size_t num_images() const;
 };
 
-// Extensions stb decodes (docs/datasets.md), compared case-insensitively: png jpg jpeg jpe jfif bmp gif tga pnm pgm ppm.
+// Extensions stb decodes (docs/datasets.md), compared case-insensitively:
+// png jpg jpeg jpe jfif bmp gif tga pnm pgm ppm.
 bool has_image_extension(const std::string& path);
 
 // Lists DIR/split without decoding. Hidden entries (".DS_Store", ".ipynb_checkpoints") are skipped silently.

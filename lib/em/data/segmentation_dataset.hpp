@@ -1,6 +1,7 @@
-// The semantic-segmentation layout (docs/datasets.md): DIR/{split}/{split}.json lists {"image", "seg_map"} paths relative to
-// the split folder, DIR/resources/id2label.json names the label ids. A fast parse (JSON + file existence, no decoding)
-// for training and evaluation, the sample reader they share, and em-validate's full check (every file decoded).
+// The semantic-segmentation layout (docs/datasets.md): DIR/{split}/{split}.json lists {"image", "seg_map"} paths
+// relative to the split folder, DIR/resources/id2label.json names the label ids. A fast parse (JSON + file existence,
+// no decoding) for training and evaluation, the sample reader they share, and em-validate's full check (every file
+// decoded).
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -83,8 +84,8 @@ std::vector<int> unknown_label_values(const io::Image& label_map, int64_t num_la
 
 // Checks every entry of DIR/{train,validation,test}: the structure problems of list_segmentation_split(), a missing
 // or invalid id2label.json, missing train/validation splits, splits that list nothing; then, decoding every file on
-// `threads` threads (0 = every usable CPU): undecodable images and maps, a map that is not single-channel (or 16-bit), an
-// image/map size mismatch, unknown pixel values (listed). Warnings: the accepted misspelt names, a seg map that is not
+// `threads` threads (0 = every usable CPU): undecodable images and maps, a map that is not single-channel (or
+// 16-bit), an image/map size mismatch, unknown pixel values (listed). Warnings: the accepted misspelt names, a seg map that is not
 // a PNG (lossy formats alter ids), an image listed twice. Summary: labels, entries per split, image sizes, and per
 // split the pixel count and frequency of every class and of the ignore value 255.
 ValidationReport validate_segmentation(const std::string& dir, int threads = 0);

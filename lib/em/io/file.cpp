@@ -112,7 +112,7 @@ void link_or_copy_files(const fs::path& from, const fs::path& to) {
     if (ec) {
       ec.clear();
       fs::copy_file(entry.path(), target, fs::copy_options::overwrite_existing, ec);
-      if (ec) fail("{}: cannot copy to {} ({})", entry.path().string(), target.string(), ec.message());
+      if (ec) fail_at(entry.path().string(), "cannot copy to {} ({})", target.string(), ec.message());
     }
   }
 }

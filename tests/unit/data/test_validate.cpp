@@ -38,7 +38,8 @@ TEST_CASE("decode_all gives each file's header or its reason without the path, i
 }
 
 TEST_CASE("reason_about drops the path only from an error about that very path", "[data][validate]") {
-  CHECK(em::data::reason_about(em::Error("a.png", "not an image (zero bytes)"), "a.png") == "not an image (zero bytes)");
+  CHECK(em::data::reason_about(em::Error("a.png", "not an image (zero bytes)"), "a.png") ==
+        "not an image (zero bytes)");
   CHECK(em::data::reason_about(em::Error("b.png", "not an image (zero bytes)"), "a.png") ==
         "b.png: not an image (zero bytes)");
   CHECK(em::data::reason_about(em::Error("a.png: no path kept"), "a.png") == "a.png: no path kept");

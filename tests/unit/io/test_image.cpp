@@ -1,4 +1,5 @@
-// Image decoding/encoding: every dataset format (docs/datasets.md) decodes to Pillow's pixels; bad files are refused with a reason.
+// Image decoding/encoding: every dataset format (docs/datasets.md) decodes to Pillow's pixels; bad files are refused
+// with a reason, kept apart from the path.
 #include <catch2/catch.hpp>
 
 #include "em/core/error.hpp"
