@@ -30,7 +30,7 @@ std::vector<fs::directory_entry> sorted_entries(const fs::path& dir) {
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
     if (!is_hidden(it->path())) entries.push_back(*it);
-  if (ec) fail("{}: cannot list folder ({})", dir.string(), ec.message());
+  if (ec) fail_at(dir.string(), "cannot list folder ({})", ec.message());
   std::sort(entries.begin(), entries.end(),
             [](const auto& a, const auto& b) { return a.path().filename().string() < b.path().filename().string(); });
   return entries;
@@ -79,14 +79,14 @@ SplitListing list_classification_split(const std::string& dir, const std::string
 ClassificationDataset ClassificationDataset::scan(const std::string& dir, bool require_validation) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
-    fail("{}: no such dataset folder (expected {}/train/{{label}}/IMAGE, see docs/datasets.md)", dir, dir);
+    fail_at(dir, "no such dataset folder (expected {}/train/{{label}}/IMAGE, see docs/datasets.md)", dir);
   ClassificationDataset ds;
   ds.dir = dir;
   SplitListing train = list_classification_split(dir, "train");
-  if (!train.exists) fail("{}: missing split folder (expected {}/{{label}}/IMAGE)", train.dir, train.dir);
+  if (!train.exists) fail_at(train.dir, "missing split folder (expected {}/{{label}}/IMAGE)", train.dir);
   if (train.num_images() == 0)
-    fail("{}: no images (expected {}/{{label}}/IMAGE with extension png, jpg, jpeg, bmp, gif, tga, pnm)", train.dir,
-         train.dir);
+    fail_at(train.dir, "no images (expected {}/{{label}}/IMAGE with extension png, jpg, jpeg, bmp, gif, tga, pnm)",
+            train.dir);
   for (const auto& f : train.folders) ds.labels.push_back(f.name);
 
   auto collect = [&](const SplitListing& listing, std::vector<LabeledImage>& out) {
@@ -95,8 +95,8 @@ ClassificationDataset ClassificationDataset::scan(const std::string& dir, bool r
     for (const auto& f : listing.folders) {
       auto it = index.find(f.name);
       if (it == index.end())
-        fail("{}/{}: label \"{}\" is not a train label (train has: {})", listing.dir, f.name, f.name,
-             fmt::join(ds.labels, ", "));
+        fail_at(listing.dir + "/" + f.name, "label \"{}\" is not a train label (train has: {})", f.name,
+                fmt::join(ds.labels, ", "));
       if (f.images.empty()) log::warn("{}/{}: empty label folder", listing.dir, f.name);
       for (const auto& p : f.images) out.push_back({p, it->second});
     }
@@ -113,15 +113,16 @@ ClassificationDataset ClassificationDataset::scan(const std::string& dir, bool r
   SplitListing validation = list_classification_split(dir, "validation");
   if (validation.exists) {
     collect(validation, ds.validation);
-    if (ds.validation.empty()) fail("{}: no images (expected {}/{{label}}/IMAGE)", validation.dir, validation.dir);
+    if (ds.validation.empty()) fail_at(validation.dir, "no images (expected {}/{{label}}/IMAGE)", validation.dir);
   } else if (require_validation) {
-    fail("{}: missing split folder (expected {}/{{label}}/IMAGE; the seed layout needs train and validation)",
-         validation.dir, validation.dir);
+    fail_at(validation.dir,
+            "missing split folder (expected {}/{{label}}/IMAGE; the seed layout needs train and validation)",
+            validation.dir);
   }
   SplitListing test = list_classification_split(dir, "test");
   if (test.exists) {
     collect(test, ds.test);
-    if (ds.test.empty()) fail("{}: no images (remove the folder or add {}/{{label}}/IMAGE)", test.dir, test.dir);
+    if (ds.test.empty()) fail_at(test.dir, "no images (remove the folder or add {}/{{label}}/IMAGE)", test.dir);
   }
   return ds;
 }

@@ -1,4 +1,4 @@
-// The classification dataset layout of SPEC §2: DIR/{train,validation[,test]}/{label}/image files.
+// The classification dataset layout (docs/datasets.md): DIR/{train,validation[,test]}/{label}/image files.
 // A fast scan (names only, no decoding) for training and evaluation; em-validate decodes (validate.hpp).
 #pragma once
 #include <cstdint>
@@ -26,7 +26,8 @@ struct SplitListing {
   size_t num_images() const;
 };
 
-// Extensions stb decodes (SPEC §2), compared case-insensitively: png jpg jpeg jpe jfif bmp gif tga pnm pgm ppm.
+// Extensions stb decodes (docs/datasets.md), compared case-insensitively:
+// png jpg jpeg jpe jfif bmp gif tga pnm pgm ppm.
 bool has_image_extension(const std::string& path);
 
 // Lists DIR/split without decoding. Hidden entries (".DS_Store", ".ipynb_checkpoints") are skipped silently.

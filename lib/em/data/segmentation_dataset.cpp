@@ -2,30 +2,21 @@
 
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
-#include "em/core/progress.hpp"
+#include "em/core/parallel.hpp"
 #include "em/io/file.hpp"
 #include "em/io/json.hpp"
 #include "em/data/split.hpp"
 
 #include <algorithm>
 #include <array>
-#include <atomic>
-#include <chrono>
 #include <map>
-#include <mutex>
-#include <set>
-#include <thread>
+#include <optional>
 
 #include <fmt/ranges.h>
 
 namespace em::data {
 namespace fs = std::filesystem;
 namespace {
-
-std::string strip_prefix(const std::string& message, const std::string& path) {
-  std::string prefix = path + ": ";
-  return message.compare(0, prefix.size(), prefix) == 0 ? message.substr(prefix.size()) : message;
-}
 
 // The entry (object of the top-level array) that byte `end` of `text` falls in or after: counts the objects opened at
 // depth 1, outside strings. -1 before the first one.
@@ -68,43 +59,141 @@ std::pair<int, int> png_color_type_and_depth(std::string_view b) {
   return {static_cast<uint8_t>(b[25]), static_cast<uint8_t>(b[24])};
 }
 
-// Runs fn(i) for i in [0, n) on `threads` threads (0 = all cores), with a progress line for large n.
-template <typename Fn>
-void parallel_for(size_t n, int threads, const std::string& label, Fn fn) {
-  if (n == 0) return;
-  size_t n_threads = threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
-  n_threads = std::min(n_threads, n);
-  std::atomic<size_t> next{0}, done{0};
-  auto work = [&](size_t thread_index) {
-    for (size_t i; (i = next.fetch_add(1)) < n;) {
-      fn(i, thread_index);
-      done.fetch_add(1);
-    }
-  };
-  std::vector<std::thread> pool;
-  for (size_t t = 0; t < n_threads; ++t) pool.emplace_back(work, t);
-  if (n >= 1000) {
-    Progress progress(label, static_cast<int64_t>(n), "entry");
-    while (done.load() < n) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      progress.update(static_cast<int64_t>(done.load()));
-    }
-    progress.finish();
-  }
-  for (auto& t : pool) t.join();
-}
-
 std::string values_text(const std::vector<int>& values) {
-  std::vector<int> shown(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(values.size(), 16)));
+  const auto n = static_cast<std::ptrdiff_t>(std::min<size_t>(values.size(), 16));
+  std::vector<int> shown(values.begin(), values.begin() + n);
   return fmt::format("{}{}", fmt::join(shown, ", "), values.size() > shown.size() ? ", ..." : "");
 }
 
-std::string unknown_values_reason(const std::vector<int>& values, int64_t num_labels, int64_t pixels) {
+// "" when every pixel of `label_map` is a label id or 255, else the values and how many pixels hold them.
+std::string unknown_values_reason(const io::Image& label_map, int64_t num_labels) {
+  const std::vector<int> values = unknown_label_values(label_map, num_labels);
+  if (values.empty()) return "";
+  int64_t pixels = 0;
+  for (uint8_t v : label_map.pixels) pixels += (v >= num_labels && v != kIgnoreLabel);
   return fmt::format("pixel values that are neither a label id (0..{}) nor 255 (ignore): {} ({} pixels)",
                      num_labels - 1, values_text(values), pixels);
 }
 
+std::string size_mismatch_reason(const io::Image& label_map, const std::string& image, int width, int height) {
+  return fmt::format("seg map is {}x{} but its image {} is {}x{}", label_map.width, label_map.height, image, width,
+                     height);
+}
+
+// "" when 8-bit label maps can hold every id of `labels`, else why not.
+std::string too_many_labels(const std::vector<std::string>& labels) {
+  if (labels.size() <= static_cast<size_t>(kIgnoreLabel)) return "";
+  return fmt::format("ids up to {} but 8-bit label maps hold the ids 0..254 (255 = ignore)", labels.size() - 1);
+}
+
 const char* kSplits[] = {"train", "validation", "test"};
+
+// ------------------------------------------------------------------------------------------ split files
+
+// DIR/split/split.json, for test else the misspelt test/train.json (with a warning); "" (a problem) when missing.
+fs::path find_split_file(const fs::path& root, const std::string& split, SegmentationSplitListing& listing) {
+  std::error_code ec;
+  fs::path file = root / (split + ".json");
+  if (!fs::exists(file, ec) && split == "test" && fs::exists(root / "train.json", ec)) {
+    file = root / "train.json";
+    listing.warnings.push_back({file.string(), "the seed's name for test/test.json; accepted"});
+  }
+  listing.split_file = file.string();
+  if (fs::exists(file, ec)) return file;
+  listing.problems.push_back({file.string(), fmt::format("missing: the split's list of {{\"image\", \"seg_map\"}} "
+                                                         "entries{}",
+                                                         split == "test" ? " (test.json, or the seed's train.json)"
+                                                                         : "")});
+  return {};
+}
+
+// The split file's entries: a JSON array, else null with the problem (unreadable, invalid JSON with the entry it
+// fails in, not an array).
+io::Json read_split_entries(const std::string& file, SegmentationSplitListing& listing) {
+  std::string text;
+  try {
+    text = io::read_file(file);
+  } catch (const Error& e) {
+    listing.problems.push_back({file, reason_about(e, file)});
+    return nullptr;
+  }
+  io::Json entries;
+  try {
+    entries = io::Json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    int64_t entry = entry_at(text, e.byte > 0 ? e.byte - 1 : 0);
+    listing.problems.push_back({file, fmt::format("invalid JSON: {}{}", io::parse_error_text(e),
+                                                  entry >= 0 ? fmt::format(" (in entry {})", entry) : std::string())});
+    return nullptr;
+  }
+  if (!entries.is_array()) {
+    listing.problems.push_back({file, fmt::format("expected a JSON array of {{\"image\": PATH, \"seg_map\": PATH}} "
+                                                  "objects, got {}",
+                                                  entries.type_name())});
+    return nullptr;
+  }
+  return entries;
+}
+
+// Where a split file's entries are: its folder, its path, and the listing that collects their problems.
+struct SplitFile {
+  fs::path root, file;
+  SegmentationSplitListing& listing;
+
+  void entry_problem(int64_t index, const std::string& reason) const {
+    listing.problems.push_back({file.string(), fmt::format("entry {}: {}", index, reason)});
+  }
+};
+
+// Field `field` of entry `index`: the path as listed when it names a file inside the split folder, else nothing
+// (the problem recorded).
+std::optional<std::string> listed_file(const io::Json& e, const char* field, int64_t index, const SplitFile& split) {
+  auto it = e.find(field);
+  if (it == e.end()) {
+    split.entry_problem(index, fmt::format("missing field \"{}\"", field));
+    return std::nullopt;
+  }
+  if (!it->is_string() || it->get<std::string>().empty()) {
+    split.entry_problem(index, fmt::format("field \"{}\": expected a path relative to {}, got {}", field,
+                                           split.listing.dir, io::dump_json(*it)));
+    return std::nullopt;
+  }
+  const std::string rel = it->get<std::string>();
+  if (escapes_folder(rel)) {
+    split.entry_problem(index, fmt::format("field \"{}\": \"{}\" must be a path inside the split folder {} "
+                                           "(relative, without ..)",
+                                           field, rel, split.listing.dir));
+    return std::nullopt;
+  }
+  const fs::path full = split.root / rel;
+  std::error_code ec;
+  if (!fs::is_regular_file(full, ec)) {
+    split.listing.problems.push_back(
+        {full.string(), fmt::format("{} (listed as \"{}\" by entry {} of {})",
+                                    fs::exists(full, ec) ? "not a file" : "no such file", field, index,
+                                    split.file.filename().string())});
+    return std::nullopt;
+  }
+  return rel;
+}
+
+// Entry `index` when it is an object whose image and seg_map both name files inside the split folder.
+std::optional<SegmentationEntry> listed_entry(const io::Json& e, int64_t index, const SplitFile& split) {
+  if (!e.is_object()) {
+    split.entry_problem(index, fmt::format("expected an object {{\"image\": PATH, \"seg_map\": PATH}}, got {}",
+                                           io::dump_json(e)));
+    return std::nullopt;
+  }
+  const std::optional<std::string> image = listed_file(e, "image", index, split);
+  const std::optional<std::string> seg_map = listed_file(e, "seg_map", index, split);
+  if (!image || !seg_map) return std::nullopt;
+  SegmentationEntry entry;
+  entry.image = (split.root / *image).string();
+  entry.seg_map = (split.root / *seg_map).string();
+  entry.seg_map_rel = fs::path(*seg_map).lexically_normal().generic_string();
+  entry.entry = index;
+  return entry;
+}
 
 }  // namespace
 
@@ -115,108 +204,28 @@ SegmentationSplitListing list_segmentation_split(const std::string& dir, const s
   std::error_code ec;
   listing.exists = fs::is_directory(root, ec);
   if (!listing.exists) return listing;
+  const fs::path file = find_split_file(root, split, listing);
+  if (file.empty()) return listing;
+  const io::Json entries = read_split_entries(file.string(), listing);
+  if (!entries.is_array()) return listing;
 
-  fs::path file = root / (split + ".json");
-  if (!fs::exists(file, ec) && split == "test" && fs::exists(root / "train.json", ec)) {
-    file = root / "train.json";
-    listing.warnings.push_back({file.string(), "the seed's name for test/test.json; accepted"});
-  }
-  listing.split_file = file.string();
-  if (!fs::exists(file, ec)) {
-    listing.problems.push_back({file.string(), fmt::format("missing: the split's list of {{\"image\", \"seg_map\"}} "
-                                                           "entries{}",
-                                                           split == "test" ? " (test.json, or the seed's train.json)"
-                                                                           : "")});
-    return listing;
-  }
-
-  std::string text;
-  try {
-    text = io::read_file(file.string());
-  } catch (const Error& e) {
-    listing.problems.push_back({file.string(), strip_prefix(e.what(), file.string())});
-    return listing;
-  }
-  io::Json entries;
-  try {
-    entries = io::Json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    std::string msg = e.what();
-    auto pos = msg.find("parse error");
-    int64_t entry = entry_at(text, e.byte > 0 ? e.byte - 1 : 0);
-    listing.problems.push_back(
-        {file.string(), fmt::format("invalid JSON: {}{}", pos == std::string::npos ? msg : msg.substr(pos),
-                                    entry >= 0 ? fmt::format(" (in entry {})", entry) : std::string())});
-    return listing;
-  }
-  if (!entries.is_array()) {
-    listing.problems.push_back({file.string(), fmt::format("expected a JSON array of {{\"image\": PATH, \"seg_map\": "
-                                                           "PATH}} objects, got {}",
-                                                           entries.type_name())});
-    return listing;
-  }
   listing.listed = static_cast<int64_t>(entries.size());
+  const SplitFile where{root, file, listing};
+  const std::string name = file.filename().string();
   std::map<std::string, int64_t> first_image, first_seg_map;
   for (size_t i = 0; i < entries.size(); ++i) {
-    const io::Json& e = entries[i];
     const auto index = static_cast<int64_t>(i);
-    auto problem = [&](const std::string& reason) {
-      listing.problems.push_back({file.string(), fmt::format("entry {}: {}", index, reason)});
-    };
-    if (!e.is_object()) {
-      problem(fmt::format("expected an object {{\"image\": PATH, \"seg_map\": PATH}}, got {}", io::dump_json(e)));
-      continue;
-    }
-    SegmentationEntry entry;
-    entry.entry = index;
-    bool ok = true;
-    for (const char* field : {"image", "seg_map"}) {
-      auto it = e.find(field);
-      if (it == e.end()) {
-        problem(fmt::format("missing field \"{}\"", field));
-        ok = false;
-        continue;
-      }
-      if (!it->is_string() || it->get<std::string>().empty()) {
-        problem(fmt::format("field \"{}\": expected a path relative to {}, got {}", field, listing.dir,
-                            io::dump_json(*it)));
-        ok = false;
-        continue;
-      }
-      const std::string rel = it->get<std::string>();
-      if (escapes_folder(rel)) {
-        problem(fmt::format("field \"{}\": \"{}\" must be a path inside the split folder {} (relative, without ..)",
-                            field, rel, listing.dir));
-        ok = false;
-        continue;
-      }
-      const fs::path full = root / rel;
-      if (!fs::is_regular_file(full, ec)) {
-        listing.problems.push_back(
-            {full.string(), fmt::format("{} (listed as \"{}\" by entry {} of {})",
-                                        fs::exists(full, ec) ? "not a file" : "no such file", field, index,
-                                        file.filename().string())});
-        ok = false;
-        continue;
-      }
-      if (std::string(field) == "image") {
-        entry.image = full.string();
-      } else {
-        entry.seg_map = full.string();
-        entry.seg_map_rel = fs::path(rel).lexically_normal().generic_string();
-      }
-    }
-    if (!ok) continue;
-    if (auto [it, fresh] = first_image.emplace(entry.image, index); !fresh)
+    std::optional<SegmentationEntry> entry = listed_entry(entries[i], index, where);
+    if (!entry) continue;
+    if (auto [it, fresh] = first_image.emplace(entry->image, index); !fresh)
       listing.warnings.push_back(
-          {entry.image, fmt::format("listed twice (entries {} and {} of {})", it->second, index,
-                                    file.filename().string())});
-    if (auto [it, fresh] = first_seg_map.emplace(entry.seg_map_rel, index); !fresh)
+          {entry->image, fmt::format("listed twice (entries {} and {} of {})", it->second, index, name)});
+    if (auto [it, fresh] = first_seg_map.emplace(entry->seg_map_rel, index); !fresh)
       listing.warnings.push_back(
-          {entry.seg_map, fmt::format("seg map of two entries ({} and {} of {}); predicted maps written under its "
-                                      "name overwrite each other",
-                                      it->second, index, file.filename().string())});
-    listing.entries.push_back(std::move(entry));
+          {entry->seg_map, fmt::format("seg map of two entries ({} and {} of {}); predicted maps written under its "
+                                       "name overwrite each other",
+                                       it->second, index, name)});
+    listing.entries.push_back(std::move(*entry));
   }
   return listing;
 }
@@ -232,7 +241,7 @@ Id2LabelLocation find_id2label(const fs::path& dataset_dir) {
 
 std::vector<std::string> read_id2label(const fs::path& path) {
   const io::Json j = io::read_json_file(path.string());
-  if (!j.is_object()) fail("{}: expected a JSON object {{\"0\": \"name\", ...}}", path.string());
+  if (!j.is_object()) fail_at(path.string(), "expected a JSON object {{\"0\": \"name\", ...}}");
   std::map<long, std::string> by_id;
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& key = it.key();
@@ -243,13 +252,13 @@ std::vector<std::string> read_id2label(const fs::path& path) {
     } catch (const std::exception&) {
     }
     if (key.empty() || used != key.size() || id < 0 || id > 65535)
-      fail("{}: key \"{}\": expected a label id from 0 to 65535", path.string(), key);
+      fail_at(path.string(), "key \"{}\": expected a label id from 0 to 65535", key);
     if (!it.value().is_string())
-      fail("{}: key \"{}\": expected a string label name, got {}", path.string(), key, io::dump_json(it.value()));
+      fail_at(path.string(), "key \"{}\": expected a string label name, got {}", key, io::dump_json(it.value()));
     if (!by_id.emplace(id, it.value().get<std::string>()).second)
-      fail("{}: label id {} is given twice", path.string(), id);
+      fail_at(path.string(), "label id {} is given twice", id);
   }
-  if (by_id.empty()) fail("{}: no labels", path.string());
+  if (by_id.empty()) fail_at(path.string(), "no labels");
   std::vector<std::string> labels(static_cast<std::size_t>(by_id.rbegin()->first + 1));
   for (std::size_t id = 0; id < labels.size(); ++id) {
     auto it = by_id.find(static_cast<long>(id));
@@ -269,15 +278,13 @@ namespace {
 std::vector<std::string> dataset_labels(const fs::path& dir) {
   Id2LabelLocation where = find_id2label(dir);
   if (where.path.empty())
-    fail("{}: not found (the class names, {{\"0\": \"name\", ...}}; the seed's resources/id2lable.json is accepted "
-         "too)",
-         (dir / "resources" / "id2label.json").string());
+    fail_at((dir / "resources" / "id2label.json").string(),
+            "not found (the class names, {{\"0\": \"name\", ...}}; the seed's resources/id2lable.json is accepted "
+            "too)");
   if (where.misspelt)
     log::warn("{}: the seed's name for resources/id2label.json; accepted", where.path.string());
   std::vector<std::string> labels = read_id2label(where.path);
-  if (labels.size() > static_cast<size_t>(kIgnoreLabel))
-    fail("{}: ids up to {} but 8-bit label maps hold the ids 0..254 (255 = ignore)", where.path.string(),
-         labels.size() - 1);
+  if (const std::string reason = too_many_labels(labels); !reason.empty()) fail_at(where.path.string(), "{}", reason);
   return labels;
 }
 
@@ -286,8 +293,8 @@ std::vector<std::string> dataset_labels(const fs::path& dir) {
 SegmentationDataset SegmentationDataset::scan(const std::string& dir, bool require_validation) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
-    fail("{}: no such dataset folder (expected {}/train/train.json, images and annotations, see docs/datasets.md)",
-         dir, dir);
+    fail_at(dir, "no such dataset folder (expected {}/train/train.json, images and annotations, see docs/datasets.md)",
+            dir);
   SegmentationDataset ds;
   ds.dir = dir;
   ds.labels = dataset_labels(dir);
@@ -296,20 +303,20 @@ SegmentationDataset SegmentationDataset::scan(const std::string& dir, bool requi
     const bool required = std::string(split) == "train" || (std::string(split) == "validation" && require_validation);
     if (!listing.exists) {
       if (required)
-        fail("{}: missing split folder (expected {}/{}.json listing images and seg maps)", listing.dir, listing.dir,
-             split);
+        fail_at(listing.dir, "missing split folder (expected {}/{}.json listing images and seg maps)", listing.dir,
+                split);
       continue;
     }
     if (!listing.problems.empty()) {
       const Problem& p = listing.problems.front();
-      fail("{}: {}{}", p.path, p.reason,
-           listing.problems.size() > 1
-               ? fmt::format(" (and {} more problems; em-validate --algo segmentation {} lists them all)",
-                             listing.problems.size() - 1, dir)
-               : std::string());
+      fail_at(p.path, "{}{}", p.reason,
+              listing.problems.size() > 1
+                  ? fmt::format(" (and {} more problems; em-validate --algo segmentation {} lists them all)",
+                                listing.problems.size() - 1, dir)
+                  : std::string());
     }
     for (const auto& w : listing.warnings) log::warn("{}: {}", w.path, w.reason);
-    if (listing.entries.empty()) fail("{}: lists no images (an empty split)", listing.split_file);
+    if (listing.entries.empty()) fail_at(listing.split_file, "lists no images (an empty split)");
     (std::string(split) == "train" ? ds.train : std::string(split) == "validation" ? ds.validation : ds.test) =
         std::move(listing.entries);
   }
@@ -326,13 +333,13 @@ io::Image decode_label_map(const std::string& bytes, const std::string& path) {
   const io::ImageInfo info = io::image_info(bytes, path);
   const auto [color_type, depth] = png_color_type_and_depth(bytes);
   if (color_type == 3)
-    fail("{}: label map is a palette (indexed-colour) PNG, which decodes to RGB colours, not ids; save the indices "
-         "as an 8-bit grayscale PNG (PIL: Image.fromarray(np.array(img)))",
-         path);
+    fail_at(path, "label map is a palette (indexed-colour) PNG, which decodes to RGB colours, not ids; save the "
+                  "indices as an 8-bit grayscale PNG (PIL: Image.fromarray(np.array(img)))");
   if (info.channels != 1)
-    fail("{}: label map has {} channels; expected a single-channel (grayscale) PNG of label ids", path, info.channels);
+    fail_at(path, "label map has {} channels; expected a single-channel (grayscale) PNG of label ids",
+            info.channels);
   if (depth == 16)
-    fail("{}: label map is a 16-bit PNG; expected 8 bits per pixel (ids 0..254, 255 = ignore)", path);
+    fail_at(path, "label map is a 16-bit PNG; expected 8 bits per pixel (ids 0..254, 255 = ignore)");
   return io::decode_image(bytes, path, 1);
 }
 
@@ -354,48 +361,49 @@ SegmentationSample read_segmentation_sample(const SegmentationEntry& entry, int6
   s.image = io::read_image(entry.image, 3);
   s.label_map = read_label_map(entry.seg_map);
   if (s.label_map.width != s.image.width || s.label_map.height != s.image.height)
-    fail("{}: seg map is {}x{} but its image {} is {}x{}", entry.seg_map, s.label_map.width, s.label_map.height,
-         entry.image, s.image.width, s.image.height);
-  std::vector<int> unknown = unknown_label_values(s.label_map, num_labels);
-  if (!unknown.empty()) {
-    int64_t pixels = 0;
-    for (uint8_t v : s.label_map.pixels) pixels += (v >= num_labels && v != kIgnoreLabel);
-    fail("{}: {}", entry.seg_map, unknown_values_reason(unknown, num_labels, pixels));
-  }
+    fail_at(entry.seg_map, "{}", size_mismatch_reason(s.label_map, entry.image, s.image.width, s.image.height));
+  if (const std::string reason = unknown_values_reason(s.label_map, num_labels); !reason.empty())
+    fail_at(entry.seg_map, "{}", reason);
   return s;
 }
 
-ValidationReport validate_segmentation(const std::string& dir, int threads) {
-  ValidationReport report =
-      begin_report("segmentation", dir, "DIR/train/train.json, DIR/resources/id2label.json");
-  if (!report.ok()) return report;
+// ------------------------------------------------------------------------------------------ em-validate
 
-  // Labels first: the pixel-value check needs them.
-  std::vector<std::string> labels;
-  bool labels_known = false;
-  Id2LabelLocation where = find_id2label(dir);
+namespace {
+
+using Histogram = std::array<int64_t, 256>;  // pixels per value
+
+// id2label.json as em-validate sees it: the names, and whether pixel values can be checked against them.
+struct CheckedLabels {
+  std::vector<std::string> names;
+  bool known = false;
+};
+
+CheckedLabels check_id2label(const std::string& dir, ValidationReport& report) {
+  CheckedLabels labels;
+  const Id2LabelLocation where = find_id2label(dir);
   if (where.path.empty()) {
     report.problems.push_back({(fs::path(dir) / "resources" / "id2label.json").string(),
                                "missing: the class names, {\"0\": \"name\", ...} (the seed's id2lable.json is "
                                "accepted too)"});
-  } else {
-    if (where.misspelt)
-      report.warnings.push_back({where.path.string(), "the seed's name for resources/id2label.json; accepted"});
-    try {
-      labels = read_id2label(where.path);
-      labels_known = true;
-      if (labels.size() > static_cast<size_t>(kIgnoreLabel)) {
-        report.problems.push_back({where.path.string(), fmt::format("ids up to {} but 8-bit label maps hold the ids "
-                                                                    "0..254 (255 = ignore)",
-                                                                    labels.size() - 1)});
-        labels_known = false;
-      }
-    } catch (const Error& e) {
-      report.problems.push_back({where.path.string(), strip_prefix(e.what(), where.path.string())});
-    }
+    return labels;
   }
-  const int64_t num_labels = static_cast<int64_t>(labels.size());
+  const std::string path = where.path.string();
+  if (where.misspelt) report.warnings.push_back({path, "the seed's name for resources/id2label.json; accepted"});
+  try {
+    labels.names = read_id2label(where.path);
+  } catch (const Error& e) {
+    report.problems.push_back({path, reason_about(e, path)});
+    return labels;
+  }
+  const std::string too_many = too_many_labels(labels.names);
+  labels.known = too_many.empty();
+  if (!labels.known) report.problems.push_back({path, too_many});
+  return labels;
+}
 
+// Every split's structure problems (list_segmentation_split's, a missing train or validation, an empty split).
+std::vector<SegmentationSplitListing> list_segmentation_splits(const std::string& dir, ValidationReport& report) {
   std::vector<SegmentationSplitListing> listings;
   for (const char* split : kSplits) {
     SegmentationSplitListing listing = list_segmentation_split(dir, split);
@@ -413,8 +421,56 @@ ValidationReport validate_segmentation(const std::string& dir, int threads) {
     listing.warnings.clear();
     listings.push_back(std::move(listing));
   }
+  return listings;
+}
 
-  // Decode every listed pair. Results land in per-entry slots (problems in entry order) and per-thread histograms.
+// What checking one entry found; a usable entry has no problem.
+struct EntryCheck {
+  std::vector<Problem> problems, warnings;
+  int width = 0, height = 0;
+  bool ok = false;
+};
+
+// read_segmentation_sample's checks, reported instead of thrown; a usable entry's pixels are added to `histogram`.
+EntryCheck check_entry(const SegmentationEntry& e, const CheckedLabels& labels, Histogram& histogram) {
+  EntryCheck r;
+  const DecodedInfo image = decode_file(e.image);
+  if (!image.error.empty()) r.problems.push_back({e.image, image.error});
+  io::Image map;
+  bool map_ok = false;
+  try {
+    const std::string bytes = io::read_file(e.seg_map);
+    map = decode_label_map(bytes, e.seg_map);
+    map_ok = true;
+    if (io::sniff_image_format(bytes) != "PNG")
+      r.warnings.push_back({e.seg_map, "seg map is not a PNG: a lossy format (JPEG) alters label ids at edges"});
+  } catch (const Error& err) {
+    r.problems.push_back({e.seg_map, reason_about(err, e.seg_map)});
+  }
+  if (image.error.empty() && map_ok && (map.width != image.width || map.height != image.height))
+    r.problems.push_back({e.seg_map, size_mismatch_reason(map, e.image, image.width, image.height)});
+  if (map_ok && labels.known) {
+    const std::string unknown = unknown_values_reason(map, static_cast<int64_t>(labels.names.size()));
+    if (!unknown.empty()) r.problems.push_back({e.seg_map, unknown});
+  }
+  r.ok = r.problems.empty();
+  if (r.ok) {
+    r.width = image.width, r.height = image.height;
+    for (uint8_t v : map.pixels) ++histogram[v];
+  }
+  return r;
+}
+
+// What the usable entries hold, per split (kSplits order).
+struct SegmentationCounts {
+  std::array<Histogram, 3> pixels{};
+  std::array<int64_t, 3> usable{};
+  ImageSizeCounts sizes;
+};
+
+// Every listed entry checked on `threads` threads; problems and warnings in entry order.
+SegmentationCounts check_entries(const std::vector<SegmentationSplitListing>& listings, const CheckedLabels& labels,
+                                 int threads, ValidationReport& report) {
   struct Job {
     size_t split;
     const SegmentationEntry* entry;
@@ -422,117 +478,78 @@ ValidationReport validate_segmentation(const std::string& dir, int threads) {
   std::vector<Job> jobs;
   for (size_t s = 0; s < listings.size(); ++s)
     for (const auto& e : listings[s].entries) jobs.push_back({s, &e});
-  struct Result {
-    std::vector<Problem> problems, warnings;
-    int width = 0, height = 0;
-    bool ok = false;
-  };
-  std::vector<Result> results(jobs.size());
-  using Histogram = std::array<int64_t, 256>;
-  const size_t n_threads = threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::array<Histogram, 3>> histograms(n_threads, std::array<Histogram, 3>{});
-  parallel_for(jobs.size(), static_cast<int>(n_threads), "validate", [&](size_t i, size_t thread) {
-    const SegmentationEntry& e = *jobs[i].entry;
-    Result& r = results[i];
-    io::ImageInfo image_info;
-    bool image_ok = false;
-    try {
-      const std::string bytes = io::read_file(e.image);
-      image_info = io::image_info(bytes, e.image);
-      io::decode_image(bytes, e.image, image_info.channels);  // the pixels too: catches truncation
-      image_ok = true;
-    } catch (const Error& err) {
-      r.problems.push_back({e.image, strip_prefix(err.what(), e.image)});
-    }
-    io::Image map;
-    bool map_ok = false;
-    try {
-      const std::string bytes = io::read_file(e.seg_map);
-      map = decode_label_map(bytes, e.seg_map);
-      map_ok = true;
-      if (io::sniff_image_format(bytes) != "PNG")
-        r.warnings.push_back({e.seg_map, "seg map is not a PNG: a lossy format (JPEG) alters label ids at edges"});
-    } catch (const Error& err) {
-      r.problems.push_back({e.seg_map, strip_prefix(err.what(), e.seg_map)});
-    }
-    if (image_ok && map_ok && (map.width != image_info.width || map.height != image_info.height))
-      r.problems.push_back({e.seg_map, fmt::format("seg map is {}x{} but its image {} is {}x{}", map.width,
-                                                   map.height, e.image, image_info.width, image_info.height)});
-    if (map_ok && labels_known) {
-      std::vector<int> unknown = unknown_label_values(map, num_labels);
-      if (!unknown.empty()) {
-        int64_t pixels = 0;
-        for (uint8_t v : map.pixels) pixels += (v >= num_labels && v != kIgnoreLabel);
-        r.problems.push_back({e.seg_map, unknown_values_reason(unknown, num_labels, pixels)});
-      }
-    }
-    r.ok = r.problems.empty();
-    if (r.ok) {
-      r.width = image_info.width;
-      r.height = image_info.height;
-      Histogram& h = histograms[thread][jobs[i].split];
-      for (uint8_t v : map.pixels) ++h[v];
-    }
+  std::vector<EntryCheck> results(jobs.size());
+  std::vector<std::array<Histogram, 3>> histograms(parallel_workers(jobs.size(), threads));  // per worker
+  parallel_for(jobs.size(), {threads, "validate", "entry", 1000}, [&](size_t i, size_t worker) {
+    results[i] = check_entry(*jobs[i].entry, labels, histograms[worker][jobs[i].split]);
   });
 
-  std::map<std::pair<int, int>, int64_t> sizes;
-  std::array<int64_t, 3> usable{};
-  int min_w = 0, max_w = 0, min_h = 0, max_h = 0;
-  bool any = false;
+  SegmentationCounts counts;
+  for (const auto& per_worker : histograms)
+    for (size_t s = 0; s < 3; ++s)
+      for (size_t v = 0; v < 256; ++v) counts.pixels[s][v] += per_worker[s][v];
   for (size_t i = 0; i < jobs.size(); ++i) {
-    Result& r = results[i];
+    EntryCheck& r = results[i];
     for (auto& p : r.problems) report.problems.push_back(std::move(p));
     for (auto& w : r.warnings) report.warnings.push_back(std::move(w));
     if (!r.ok) continue;
-    ++usable[jobs[i].split];
-    sizes[{r.width, r.height}] += 1;
-    if (!any) min_w = max_w = r.width, min_h = max_h = r.height, any = true;
-    min_w = std::min(min_w, r.width), max_w = std::max(max_w, r.width);
-    min_h = std::min(min_h, r.height), max_h = std::max(max_h, r.height);
+    ++counts.usable[jobs[i].split];
+    counts.sizes.add(r.width, r.height);
   }
+  return counts;
+}
 
+// {"entries", "images", "pixels", "pixel_frequency", "pixel_counts"} of one split: per label and for 255.
+io::Json split_summary(const SegmentationSplitListing& listing, int64_t usable, const Histogram& histogram,
+                       const std::vector<std::string>& labels) {
+  int64_t pixels = 0;
+  for (int64_t c : histogram) pixels += c;
+  io::Json counts = io::Json::object(), frequency = io::Json::object();
+  auto add = [&](const std::string& name, int64_t count) {
+    counts[name] = count;
+    frequency[name] = pixels > 0 ? static_cast<double>(count) / static_cast<double>(pixels) : 0.0;
+  };
+  // Ids past 254 are reported as a problem; no 8-bit pixel holds them.
+  for (size_t c = 0; c < labels.size(); ++c) add(labels[c], c < histogram.size() ? histogram[c] : 0);
+  add("255 (ignore)", histogram[kIgnoreLabel]);
+  return {{"entries", listing.listed},
+          {"images", usable},
+          {"pixels", pixels},
+          {"pixel_frequency", frequency},
+          {"pixel_counts", counts}};
+}
+
+void summarise_segmentation(const std::vector<SegmentationSplitListing>& listings, const CheckedLabels& labels,
+                            const SegmentationCounts& counts, ValidationReport& report) {
   io::Json& s = report.summary;
-  s["labels"] = labels;
-  s["num_labels"] = labels.size();
+  s["labels"] = labels.names;
+  s["num_labels"] = labels.names.size();
   io::Json splits = io::Json::object();
-  for (size_t sp = 0; sp < listings.size(); ++sp) {
-    if (!listings[sp].exists) continue;
-    Histogram total{};
-    for (const auto& per_thread : histograms)
-      for (size_t v = 0; v < 256; ++v) total[v] += per_thread[sp][v];
-    int64_t pixels = 0;
-    for (int64_t c : total) pixels += c;
-    io::Json counts = io::Json::object(), frequency = io::Json::object();
-    auto add = [&](const std::string& name, int64_t count) {
-      counts[name] = count;
-      frequency[name] = pixels > 0 ? static_cast<double>(count) / static_cast<double>(pixels) : 0.0;
-    };
-    for (size_t c = 0; c < labels.size(); ++c) add(labels[c], total[c]);
-    add("255 (ignore)", total[kIgnoreLabel]);
-    splits[kSplits[sp]] = {{"entries", listings[sp].listed},
-                           {"images", usable[sp]},
-                           {"pixels", pixels},
-                           {"pixel_frequency", frequency},
-                           {"pixel_counts", counts}};
-    // A class without a train pixel can never be predicted: worth knowing before a long run.
-    if (sp == 0 && labels_known && usable[sp] > 0)
-      for (size_t c = 0; c < labels.size(); ++c)
-        if (total[c] == 0)
-          report.warnings.push_back({listings[sp].split_file, fmt::format("class {} \"{}\" has no pixel in train: the "
-                                                                          "model cannot learn it",
-                                                                          c, labels[c])});
-  }
+  for (size_t sp = 0; sp < listings.size(); ++sp)
+    if (listings[sp].exists)
+      splits[kSplits[sp]] = split_summary(listings[sp], counts.usable[sp], counts.pixels[sp], labels.names);
   s["splits"] = splits;
-  if (any) {
-    auto common = std::max_element(sizes.begin(), sizes.end(),
-                                   [](const auto& a, const auto& b) { return a.second < b.second; });
-    s["image_size"] = {{"width", {{"min", min_w}, {"max", max_w}}},
-                       {"height", {{"min", min_h}, {"max", max_h}}},
-                       {"most_common", {{"width", common->first.first},
-                                        {"height", common->first.second},
-                                        {"images", common->second}}},
-                       {"distinct_sizes", sizes.size()}};
-  }
+  if (!counts.sizes.empty()) s["image_size"] = counts.sizes.to_json();
+  // A class without a train pixel can never be predicted: worth knowing before a long run.
+  if (labels.known && counts.usable[0] > 0)
+    for (size_t c = 0; c < labels.names.size(); ++c)
+      if (counts.pixels[0][c] == 0)
+        report.warnings.push_back({listings[0].split_file, fmt::format("class {} \"{}\" has no pixel in train: the "
+                                                                       "model cannot learn it",
+                                                                       c, labels.names[c])});
+}
+
+}  // namespace
+
+ValidationReport validate_segmentation(const std::string& dir, int threads) {
+  ValidationReport report =
+      begin_report("segmentation", dir, "DIR/train/train.json, DIR/resources/id2label.json");
+  if (!report.ok()) return report;
+  // Labels first: the pixel-value check needs them.
+  const CheckedLabels labels = check_id2label(dir, report);
+  const std::vector<SegmentationSplitListing> listings = list_segmentation_splits(dir, report);
+  const SegmentationCounts counts = check_entries(listings, labels, threads, report);
+  summarise_segmentation(listings, labels, counts, report);
   return report;
 }
 

@@ -1,6 +1,7 @@
-// The semantic-segmentation layout of SPEC §2: DIR/{split}/{split}.json lists {"image", "seg_map"} paths relative to
-// the split folder, DIR/resources/id2label.json names the label ids. A fast parse (JSON + file existence, no decoding)
-// for training and evaluation, the sample reader they share, and em-validate's full check (every file decoded).
+// The semantic-segmentation layout (docs/datasets.md): DIR/{split}/{split}.json lists {"image", "seg_map"} paths
+// relative to the split folder, DIR/resources/id2label.json names the label ids. A fast parse (JSON + file existence,
+// no decoding) for training and evaluation, the sample reader they share, and em-validate's full check (every file
+// decoded).
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -25,20 +26,20 @@ struct SegmentationEntry {
 // What one split's file lists, before any decoding (shared by scan() and validate_segmentation()).
 struct SegmentationSplitListing {
   std::string dir;         // DIR/train
-  std::string split_file;  // the file read: DIR/train/train.json (test: test.json, or the seed's train.json)
+  std::string split_file;  // the file read: DIR/train/train.json (test: test.json, or the misspelt train.json)
   bool exists = false;     // the split folder exists
   int64_t listed = 0;      // entries in the file, usable or not
   std::vector<SegmentationEntry> entries;  // the usable ones, in file order
   std::vector<Problem> problems;  // invalid JSON (line, column, entry), an entry that is not an object, a missing or
                                   // non-string field, an absolute or escaping path, a file that does not exist
-  std::vector<Problem> warnings;  // the seed's misspelt test/train.json, an image listed twice
+  std::vector<Problem> warnings;  // the accepted misspelt test/train.json, an image listed twice
 };
 
-// Reads DIR/split/split.json (for "test" also the seed's test/train.json, with a warning). A missing split folder
+// Reads DIR/split/split.json (for "test" also the misspelt test/train.json, with a warning). A missing split folder
 // gives exists = false and no problem; a folder without its file is a problem.
 SegmentationSplitListing list_segmentation_split(const std::string& dir, const std::string& split);
 
-// DIR/resources/id2label.json, else the seed's id2lable.json (`misspelt` set), else "" (not found).
+// DIR/resources/id2label.json, else the misspelt id2lable.json (`misspelt` set), else "" (not found).
 struct Id2LabelLocation {
   std::filesystem::path path;
   bool misspelt = false;
@@ -57,7 +58,7 @@ struct SegmentationDataset {
 
   // Throws em::Error naming the file for the first problem list_segmentation_split() finds (em-validate lists them
   // all), a missing DIR, train split or id2label.json, a split that lists nothing, and a missing validation split
-  // when required. Warns about the seed's misspellings. Nothing is decoded.
+  // when required. Warns about the accepted misspelt names (docs/datasets.md). Nothing is decoded.
   static SegmentationDataset scan(const std::string& dir, bool require_validation = true);
 
   // "train" / "validation" / "test"; throws em::Error when that split is absent, UsageError for another name.
@@ -83,8 +84,8 @@ std::vector<int> unknown_label_values(const io::Image& label_map, int64_t num_la
 
 // Checks every entry of DIR/{train,validation,test}: the structure problems of list_segmentation_split(), a missing
 // or invalid id2label.json, missing train/validation splits, splits that list nothing; then, decoding every file on
-// `threads` threads (0 = all cores): undecodable images and maps, a map that is not single-channel (or 16-bit), an
-// image/map size mismatch, unknown pixel values (listed). Warnings: the seed's misspellings, a seg map that is not
+// `threads` threads (0 = every usable CPU): undecodable images and maps, a map that is not single-channel (or
+// 16-bit), an image/map size mismatch, unknown pixel values (listed). Warnings: the accepted misspelt names, a seg map that is not
 // a PNG (lossy formats alter ids), an image listed twice. Summary: labels, entries per split, image sizes, and per
 // split the pixel count and frequency of every class and of the ignore value 255.
 ValidationReport validate_segmentation(const std::string& dir, int threads = 0);

@@ -70,59 +70,71 @@ void check_image(const Image& image, const char* what) {
          image.pixels.size());
 }
 
-Image resize_bilinear(const Image& in, int width, int height) {
-  check_image(in, "resize");
-  if (width <= 0 || height <= 0) fail("resize: target size must be positive, got {}x{}", width, height);
-  if (width == in.width && height == in.height) return in;
-  const int ch = in.channels;
-  Coefficients horiz = precompute(in.width, width);
-  Coefficients vert = precompute(in.height, height);
+namespace {
 
-  // Horizontal pass over the rows the vertical pass will read (Pillow's ybox_first..ybox_last), into 8 bits.
-  int row_first = vert.bounds[0];
-  int row_last = vert.bounds[2 * (height - 1)] + vert.bounds[2 * (height - 1) + 1];
+// Pillow's horizontal pass, into 8 bits: `rows` rows of `in` from `row_first` (the ones the vertical pass reads).
+Image horizontal_pass(const Image& in, const Coefficients& horiz, int width, int row_first, int rows) {
+  const int ch = in.channels;
   Image temp;
-  const Image* src = &in;
-  if (width != in.width) {
-    temp.width = width;
-    temp.height = row_last - row_first;
-    temp.channels = ch;
-    temp.pixels.resize(temp.size());
-    for (int y = 0; y < temp.height; ++y) {
-      const uint8_t* row = in.pixels.data() + static_cast<size_t>(y + row_first) * in.width * ch;
-      uint8_t* out = temp.pixels.data() + static_cast<size_t>(y) * width * ch;
-      for (int xx = 0; xx < width; ++xx) {
-        int xmin = horiz.bounds[2 * xx], count = horiz.bounds[2 * xx + 1];
-        const int32_t* k = horiz.weights.data() + static_cast<size_t>(xx) * horiz.ksize;
-        for (int c = 0; c < ch; ++c) {
-          int32_t ss = 1 << (kPrecisionBits - 1);
-          for (int x = 0; x < count; ++x) ss += row[(xmin + x) * ch + c] * k[x];
-          out[xx * ch + c] = clip8(ss);
-        }
+  temp.width = width;
+  temp.height = rows;
+  temp.channels = ch;
+  temp.pixels.resize(temp.size());
+  for (int y = 0; y < temp.height; ++y) {
+    const uint8_t* row = in.pixels.data() + static_cast<size_t>(y + row_first) * in.width * ch;
+    uint8_t* out = temp.pixels.data() + static_cast<size_t>(y) * width * ch;
+    for (int xx = 0; xx < width; ++xx) {
+      int xmin = horiz.bounds[2 * xx], count = horiz.bounds[2 * xx + 1];
+      const int32_t* k = horiz.weights.data() + static_cast<size_t>(xx) * horiz.ksize;
+      for (int c = 0; c < ch; ++c) {
+        int32_t ss = 1 << (kPrecisionBits - 1);
+        for (int x = 0; x < count; ++x) ss += row[(xmin + x) * ch + c] * k[x];
+        out[xx * ch + c] = clip8(ss);
       }
     }
-    for (int yy = 0; yy < height; ++yy) vert.bounds[2 * yy] -= row_first;
-    src = &temp;
   }
-  if (height == src->height && row_first == 0) return temp;  // only the width changed
+  return temp;
+}
 
+// Pillow's vertical pass: every output row a weighted sum of rows of `src`.
+Image vertical_pass(const Image& src, const Coefficients& vert, int height) {
+  const int ch = src.channels;
   Image out;
-  out.width = width;
+  out.width = src.width;
   out.height = height;
   out.channels = ch;
   out.pixels.resize(out.size());
-  const size_t stride = static_cast<size_t>(src->width) * ch;
+  const size_t stride = static_cast<size_t>(src.width) * ch;
   for (int yy = 0; yy < height; ++yy) {
     int ymin = vert.bounds[2 * yy], count = vert.bounds[2 * yy + 1];
     const int32_t* k = vert.weights.data() + static_cast<size_t>(yy) * vert.ksize;
     uint8_t* dst = out.pixels.data() + static_cast<size_t>(yy) * stride;
     for (size_t i = 0; i < stride; ++i) {
       int32_t ss = 1 << (kPrecisionBits - 1);
-      for (int y = 0; y < count; ++y) ss += src->pixels[(ymin + y) * stride + i] * k[y];
+      for (int y = 0; y < count; ++y) ss += src.pixels[(ymin + y) * stride + i] * k[y];
       dst[i] = clip8(ss);
     }
   }
   return out;
+}
+
+}  // namespace
+
+Image resize_bilinear(const Image& in, int width, int height) {
+  check_image(in, "resize");
+  if (width <= 0 || height <= 0) fail("resize: target size must be positive, got {}x{}", width, height);
+  if (width == in.width && height == in.height) return in;
+  Coefficients horiz = precompute(in.width, width);
+  Coefficients vert = precompute(in.height, height);
+  if (width == in.width) return vertical_pass(in, vert, height);
+
+  // The horizontal pass covers only the rows the vertical pass will read (Pillow's ybox_first..ybox_last).
+  const int row_first = vert.bounds[0];
+  const int row_last = vert.bounds[2 * (height - 1)] + vert.bounds[2 * (height - 1) + 1];
+  Image temp = horizontal_pass(in, horiz, width, row_first, row_last - row_first);
+  if (height == temp.height && row_first == 0) return temp;  // only the width changed
+  for (int yy = 0; yy < height; ++yy) vert.bounds[2 * yy] -= row_first;
+  return vertical_pass(temp, vert, height);
 }
 
 Image resize_nearest(const Image& in, int width, int height) {

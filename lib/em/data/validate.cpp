@@ -1,7 +1,7 @@
 #include "em/data/validate.hpp"
 
 #include "em/core/error.hpp"
-#include "em/core/progress.hpp"
+#include "em/core/parallel.hpp"
 #include "em/data/classification_dataset.hpp"
 #include "em/data/segmentation_dataset.hpp"
 #include "em/data/coco_dataset.hpp"
@@ -9,23 +9,15 @@
 #include "em/io/image.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <filesystem>
 #include <map>
 #include <set>
-#include <thread>
 
 #include <fmt/ranges.h>
 
 namespace em::data {
 namespace fs = std::filesystem;
 namespace {
-
-// "x.png: not an image (...)" -> "not an image (...)": the report keeps path and reason apart.
-std::string strip_prefix(const std::string& message, const std::string& path) {
-  std::string prefix = path + ": ";
-  return message.compare(0, prefix.size(), prefix) == 0 ? message.substr(prefix.size()) : message;
-}
 
 io::Json problems_json(const std::vector<Problem>& problems) {
   io::Json out = io::Json::array();
@@ -73,39 +65,43 @@ std::string ValidationReport::to_text() const {
   return out;
 }
 
+std::string reason_about(const std::exception& error, const std::string& path) {
+  const auto* e = dynamic_cast<const Error*>(&error);
+  return e && e->path() == path ? e->reason() : error.what();
+}
+
+io::Json ImageSizeCounts::to_json() const {
+  int min_w = counts_.begin()->first.first, max_w = min_w, min_h = counts_.begin()->first.second, max_h = min_h;
+  for (const auto& [size, n] : counts_) {
+    min_w = std::min(min_w, size.first), max_w = std::max(max_w, size.first);
+    min_h = std::min(min_h, size.second), max_h = std::max(max_h, size.second);
+  }
+  auto common = std::max_element(counts_.begin(), counts_.end(),
+                                 [](const auto& a, const auto& b) { return a.second < b.second; });
+  return {{"width", {{"min", min_w}, {"max", max_w}}},
+          {"height", {{"min", min_h}, {"max", max_h}}},
+          {"most_common",
+           {{"width", common->first.first}, {"height", common->first.second}, {"images", common->second}}},
+          {"distinct_sizes", counts_.size()}};
+}
+
+DecodedInfo decode_file(const std::string& path) {
+  DecodedInfo r;
+  try {
+    const std::string bytes = io::read_file(path);
+    const io::ImageInfo info = io::image_info(bytes, path);
+    r.width = info.width, r.height = info.height, r.channels = info.channels, r.format = info.format;
+    io::decode_image(bytes, path, info.channels);
+  } catch (const std::exception& e) {
+    r.error = reason_about(e, path);
+  }
+  return r;
+}
+
 std::vector<DecodedInfo> decode_all(const std::vector<std::string>& paths, int threads) {
   std::vector<DecodedInfo> results(paths.size());
-  if (paths.empty()) return results;
-  size_t n_threads = threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
-  n_threads = std::min(n_threads, paths.size());
-  std::atomic<size_t> next{0}, done{0};
-  auto work = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < paths.size();) {
-      DecodedInfo& r = results[i];
-      try {
-        std::string bytes = io::read_file(paths[i]);
-        io::ImageInfo info = io::image_info(bytes, paths[i]);
-        r.width = info.width, r.height = info.height, r.channels = info.channels, r.format = info.format;
-        io::decode_image(bytes, paths[i], info.channels);  // the pixels, not just the header: catches truncation
-      } catch (const Error& e) {
-        r.error = strip_prefix(e.what(), paths[i]);
-      } catch (const std::exception& e) {
-        r.error = e.what();
-      }
-      done.fetch_add(1);
-    }
-  };
-  std::vector<std::thread> pool;
-  for (size_t t = 0; t < n_threads; ++t) pool.emplace_back(work);
-  if (paths.size() >= 1000) {
-    Progress progress("decode", static_cast<int64_t>(paths.size()), "image");
-    while (done.load() < paths.size()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      progress.update(static_cast<int64_t>(done.load()));
-    }
-    progress.finish();
-  }
-  for (auto& t : pool) t.join();
+  parallel_for(paths.size(), {threads, "decode", "image", 1000},
+               [&](std::size_t i, std::size_t) { results[i] = decode_file(paths[i]); });
   return results;
 }
 
@@ -137,17 +133,19 @@ ValidationReport begin_report(const std::string& algo, const std::string& dir, c
   return report;
 }
 
-ValidationReport validate_classification(const std::string& dir, int threads) {
-  ValidationReport report = begin_report("classification", dir, "DIR/train/{label}/IMAGE");
-  if (!report.ok()) return report;
+namespace {
 
-  std::vector<std::string> labels;
+constexpr const char* kClassificationSplits[] = {"train", "validation", "test"};
+
+// The split folders: a missing train or validation split, a split without images. `labels` = train's folders.
+std::map<std::string, SplitListing> list_classification_splits(const std::string& dir,
+                                                               std::vector<std::string>& labels,
+                                                               ValidationReport& report) {
   std::map<std::string, SplitListing> listings;
-  for (const char* split : {"train", "validation", "test"}) {
+  for (const std::string split : kClassificationSplits) {
     SplitListing listing = list_classification_split(dir, split);
-    bool optional = std::string(split) == "test";
     if (!listing.exists) {
-      if (!optional)
+      if (split != "test")
         report.problems.push_back({listing.dir, fmt::format("missing split folder (expected {}/{{label}}/IMAGE)",
                                                             listing.dir)});
       continue;
@@ -155,97 +153,115 @@ ValidationReport validate_classification(const std::string& dir, int threads) {
     if (listing.num_images() == 0)
       report.problems.push_back({listing.dir, listing.folders.empty() ? "no label folders, no images"
                                                                       : "no images in any label folder"});
-    if (std::string(split) == "train")
+    if (split == "train")
       for (const auto& f : listing.folders) labels.push_back(f.name);
     listings.emplace(split, std::move(listing));
   }
+  return listings;
+}
 
-  // Structure problems first, in split and folder order; then every file that does not decode, in file order.
-  std::vector<std::string> files;
-  std::vector<std::pair<std::string, std::string>> file_split_label;  // parallel to files
-  std::set<std::string> train_labels(labels.begin(), labels.end());
-  size_t ignored = 0;
-  for (const char* split : {"train", "validation", "test"}) {
-    auto it = listings.find(split);
-    if (it == listings.end()) continue;
-    const SplitListing& listing = it->second;
-    for (const auto& f : listing.folders) {
-      std::string folder = listing.dir + "/" + f.name;
-      if (std::string(split) != "train" && !listings.count("train")) {
-        // no train split: nothing to compare labels with (already reported)
-      } else if (std::string(split) != "train" && !train_labels.count(f.name)) {
-        report.problems.push_back(
-            {folder, fmt::format("label \"{}\" is not a train label (train has: {})", f.name, fmt::join(labels, ", "))});
-      }
-      // A train label without images can never be learnt; a validation label without images is just not scored.
-      if (f.images.empty() && std::string(split) == "train")
-        report.problems.push_back({folder, "empty label folder (no images)"});
-      else if (f.images.empty())
-        report.warnings.push_back({folder, "empty label folder (no images; this label is not evaluated here)"});
-      for (const auto& p : f.images) {
-        files.push_back(p);
-        file_split_label.emplace_back(split, f.name);
-      }
-    }
-    for (const auto& p : listing.stray_images)
-      report.problems.push_back({p, fmt::format("image outside a label folder (expected {}/{{label}}/{})", listing.dir,
-                                                fs::path(p).filename().string())});
-    for (const auto& p : listing.ignored)
-      report.warnings.push_back({p, "ignored: not an image file (extension) or a nested folder"});
-    ignored += listing.ignored.size();
+struct ClassificationImage {
+  std::string path, split, label;
+};
+
+// One split's label folders (a label train lacks, an empty folder), stray images and ignored files, in folder
+// order; its images are appended to `images`.
+void check_label_folders(const std::string& split, const SplitListing& listing,
+                         const std::vector<std::string>& labels, bool has_train, ValidationReport& report,
+                         std::vector<ClassificationImage>& images) {
+  const std::set<std::string> train_labels(labels.begin(), labels.end());
+  for (const auto& f : listing.folders) {
+    const std::string folder = listing.dir + "/" + f.name;
+    // Without a train split there is nothing to compare labels with (already reported).
+    if (split != "train" && has_train && !train_labels.count(f.name))
+      report.problems.push_back(
+          {folder, fmt::format("label \"{}\" is not a train label (train has: {})", f.name, fmt::join(labels, ", "))});
+    // A train label without images can never be learnt; a validation label without images is just not scored.
+    if (f.images.empty() && split == "train")
+      report.problems.push_back({folder, "empty label folder (no images)"});
+    else if (f.images.empty())
+      report.warnings.push_back({folder, "empty label folder (no images; this label is not evaluated here)"});
+    for (const auto& p : f.images) images.push_back({p, split, f.name});
   }
+  for (const auto& p : listing.stray_images)
+    report.problems.push_back({p, fmt::format("image outside a label folder (expected {}/{{label}}/{})", listing.dir,
+                                              fs::path(p).filename().string())});
+  for (const auto& p : listing.ignored)
+    report.warnings.push_back({p, "ignored: not an image file (extension) or a nested folder"});
+}
 
-  std::vector<DecodedInfo> decoded = decode_all(files, threads);
-  std::map<std::pair<int, int>, int64_t> sizes;
-  std::map<std::string, int64_t> channels, formats;
-  int min_w = 0, max_w = 0, min_h = 0, max_h = 0;
-  bool any = false;
+// What the decodable images hold, for the summary.
+struct ClassificationCounts {
   std::map<std::string, std::map<std::string, int64_t>> per_label;  // split -> label -> decodable images
-  for (size_t i = 0; i < files.size(); ++i) {
+  ImageSizeCounts sizes;
+  std::map<std::string, int64_t> channels, formats;
+};
+
+ClassificationCounts count_decoded(const std::vector<ClassificationImage>& images,
+                                   const std::vector<DecodedInfo>& decoded, ValidationReport& report) {
+  ClassificationCounts counts;
+  for (size_t i = 0; i < images.size(); ++i) {
     const DecodedInfo& d = decoded[i];
     if (!d.error.empty()) {
-      report.problems.push_back({files[i], d.error});
+      report.problems.push_back({images[i].path, d.error});
       continue;
     }
-    per_label[file_split_label[i].first][file_split_label[i].second] += 1;
-    sizes[{d.width, d.height}] += 1;
-    channels[std::to_string(d.channels)] += 1;
-    formats[d.format] += 1;
-    if (!any) min_w = max_w = d.width, min_h = max_h = d.height, any = true;
-    min_w = std::min(min_w, d.width), max_w = std::max(max_w, d.width);
-    min_h = std::min(min_h, d.height), max_h = std::max(max_h, d.height);
+    counts.per_label[images[i].split][images[i].label] += 1;
+    counts.sizes.add(d.width, d.height);
+    counts.channels[std::to_string(d.channels)] += 1;
+    counts.formats[d.format] += 1;
   }
+  return counts;
+}
 
-  io::Json& s = report.summary;
+void summarise_classification(const std::vector<std::string>& labels,
+                              const std::map<std::string, SplitListing>& listings, ClassificationCounts& counts,
+                              size_t ignored, io::Json& s) {
   s["labels"] = labels;
   s["num_labels"] = labels.size();
   io::Json splits = io::Json::object();
-  for (const char* split : {"train", "validation", "test"}) {
+  for (const char* split : kClassificationSplits) {
     auto it = listings.find(split);
     if (it == listings.end()) continue;
-    io::Json counts = io::Json::object();
+    io::Json per_label = io::Json::object();
     int64_t total = 0;
     for (const auto& f : it->second.folders) {
-      int64_t n = per_label[split][f.name];
-      counts[f.name] = n;
+      int64_t n = counts.per_label[split][f.name];
+      per_label[f.name] = n;
       total += n;
     }
-    splits[split] = {{"images", total}, {"per_label", counts}};
+    splits[split] = {{"images", total}, {"per_label", per_label}};
   }
   s["splits"] = splits;
-  if (any) {
-    auto common = std::max_element(sizes.begin(), sizes.end(),
-                                   [](const auto& a, const auto& b) { return a.second < b.second; });
-    s["image_size"] = {{"width", {{"min", min_w}, {"max", max_w}}},
-                       {"height", {{"min", min_h}, {"max", max_h}}},
-                       {"most_common", {{"width", common->first.first},
-                                        {"height", common->first.second},
-                                        {"images", common->second}}},
-                       {"distinct_sizes", sizes.size()}};
-    s["channels"] = channels;  // as stored: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA (all are read as RGB)
-    s["formats"] = formats;
+  if (!counts.sizes.empty()) {
+    s["image_size"] = counts.sizes.to_json();
+    s["channels"] = counts.channels;  // as stored: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA (all are read as RGB)
+    s["formats"] = counts.formats;
   }
   s["ignored_files"] = ignored;
+}
+
+}  // namespace
+
+ValidationReport validate_classification(const std::string& dir, int threads) {
+  ValidationReport report = begin_report("classification", dir, "DIR/train/{label}/IMAGE");
+  if (!report.ok()) return report;
+  std::vector<std::string> labels;
+  const std::map<std::string, SplitListing> listings = list_classification_splits(dir, labels, report);
+
+  // Structure problems first, in split and folder order; then every file that does not decode, in file order.
+  std::vector<ClassificationImage> images;
+  size_t ignored = 0;
+  for (const char* split : kClassificationSplits) {
+    auto it = listings.find(split);
+    if (it == listings.end()) continue;
+    check_label_folders(split, it->second, labels, listings.count("train") > 0, report, images);
+    ignored += it->second.ignored.size();
+  }
+  std::vector<std::string> paths;
+  for (const auto& image : images) paths.push_back(image.path);
+  ClassificationCounts counts = count_decoded(images, decode_all(paths, threads), report);
+  summarise_classification(labels, listings, counts, ignored, report.summary);
   return report;
 }
 

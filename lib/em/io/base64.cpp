@@ -58,8 +58,8 @@ std::string base64_decode(std::string_view text, const std::string& what) {
       continue;
     }
     int8_t v = kDecode[static_cast<unsigned char>(c)];
-    if (v < 0) fail("{}: invalid base64: unexpected character {:?} at offset {}", what, std::string(1, c), i);
-    if (padding) fail("{}: invalid base64: data after '=' padding at offset {}", what, i);
+    if (v < 0) fail_at(what, "invalid base64: unexpected character {:?} at offset {}", std::string(1, c), i);
+    if (padding) fail_at(what, "invalid base64: data after '=' padding at offset {}", i);
     acc = (acc << 6) | static_cast<uint32_t>(v);
     bits += 6;
     ++count;
@@ -68,7 +68,7 @@ std::string base64_decode(std::string_view text, const std::string& what) {
       out += static_cast<char>((acc >> bits) & 0xFF);
     }
   }
-  if (count % 4 != 0 || padding > 2) fail("{}: invalid base64: length {} is not a multiple of 4", what, count);
+  if (count % 4 != 0 || padding > 2) fail_at(what, "invalid base64: length {} is not a multiple of 4", count);
   return out;
 }
 

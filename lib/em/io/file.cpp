@@ -21,11 +21,11 @@ std::string read_file(const std::string& path) {
     return data;
   }
   std::error_code ec;
-  if (fs::is_directory(path, ec)) fail("{}: is a folder, expected a file", path);
+  if (fs::is_directory(path, ec)) fail_at(path, "is a folder, expected a file");
   std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open ({})", path, std::strerror(errno));
+  if (!in) fail_at(path, "cannot open ({})", std::strerror(errno));
   std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) fail("{}: read error", path);
+  if (in.bad()) fail_at(path, "read error");
   return data;
 }
 
@@ -58,7 +58,7 @@ void write_file_atomic(const fs::path& path, const std::vector<std::string_view>
   fs::path tmp = path;
   tmp += fmt::format(".tmp-{}-{:x}", ::getpid(), rd());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("{}: cannot create ({})", tmp.string(), std::strerror(errno));
+  if (fd < 0) fail_at(tmp.string(), "cannot create ({})", std::strerror(errno));
   for (std::string_view bytes : parts) {
     size_t off = 0;
     while (off < bytes.size()) {
@@ -68,19 +68,19 @@ void write_file_atomic(const fs::path& path, const std::vector<std::string_view>
         int e = errno;
         ::close(fd);
         ::unlink(tmp.c_str());
-        fail("{}: write failed ({})", path.string(), std::strerror(e));
+        fail_at(path.string(), "write failed ({})", std::strerror(e));
       }
       off += static_cast<size_t>(n);
     }
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     ::unlink(tmp.c_str());
-    fail("{}: write failed ({})", path.string(), std::strerror(errno));
+    fail_at(path.string(), "write failed ({})", std::strerror(errno));
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());
-    fail("{}: cannot rename into place ({})", path.string(), std::strerror(e));
+    fail_at(path.string(), "cannot rename into place ({})", std::strerror(e));
   }
   sync_directory(dir);
 }
@@ -93,10 +93,10 @@ void replace_directory(const fs::path& from, const fs::path& to) {
     old += ".old";
     fs::remove_all(old, ec);
     fs::rename(to, old, ec);
-    if (ec) fail("{}: cannot move aside ({})", to.string(), ec.message());
+    if (ec) fail_at(to.string(), "cannot move aside ({})", ec.message());
   }
   fs::rename(from, to, ec);
-  if (ec) fail("{}: cannot rename into place ({})", to.string(), ec.message());
+  if (ec) fail_at(to.string(), "cannot rename into place ({})", ec.message());
   sync_directory(to.parent_path());
   if (!old.empty()) fs::remove_all(old, ec);
 }
@@ -104,7 +104,7 @@ void replace_directory(const fs::path& from, const fs::path& to) {
 void link_or_copy_files(const fs::path& from, const fs::path& to) {
   std::error_code ec;
   fs::create_directories(to, ec);
-  if (ec) fail("{}: cannot create ({})", to.string(), ec.message());
+  if (ec) fail_at(to.string(), "cannot create ({})", ec.message());
   for (const auto& entry : fs::directory_iterator(from)) {
     if (!entry.is_regular_file()) continue;
     const fs::path target = to / entry.path().filename();
@@ -112,7 +112,7 @@ void link_or_copy_files(const fs::path& from, const fs::path& to) {
     if (ec) {
       ec.clear();
       fs::copy_file(entry.path(), target, fs::copy_options::overwrite_existing, ec);
-      if (ec) fail("{}: cannot copy to {} ({})", entry.path().string(), target.string(), ec.message());
+      if (ec) fail_at(entry.path().string(), "cannot copy to {} ({})", target.string(), ec.message());
     }
   }
 }

@@ -8,7 +8,7 @@
 
 namespace em::io {
 
-// Reads a whole file ("-" = stdin). Throws em::Error naming the path on failure.
+// Reads a whole file ("-" = stdin). Throws em::Error(path, reason) on failure.
 std::string read_file(const std::string& path);
 // Writes bytes to path atomically (creates parent folders). "-" writes to stdout.
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);

@@ -18,7 +18,7 @@ namespace em::io {
 namespace {
 
 [[noreturn]] void not_an_image(const std::string& what, const std::string& reason) {
-  fail("{}: not an image ({})", what, reason);
+  fail_at(what, "not an image ({})", reason);
 }
 
 bool is_truncation_reason(const std::string& reason);

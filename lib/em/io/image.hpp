@@ -10,9 +10,7 @@ namespace em::io {
 
 // 8-bit pixels, HWC interleaved: pixels[(y * width + x) * channels + c].
 struct Image {
-  int width = 0;
-  int height = 0;
-  int channels = 0;
+  int width = 0, height = 0, channels = 0;
   std::vector<uint8_t> pixels;
 
   size_t size() const { return static_cast<size_t>(width) * height * channels; }
@@ -28,18 +26,18 @@ struct ImageInfo {
   int channels = 0;    // as stored: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA
 };
 
-// Decoders accepted (SPEC §2): PNG, JPEG, BMP, GIF (first frame), TGA, binary PNM (P5/P6).
+// Decoders accepted (docs/datasets.md): PNG, JPEG, BMP, GIF (first frame), TGA, binary PNM (P5/P6).
 // Images above this many pixels are refused before decoding (PIL's decompression-bomb limit).
 constexpr int64_t kMaxImagePixels = 178956970;
 
 // The format named by the file's magic bytes ("PNG", ...), or "" when none matches.
 std::string sniff_image_format(std::string_view bytes);
 
-// Header only. Throws em::Error "<what>: not an image (<reason>)" like decode_image.
+// Header only. Throws em::Error(what, "not an image (<reason>)") like decode_image.
 ImageInfo image_info(std::string_view bytes, const std::string& what);
 
 // Decodes to want_channels (1 gray, 3 RGB, 4 RGBA; gray and alpha are converted as stb does: RGB = gray, alpha
-// dropped without blending). `what` (a path, "request: instances[0]") prefixes errors:
+// dropped without blending). Errors are em::Error(what, reason), `what` a path or "request: instances[0]":
 //   "x.png: not an image (zero bytes)" / "(unknown format)" / "(unknown format: text)" / "(truncated PNG)" /
 //   "(corrupt JPEG: bad huffman code)" / "(too large: 20000x20000 pixels, limit 178956970)".
 Image decode_image(std::string_view bytes, const std::string& what, int want_channels = 3);

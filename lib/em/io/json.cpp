@@ -5,13 +5,17 @@
 
 namespace em::io {
 
+std::string parse_error_text(const nlohmann::json::parse_error& e) {
+  const std::string msg = e.what();
+  const auto pos = msg.find("parse error");
+  return pos == std::string::npos ? msg : msg.substr(pos);
+}
+
 Json parse_json(const std::string& text, const std::string& what) {
   try {
     return Json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    std::string msg = e.what();
-    auto pos = msg.find("parse error");
-    fail("{}: invalid JSON: {}", what, pos == std::string::npos ? msg : msg.substr(pos));
+    fail_at(what, "invalid JSON: {}", parse_error_text(e));
   }
 }
 
@@ -26,9 +30,9 @@ void write_json_file(const std::filesystem::path& path, const Json& value, int i
 }
 
 const Json& require_field(const Json& object, const std::string& key, const std::string& what) {
-  if (!object.is_object()) fail("{}: expected a JSON object", what);
+  if (!object.is_object()) fail_at(what, "expected a JSON object");
   auto it = object.find(key);
-  if (it == object.end()) fail("{}: missing field \"{}\"", what, key);
+  if (it == object.end()) fail_at(what, "missing field \"{}\"", key);
   return *it;
 }
 

@@ -1,4 +1,4 @@
-// The inference request of SPEC §7: {"instances": [{"data": "<base64 of the image file's bytes>"}]}.
+// The inference request (docs/http-api.md): {"instances": [{"data": "<base64 of the image file's bytes>"}]}.
 // Written by em-b64, read by em-predict and em-serve.
 #pragma once
 #include <string>

@@ -46,56 +46,102 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   return fmt::format("[{}]", fmt::join(shape, ", "));
 }
 
-uint64_t read_u64(const simdjson::dom::element& e, const std::string& where, const char* field) {
+uint64_t read_u64(const simdjson::dom::element& e, const std::string& what, const std::string& where,
+                  const char* field) {
   uint64_t v = 0;
-  if (e.get_uint64().get(v)) fail("{}: \"{}\" must hold non-negative integers, got {}", where, field,
-                                  simdjson::minify(e));
+  if (e.get_uint64().get(v))
+    fail_at(what, "{}: \"{}\" must hold non-negative integers, got {}", where, field, simdjson::minify(e));
   return v;
 }
 
 Entry parse_entry(std::string_view name, simdjson::dom::element value, const std::string& what) {
   Entry entry;
   entry.name = std::string(name);
-  std::string where = fmt::format("{}: tensor \"{}\"", what, entry.name);
+  const std::string where = fmt::format("tensor \"{}\"", entry.name);  // errors: "FILE: tensor \"NAME\": ..."
   simdjson::dom::object obj;
   if (value.get_object().get(obj))
-    fail("{}: header entry must be an object {{\"dtype\", \"shape\", \"data_offsets\"}}, got {}", where,
-         simdjson::minify(value));
+    fail_at(what, "{}: header entry must be an object {{\"dtype\", \"shape\", \"data_offsets\"}}, got {}", where,
+            simdjson::minify(value));
 
   simdjson::dom::element field;
   std::string_view dtype;
-  if (obj.at_key("dtype").get(field)) fail("{}: missing \"dtype\"", where);
-  if (field.get_string().get(dtype)) fail("{}: \"dtype\" must be a string, got {}", where, simdjson::minify(field));
+  if (obj.at_key("dtype").get(field)) fail_at(what, "{}: missing \"dtype\"", where);
+  if (field.get_string().get(dtype))
+    fail_at(what, "{}: \"dtype\" must be a string, got {}", where, simdjson::minify(field));
   entry.element_size = safetensors_element_size(dtype);
-  if (entry.element_size == 0) fail("{}: unknown dtype \"{}\" (the format has: {})", where, dtype, format_dtypes());
+  if (entry.element_size == 0)
+    fail_at(what, "{}: unknown dtype \"{}\" (the format has: {})", where, dtype, format_dtypes());
   entry.dtype = std::string(dtype);
 
   simdjson::dom::array arr;
-  if (obj.at_key("shape").get(field)) fail("{}: missing \"shape\"", where);
-  if (field.get_array().get(arr)) fail("{}: \"shape\" must be an array, got {}", where, simdjson::minify(field));
+  if (obj.at_key("shape").get(field)) fail_at(what, "{}: missing \"shape\"", where);
+  if (field.get_array().get(arr))
+    fail_at(what, "{}: \"shape\" must be an array, got {}", where, simdjson::minify(field));
   uint64_t numel = 1;
   for (simdjson::dom::element d : arr) {
-    uint64_t dim = read_u64(d, where, "shape");
+    uint64_t dim = read_u64(d, what, where, "shape");
     if (dim > static_cast<uint64_t>(INT64_MAX) || __builtin_mul_overflow(numel, dim, &numel))
-      fail("{}: shape {} is too large", where, simdjson::minify(field));
+      fail_at(what, "{}: shape {} is too large", where, simdjson::minify(field));
     entry.shape.push_back(static_cast<int64_t>(dim));
   }
 
-  if (obj.at_key("data_offsets").get(field)) fail("{}: missing \"data_offsets\"", where);
+  if (obj.at_key("data_offsets").get(field)) fail_at(what, "{}: missing \"data_offsets\"", where);
   if (field.get_array().get(arr) || arr.size() != 2)
-    fail("{}: \"data_offsets\" must be [begin, end], got {}", where, simdjson::minify(field));
-  entry.begin = read_u64(arr.at(0).value(), where, "data_offsets");
-  entry.end = read_u64(arr.at(1).value(), where, "data_offsets");
+    fail_at(what, "{}: \"data_offsets\" must be [begin, end], got {}", where, simdjson::minify(field));
+  entry.begin = read_u64(arr.at(0).value(), what, where, "data_offsets");
+  entry.end = read_u64(arr.at(1).value(), what, where, "data_offsets");
   if (entry.end < entry.begin)
-    fail("{}: data_offsets [{}, {}] end before begin", where, entry.begin, entry.end);
+    fail_at(what, "{}: data_offsets [{}, {}] end before begin", where, entry.begin, entry.end);
 
   uint64_t nbytes = 0;
   if (__builtin_mul_overflow(numel, static_cast<uint64_t>(entry.element_size), &nbytes))
-    fail("{}: shape {} is too large", where, shape_text(entry.shape));
+    fail_at(what, "{}: shape {} is too large", where, shape_text(entry.shape));
   if (nbytes != entry.end - entry.begin)
-    fail("{}: shape {} x {} needs {} bytes but data_offsets [{}, {}] hold {}", where, shape_text(entry.shape),
-         entry.dtype, nbytes, entry.begin, entry.end, entry.end - entry.begin);
+    fail_at(what, "{}: shape {} x {} needs {} bytes but data_offsets [{}, {}] hold {}", where,
+            shape_text(entry.shape), entry.dtype, nbytes, entry.begin, entry.end, entry.end - entry.begin);
   return entry;
+}
+
+SafetensorsMetadata parse_metadata(simdjson::dom::element value, const std::string& what) {
+  simdjson::dom::object meta;
+  if (value.get_object().get(meta))
+    fail_at(what, "\"__metadata__\" must be an object of strings, got {}", simdjson::minify(value));
+  SafetensorsMetadata out;
+  for (auto m : meta) {
+    std::string_view v;
+    if (m.value.get_string().get(v))
+      fail_at(what, "\"__metadata__\".\"{}\" must be a string, got {}", m.key, simdjson::minify(m.value));
+    out[std::string(m.key)] = std::string(v);
+  }
+  return out;
+}
+
+// The byte buffer must be exactly covered: sorted by offset, each tensor starts where the previous one ended.
+void check_coverage(const std::vector<Entry>& entries, uint64_t buffer_size, const std::string& what) {
+  std::vector<const Entry*> order;
+  order.reserve(entries.size());
+  for (const auto& e : entries) order.push_back(&e);
+  std::sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
+    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+  });
+  uint64_t expected = 0;
+  const Entry* previous = nullptr;
+  for (const Entry* e : order) {
+    if (e->end > buffer_size)
+      fail_at(what, "tensor \"{}\": data_offsets [{}, {}] run past the end of the {}-byte data buffer", e->name,
+              e->begin, e->end, buffer_size);
+    if (e->begin < expected)
+      fail_at(what, "tensor \"{}\": data_offsets [{}, {}] overlap tensor \"{}\" (which ends at {})", e->name,
+              e->begin, e->end, previous->name, expected);
+    if (e->begin > expected)
+      fail_at(what, "tensor \"{}\": data_offsets [{}, {}] leave a hole of {} bytes after {}", e->name, e->begin,
+              e->end, e->begin - expected, previous ? "tensor \"" + previous->name + "\"" : "the header");
+    expected = e->end;
+    previous = e;
+  }
+  if (expected != buffer_size)
+    fail_at(what, "data buffer has {} bytes but the tensors cover {} ({} trailing bytes)", buffer_size, expected,
+            buffer_size - expected);
 }
 
 }  // namespace
@@ -107,72 +153,38 @@ size_t safetensors_element_size(std::string_view dtype) {
 }
 
 SafetensorsHeader parse_safetensors_header(const char* data, size_t size, const std::string& what) {
-  if (size < 8) fail("{}: not a safetensors file ({} bytes; the 8-byte header length is missing)", what, size);
+  if (size < 8) fail_at(what, "not a safetensors file ({} bytes; the 8-byte header length is missing)", size);
   uint64_t header_len = 0;
   std::memcpy(&header_len, data, 8);  // little-endian, checked at compile time
   if (header_len > kMaxHeaderBytes)
-    fail("{}: not a safetensors file (header length {} exceeds the format's limit of {} bytes)", what, header_len,
-         kMaxHeaderBytes);
+    fail_at(what, "not a safetensors file (header length {} exceeds the format's limit of {} bytes)", header_len,
+            kMaxHeaderBytes);
   if (header_len > size - 8)
-    fail("{}: truncated safetensors file (header length {} but only {} bytes follow)", what, header_len, size - 8);
+    fail_at(what, "truncated safetensors file (header length {} but only {} bytes follow)", header_len, size - 8);
   if (header_len == 0 || data[8] != '{')
-    fail("{}: not a safetensors file (the header does not start with a JSON object)", what);
+    fail_at(what, "not a safetensors file (the header does not start with a JSON object)");
 
   simdjson::dom::parser parser;
   simdjson::padded_string header(data + 8, static_cast<size_t>(header_len));
   simdjson::dom::element root;
   if (auto err = parser.parse(header).get(root))
-    fail("{}: invalid safetensors header JSON ({})", what, simdjson::error_message(err));
+    fail_at(what, "invalid safetensors header JSON ({})", simdjson::error_message(err));
   simdjson::dom::object top;
-  if (root.get_object().get(top)) fail("{}: safetensors header must be a JSON object", what);
+  if (root.get_object().get(top)) fail_at(what, "safetensors header must be a JSON object");
 
   SafetensorsHeader out;
   std::vector<Entry>& entries = out.entries;
   std::set<std::string_view> seen;
   for (auto field : top) {
-    if (!seen.insert(field.key).second) fail("{}: header names \"{}\" twice", what, field.key);
+    if (!seen.insert(field.key).second) fail_at(what, "header names \"{}\" twice", field.key);
     if (field.key == "__metadata__") {
-      simdjson::dom::object meta;
-      if (field.value.get_object().get(meta))
-        fail("{}: \"__metadata__\" must be an object of strings, got {}", what, simdjson::minify(field.value));
-      for (auto m : meta) {
-        std::string_view v;
-        if (m.value.get_string().get(v))
-          fail("{}: \"__metadata__\".\"{}\" must be a string, got {}", what, m.key, simdjson::minify(m.value));
-        out.metadata[std::string(m.key)] = std::string(v);
-      }
+      out.metadata = parse_metadata(field.value, what);
       continue;
     }
     entries.push_back(parse_entry(field.key, field.value, what));
   }
 
-  // The byte buffer must be exactly covered: sorted by offset, each tensor starts where the previous one ended.
-  const uint64_t buffer_size = size - 8 - header_len;
-  std::vector<const Entry*> order;
-  order.reserve(entries.size());
-  for (const auto& e : entries) order.push_back(&e);
-  std::sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
-    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
-  });
-  uint64_t expected = 0;
-  const Entry* previous = nullptr;
-  for (const Entry* e : order) {
-    if (e->end > buffer_size)
-      fail("{}: tensor \"{}\": data_offsets [{}, {}] run past the end of the {}-byte data buffer", what, e->name,
-           e->begin, e->end, buffer_size);
-    if (e->begin < expected)
-      fail("{}: tensor \"{}\": data_offsets [{}, {}] overlap tensor \"{}\" (which ends at {})", what, e->name,
-           e->begin, e->end, previous->name, expected);
-    if (e->begin > expected)
-      fail("{}: tensor \"{}\": data_offsets [{}, {}] leave a hole of {} bytes after {}", what, e->name, e->begin,
-           e->end, e->begin - expected, previous ? "tensor \"" + previous->name + "\"" : "the header");
-    expected = e->end;
-    previous = e;
-  }
-  if (expected != buffer_size)
-    fail("{}: data buffer has {} bytes but the tensors cover {} ({} trailing bytes)", what, buffer_size, expected,
-         buffer_size - expected);
-
+  check_coverage(entries, size - 8 - header_len, what);
   out.data_start = 8 + header_len;
   return out;
 }
@@ -180,20 +192,20 @@ SafetensorsHeader parse_safetensors_header(const char* data, size_t size, const 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below as not a regular file.
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) fail("{}: cannot open ({})", path, std::strerror(errno));
+  if (fd < 0) fail_at(path, "cannot open ({})", std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     int e = errno;
     ::close(fd);
-    fail("{}: cannot stat ({})", path, std::strerror(e));
+    fail_at(path, "cannot stat ({})", std::strerror(e));
   }
   if (S_ISDIR(st.st_mode)) {
     ::close(fd);
-    fail("{}: is a folder, expected a .safetensors file", path);
+    fail_at(path, "is a folder, expected a .safetensors file");
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    fail("{}: not a regular file (a FIFO, socket or device), expected a .safetensors file", path);
+    fail_at(path, "not a regular file (a FIFO, socket or device), expected a .safetensors file");
   }
   size_ = static_cast<size_t>(st.st_size);
   if (size_ > 0) {
@@ -202,7 +214,7 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     if (p == MAP_FAILED) {
       int e = errno;
       ::close(fd);
-      fail("{}: cannot map ({})", path, std::strerror(e));
+      fail_at(path, "cannot map ({})", std::strerror(e));
     }
     data_ = static_cast<char*>(p);
   }

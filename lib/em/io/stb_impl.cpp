@@ -11,7 +11,8 @@
 #pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
 #endif
 
-// SPEC §2's formats only: less decoder surface for em-serve, which decodes untrusted request bodies.
+// The dataset formats only (docs/datasets.md): less decoder surface for em-serve, which decodes untrusted
+// request bodies.
 #define STBI_ONLY_PNG
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_BMP

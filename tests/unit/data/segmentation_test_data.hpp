@@ -1,4 +1,4 @@
-// Small synthetic segmentation datasets in the seed's layout, for the dataset, augmentation and task tests.
+// Small synthetic segmentation datasets in the layout of docs/datasets.md, for the dataset, augmentation and task tests.
 #pragma once
 #include <filesystem>
 #include <functional>

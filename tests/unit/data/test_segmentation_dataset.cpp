@@ -1,4 +1,4 @@
-// The segmentation layout: split files parsed with entry indices, the seed's misspellings, label maps checked (single
+// The segmentation layout: split files parsed with entry indices, the accepted misspelt names, label maps checked (single
 // channel, 8 bits, size, values), em-validate's full report and summary, and the real CamVid subset.
 #include <catch2/catch.hpp>
 
@@ -138,7 +138,7 @@ TEST_CASE("em-validate lists every segmentation problem with its file and entry"
   train.push_back({{"image", "images/0.png"}, {"seg_map", "../validation/annotations/0.png"}});
   train.push_back({{"image", "images/cut.png"}, {"seg_map", "annotations/0.png"}});
   f.split_file("train", train);
-  // validation: invalid JSON in its third entry; test: the seed's train.json, listing nothing.
+  // validation: invalid JSON in its third entry; test: the misspelt train.json, listing nothing.
   em::io::write_file_atomic(f.dir / "validation/validation.json",
                             "[\n {\"image\": \"a.png\", \"seg_map\": \"b.png\"},\n {\"image\": \"{x}.png\", "
                             "\"seg_map\": \"c.png\"},\n {\"image\": \"d.png\" \"seg_map\": \"e.png\"}\n]\n");
@@ -220,7 +220,7 @@ TEST_CASE("scan fails on the first problem, names the file and points to em-vali
   f.add_split("validation", 1, [](int) { return constant_map(2, 2, 1); });
   f.add_split("test", 1, [](int) { return constant_map(2, 2, 1); }, "train.json");
   auto ds = SegmentationDataset::scan(f.dir.string());
-  CHECK(ds.test.size() == 1);  // the seed's test/train.json
+  CHECK(ds.test.size() == 1);  // the misspelt test/train.json
 }
 
 TEST_CASE("samples with a wrong map are refused with the file and the values", "[data][segmentation]") {

@@ -1,4 +1,5 @@
-// Image decoding/encoding: every SPEC §2 format decodes to Pillow's pixels; bad files are refused with a reason.
+// Image decoding/encoding: every dataset format (docs/datasets.md) decodes to Pillow's pixels; bad files are refused
+// with a reason, kept apart from the path.
 #include <catch2/catch.hpp>
 
 #include "em/core/error.hpp"
@@ -38,7 +39,7 @@ std::string decode_error(const std::string& bytes, const std::string& what = "x.
 
 }  // namespace
 
-TEST_CASE("every SPEC format decodes to the RGB pixels Pillow decodes", "[io][image]") {
+TEST_CASE("every dataset format decodes to the RGB pixels Pillow decodes", "[io][image]") {
   em::io::Json golden = em::io::read_json_file((kGolden / "golden.json").string());
   int checked = 0;
   for (const auto& c : golden["decode"]) {
@@ -119,6 +120,40 @@ TEST_CASE("empty, text, unknown and truncated files are refused with a reason na
   for (size_t i = 60; i < corrupt.size() - 20; ++i) corrupt[i] = static_cast<char>(corrupt[i] ^ 0x5a);
   CHECK_THAT(decode_error(corrupt), Catch::StartsWith("x.png: not an image (corrupt PNG") ||
                                         Catch::Equals("x.png: not an image (truncated PNG)"));
+}
+
+TEST_CASE("read and decode errors carry the path apart from the reason, what() stays \"PATH: REASON\"", "[io][image]") {
+  em::test::TempDir tmp;
+  auto error_of = [](auto&& f) -> em::Error {
+    try {
+      f();
+    } catch (const em::Error& e) {
+      return e;
+    }
+    FAIL("no em::Error thrown");
+    return em::Error("");
+  };
+  const std::string missing = (tmp / "missing.png").string();
+  em::Error e = error_of([&] { em::io::read_file(missing); });
+  CHECK(e.path() == missing);
+  CHECK(e.reason() == "cannot open (No such file or directory)");
+  CHECK(std::string(e.what()) == missing + ": cannot open (No such file or directory)");
+
+  e = error_of([&] { em::io::read_file(tmp.path().string()); });
+  CHECK(e.path() == tmp.path().string());
+  CHECK(e.reason() == "is a folder, expected a file");
+
+  e = error_of([] { em::io::decode_image("", "x.png"); });
+  CHECK(e.path() == "x.png");
+  CHECK(e.reason() == "not an image (zero bytes)");
+  e = error_of([] { em::io::image_info("hello, I am a text file\n", "y.png"); });
+  CHECK(e.path() == "y.png");
+  CHECK(e.reason() == "not an image (unknown format: text)");
+
+  e = error_of([] { em::io::parse_json("[1,", "z.json"); });
+  CHECK(e.path() == "z.json");
+  CHECK_THAT(e.reason(), Catch::StartsWith("invalid JSON: parse error at line 1"));
+  CHECK(std::string(e.what()) == "z.json: " + e.reason());
 }
 
 TEST_CASE("a header announcing more pixels than the limit is refused before decoding", "[io][image]") {
