@@ -57,7 +57,7 @@ class FakeTask : public Task {
     for (const auto& p : linear_->named_parameters()) weights[p.key()] = p.value().detach().clone();
     em::tensor::save_safetensors(dir / "model.safetensors", weights);
   }
-  std::string main_metric() const override { return "accuracy"; }
+  em::Algo algo() const override { return em::Algo::classification; }  // main metric: accuracy
 
  private:
   static constexpr int64_t kSize = 20;
