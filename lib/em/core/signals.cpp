@@ -72,6 +72,11 @@ void install_stop_handlers(const char* message) {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
+void restore_default_actions() {
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+}
+
 bool stop_requested() { return g_signal.load(std::memory_order_relaxed) != 0; }
 int stop_signal() { return g_signal.load(); }
 

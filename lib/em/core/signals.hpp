@@ -16,6 +16,9 @@ inline constexpr const char* kCheckpointStopMessage =
 // the handler (a string with static storage: nothing else may run there); null leaves the telling to a StopWatcher.
 // Before this call a signal has its default action (the process ends at once).
 void install_stop_handlers(const char* message = kCheckpointStopMessage);
+// SIGINT and SIGTERM end the process at once (their default action), also where they were inherited as ignored (a
+// background job of a script ignores SIGINT): for work that has no safe point yet, such as loading a model.
+void restore_default_actions();
 bool stop_requested();
 int stop_signal();  // the signal number that asked for the stop, 0 if none
 void request_stop(int signal_number);  // for tests and for in-process callers; wakes StopWatchers like a signal

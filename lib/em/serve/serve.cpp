@@ -11,6 +11,7 @@ namespace em::serve {
 void serve(const std::string& model_dir, const infer::PredictOptions& predict_options, const ServeOptions& options) {
   options.validate();
   std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
+  signals::restore_default_actions();  // until the server listens, a stop signal ends em-serve at once
 
   const auto t0 = std::chrono::steady_clock::now();
   auto predictor = infer::Predictor::load(model_dir, predict_options);

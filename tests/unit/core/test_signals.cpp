@@ -60,6 +60,5 @@ TEST_CASE("the first real signal is a cooperative stop", "[core][signals]") {
   CHECK(eventually(seen, SIGTERM));
   CHECK(signals::stop_signal() == SIGTERM);
   signals::reset();
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
+  signals::restore_default_actions();
 }
