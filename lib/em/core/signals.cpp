@@ -50,13 +50,21 @@ extern "C" void on_stop_signal(int sig) {
   wake_watchers();
 }
 
-// Waits until a stop is requested (true) or the quit pipe is written (false).
+void drain_wake_pipe() {
+  char buf[64];
+  while (::read(g_wake_pipe[0], buf, sizeof(buf)) > 0) {
+  }
+}
+
+// Waits until a stop is requested (true) or the quit pipe is written (false). A stop sets g_signal before it writes
+// the wake byte, so checking g_signal before each poll misses none.
 bool wait_for_stop(int quit_fd) {
   pollfd fds[2] = {{g_wake_pipe[0], POLLIN, 0}, {quit_fd, POLLIN, 0}};
   for (;;) {
     if (g_signal.load() != 0) return true;
     if (::poll(fds, 2, -1) < 0 && errno != EINTR) return false;
     if (fds[1].revents != 0) return false;
+    if (fds[0].revents != 0 && g_signal.load() == 0) drain_wake_pipe();  // a byte from before a reset()
   }
 }
 }  // namespace
@@ -87,10 +95,7 @@ void request_stop(int signal_number) {
 
 void reset() {
   g_signal.store(0);
-  if (g_wake_pipe[0] < 0) return;
-  char buf[64];
-  while (::read(g_wake_pipe[0], buf, sizeof(buf)) > 0) {
-  }
+  if (g_wake_pipe[0] >= 0) drain_wake_pipe();
 }
 
 StopWatcher::StopWatcher(std::function<void(int)> on_stop) {
