@@ -28,7 +28,8 @@ start_server() {
   "$EM_BIN/em-serve" --model "$model" --port 0 --threads 1 "$@" 2>"$log" &
   pid=$! port=
   for _ in $(seq 1 600); do
-    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$log")
+    # The log may not exist yet (the background job has not run): not an error under set -e.
+    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$log" 2>/dev/null || true)
     [[ -n $port ]] && break
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
@@ -218,5 +219,14 @@ kill -TERM "$pid"; wait "$pid" || true
 
 expect_exit 2 "--max_batch_size 0 is a usage error" -- "$EM_BIN/em-serve" --model "$model" --max_batch_size 0
 expect_stderr "max_batch_size" "the message names the flag"
+# --batch_size is the canonical name (as in em-predict and em-eval); --max_batch_size, its old name, sets the same value.
+for flag in --batch_size --max_batch_size; do
+  expect_exit 0 "em-serve --measure_ceiling $flag 2" -- "$EM_BIN/em-serve" --model "$model" --threads 1 -q \
+    --measure_ceiling "${imgs[0]}" --ceiling_seconds 0.05 "$flag" 2
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit([b["batch_size"] for b in r["batch_sizes"]] != [1, 2])' \
+    "$T/out" && pass "$flag 2: batch sizes 1, 2 measured" || fail "$flag 2: $(head -c 300 "$T/out")"
+done
+expect_exit 2 "--batch_size 0 is a usage error" -- "$EM_BIN/em-serve" --model "$model" --batch_size 0
+expect_stderr "--batch_size" "the message names the flag"
 expect_exit 1 "a missing model folder fails" -- "$EM_BIN/em-serve" --model "$T/nothing" --port 0
 finish

@@ -1,4 +1,5 @@
-// em-eval: evaluate a trained model on a dataset split and print the metrics (SPEC §6) as JSON on stdout.
+// em-eval: evaluate a trained model on a dataset split and print the metrics (docs/metrics.md) as JSON on stdout.
+#include "common/predict_flags.hpp"
 #include "common/torch_cli.hpp"
 #include "em/io/file.hpp"
 #include "em/train/tasks.hpp"
@@ -18,8 +19,7 @@ int main(int argc, char** argv) {
   return em::cli::run_torch_main(
       argc, argv, info,
       [&](CLI::App& app) {
-        app.add_option("--model", task_options.model_dir, "Model folder (a run's model/ or checkpoint-N/)")
-            ->required();
+        em::cli::bind_model_flag(app, task_options.model_dir);
         app.add_option("--data", task_options.data_dir, "Dataset folder in the algorithm's layout")->required();
         app.add_option("--split", eval.split, "Split to evaluate")
             ->check(CLI::IsMember({"train", "validation", "test"}));
@@ -27,11 +27,10 @@ int main(int argc, char** argv) {
                        "Also write the predictions (classification: JSONL, one object per image; segmentation: a "
                        "folder of label PNGs at the seg_map paths; detection: the COCO results list [{image_id, "
                        "category_id, bbox, score}]; '-' = stdout is not allowed, stdout carries the metrics)");
-        app.add_option("--per_device_eval_batch_size", task_options.batch_size, "Images per forward pass")
-            ->check(CLI::PositiveNumber);
+        em::cli::bind_batch_size_flag(app, task_options.batch_size, "--per_device_eval_batch_size");
         app.add_option("--num_workers", task_options.num_workers, "Data loader threads")
             ->check(CLI::Range(0, 64));
-        app.add_flag("--bf16", eval.bf16, "bf16 autocast (faster on AVX-512/AMX CPUs)");
+        em::cli::bind_bf16_flag(app, eval.bf16);
       },
       [&] {
         if (eval.predictions_path == "-")

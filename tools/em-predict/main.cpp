@@ -1,4 +1,6 @@
-// em-predict: single-shot prediction — the request JSON (SPEC §7) on stdin, or image paths — to the response JSON.
+// em-predict: single-shot prediction — the request JSON (docs/http-api.md) on stdin, or image paths — to the
+// response JSON.
+#include "common/predict_flags.hpp"
 #include "common/torch_cli.hpp"
 #include "em/infer/predictor.hpp"
 #include "em/infer/segmentation_predictor.hpp"
@@ -22,19 +24,13 @@ int main(int argc, char** argv) {
   return em::cli::run_torch_main(
       argc, argv, info,
       [&](CLI::App& app) {
-        app.add_option("--model", model_dir, "Model folder (a run's model/ or checkpoint-N/)")->required();
+        em::cli::bind_predict_flags(app, model_dir, options);
         app.add_option("images", images, "Image files; without them the request JSON is read from --input");
         app.add_option("--input", input, "Request JSON file ('-' = stdin)");
-        app.add_option("--top_k", options.top_k, "Classification: labels per image, best first (0 = all)")
-            ->check(CLI::NonNegativeNumber);
-        app.add_option("--threshold", options.threshold,
-                       "Detection: score threshold (default: the one saved with the model)")
-            ->check(CLI::Range(0.0, 1.0));
         app.add_option("--output_dir", output_dir,
                        "Segmentation: also write each image's label map (PNG of label ids, original size) here: "
                        "IMAGE's name with .png, or <instance index>.png for a request");
-        app.add_flag("--bf16", options.bf16, "bf16 autocast (faster on AVX-512/AMX CPUs)");
-        app.add_option("--batch_size", batch_size, "Images per forward pass")->check(CLI::PositiveNumber);
+        em::cli::bind_batch_size_flag(app, batch_size);
       },
       [&] {
         // Read the input first: a bad request fails fast, before the model loads.

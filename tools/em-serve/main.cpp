@@ -1,8 +1,9 @@
-// em-serve: the real-time inference endpoint (SPEC §8) — POST /inference answers what em-predict prints.
+// em-serve: the real-time inference endpoint (docs/em-serve.md) — POST /inference answers what em-predict prints.
+#include "common/predict_flags.hpp"
 #include "common/torch_cli.hpp"
 #include "em/io/file.hpp"
 #include "em/io/image.hpp"
-#include "em/serve/server.hpp"
+#include "em/serve/serve.hpp"
 
 int main(int argc, char** argv) {
   std::string model_dir, ceiling_image;
@@ -14,26 +15,25 @@ int main(int argc, char** argv) {
       "em-serve",
       "Serve a trained model over HTTP: POST /inference takes the request JSON ({\"instances\": [{\"data\": "
       "BASE64}]}) and answers the response JSON, byte for byte what em-predict prints; GET /health says the model "
-      "is loaded. Concurrent requests are batched together (up to --max_batch_size images, waiting at most "
+      "is loaded. Concurrent requests are batched together (up to --batch_size images, waiting at most "
       "--max_batch_delay_ms). Errors are JSON {\"error\": ...}: 400 malformed request, 404, 405, 413 body over "
       "--max_body_bytes. One access-log line per request on stderr. SIGINT/SIGTERM: finish the requests in "
-      "flight, exit 0.",
-      "em-serve --model RUN/model [--host 127.0.0.1] [--port 8080] [--max_batch_size 16] [--max_batch_delay_ms 5]",
+      "flight, exit 0; a second signal kills at once.",
+      "em-serve --model RUN/model [--host 127.0.0.1] [--port 8080] [--batch_size 16] [--max_batch_delay_ms 5]",
       "em-serve --model run/model --port 8080 & em-b64 cat.png | curl -s --data-binary @- "
       "http://127.0.0.1:8080/inference",
       "em-predict(1), em-b64(1), docs/em-serve.md, docs/http-api.md"};
   return em::cli::run_torch_main(
       argc, argv, info,
       [&](CLI::App& app) {
-        app.add_option("--model", model_dir, "Model folder (a run's model/ or checkpoint-N/)")->required();
+        em::cli::bind_predict_flags(app, model_dir, predict);
         app.add_option("--host", options.host, "Address to listen on (0.0.0.0 = every interface)")
             ->capture_default_str();
         app.add_option("--port", options.port, "Port (0 = any free port; the chosen one is logged)")
             ->capture_default_str();
         app.add_option("--max_body_bytes", options.max_body_bytes, "Largest request body; larger ones get 413")
             ->capture_default_str();
-        app.add_option("--max_batch_size", options.batching.max_batch_size, "Images per forward pass")
-            ->capture_default_str();
+        em::cli::bind_batch_size_flag(app, options.batching.max_batch_size, "--max_batch_size");
         app.add_option("--max_batch_delay_ms", options.batching.max_batch_delay_ms,
                        "Longest wait for more images to join a batch")
             ->capture_default_str();
@@ -43,21 +43,14 @@ int main(int argc, char** argv) {
         app.add_option("--read_timeout", options.read_timeout_s,
                        "Seconds a client may stay silent mid-request before it is answered 400 and dropped")
             ->capture_default_str();
-        app.add_option("--top_k", predict.top_k, "Classification: labels per image, best first (0 = all)")
-            ->check(CLI::NonNegativeNumber)
-            ->capture_default_str();
-        app.add_option("--threshold", predict.threshold,
-                       "Detection: score threshold (default: the one saved with the model)")
-            ->check(CLI::Range(0.0, 1.0));
-        app.add_flag("--bf16", predict.bf16, "bf16 autocast (faster on AVX-512/AMX CPUs)");
         app.add_option("--measure_ceiling", ceiling_image,
                        "Do not serve: print the model's throughput (images/s) at batch sizes 1, 2, 4 ... "
-                       "--max_batch_size on copies of this image, as JSON on stdout");
+                       "--batch_size on copies of this image, as JSON on stdout");
         app.add_option("--ceiling_seconds", ceiling_seconds, "--measure_ceiling: seconds per batch size")
             ->check(CLI::PositiveNumber)
             ->capture_default_str();
         app.add_option("--ceiling_batch_sizes", ceiling_batch_sizes,
-                       "--measure_ceiling: these batch sizes instead of 1, 2, 4 ... --max_batch_size")
+                       "--measure_ceiling: these batch sizes instead of 1, 2, 4 ... --batch_size")
             ->delimiter(',')
             ->check(CLI::PositiveNumber);
       },

@@ -7,7 +7,7 @@ namespace em::serve {
 using Clock = std::chrono::steady_clock;
 
 void BatcherOptions::validate() const {
-  if (max_batch_size < 1) usage_fail("--max_batch_size {}: must be at least 1", max_batch_size);
+  if (max_batch_size < 1) usage_fail("--batch_size {}: must be at least 1 (images per forward pass)", max_batch_size);
   if (max_batch_delay_ms < 0 || max_batch_delay_ms > 60000)
     usage_fail("--max_batch_delay_ms {}: must be in [0, 60000]", max_batch_delay_ms);
 }

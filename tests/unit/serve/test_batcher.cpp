@@ -7,7 +7,7 @@
 #include "em/io/request.hpp"
 #include "em/io/image.hpp"
 #include "em/serve/batcher.hpp"
-#include "em/serve/server.hpp"
+#include "em/serve/http_server.hpp"
 
 using em::infer::Prepared;
 using em::io::Json;
@@ -108,61 +108,9 @@ TEST_CASE("stop answers what is queued, then refuses new submissions", "[serve]"
 }
 
 TEST_CASE("batcher options name the flag and the range", "[serve]") {
-  CHECK_THROWS_WITH((BatcherOptions{0, 5}.validate()), Catch::Contains("--max_batch_size 0"));
+  CHECK_THROWS_WITH((BatcherOptions{0, 5}.validate()), Catch::Contains("--batch_size 0"));
   CHECK_THROWS_WITH((BatcherOptions{4, -1}.validate()), Catch::Contains("--max_batch_delay_ms -1"));
   em::serve::ServeOptions o;
   o.port = 70000;
   CHECK_THROWS_AS(o.validate(), em::UsageError);
-}
-
-namespace {
-// A whole predictor stand-in: the "score" is the image's mean pixel, so answers depend on the request's bytes.
-class MeanPredictor : public em::infer::Predictor {
- public:
-  em::Algo algo() const override { return em::Algo::classification; }
-  Prepared prepare(const em::io::Image& image) const override {
-    double sum = 0;
-    for (uint8_t v : image.pixels) sum += v;
-    return {torch::full({1}, static_cast<float>(sum / static_cast<double>(image.pixels.size()))), image.width,
-            image.height};
-  }
-  std::vector<Json> predict(const std::vector<Prepared>& batch) const override {
-    std::vector<Json> out;
-    for (const auto& p : batch) out.push_back(Json::array({Json{{"score", tag_of(p)}, {"label", "mean"}}}));
-    return out;
-  }
-};
-
-std::string png_of(int width, int height, uint8_t value) {
-  em::io::Image image{width, height, 3, std::vector<uint8_t>(static_cast<size_t>(width * height * 3), value)};
-  return em::io::encode_png(image);
-}
-}  // namespace
-
-TEST_CASE("the inference service answers em-predict's bytes and 400 with the JSON path for bad requests", "[serve]") {
-  em::serve::InferenceService service(std::make_unique<MeanPredictor>(), "model-dir", BatcherOptions{16, 1});
-  MeanPredictor reference;
-  const std::vector<std::string> images = {png_of(5, 4, 10), png_of(3, 3, 200)};
-  const std::string request = em::io::encode_request(images);
-  auto reply = service.infer(request);
-  CHECK(reply.status == 200);
-  CHECK(reply.body == em::infer::format_response(em::infer::make_response(reference.predict_bytes(images))));
-
-  auto error_of = [&](const std::string& body) {
-    auto r = service.infer(body);
-    INFO(r.body);
-    CHECK(r.status == 400);
-    return em::io::parse_json(r.body, "reply").at("error").get<std::string>();
-  };
-  CHECK_THAT(error_of("{\"instances\": [{"), Catch::Contains("invalid JSON"));
-  CHECK_THAT(error_of("{\"images\": []}"), Catch::Contains("missing field \"instances\""));
-  CHECK_THAT(error_of("{\"instances\": [{\"data\": \"@@@\"}]}"), Catch::Contains("instances[0].data"));
-  CHECK_THAT(error_of(em::io::encode_request({images[0], "not an image"})),
-             Catch::Contains("request: instances[1]: not an image"));
-
-  auto health = em::io::parse_json(service.health().body, "health");
-  CHECK(health["status"] == "ok");
-  CHECK(health["algo"] == "classification");
-  CHECK(health["model"] == "model-dir");
-  CHECK(health["stats"]["images"] == 2);
 }

@@ -1,9 +1,7 @@
-#include "em/serve/server.hpp"
+#include "em/serve/http_server.hpp"
 
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
-#include "em/io/request.hpp"
-#include "em/io/image.hpp"
 
 #include <httplib.h>
 
@@ -11,16 +9,13 @@
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <charconv>
-#include <cmath>
 #include <cstring>
-#include <mutex>
 #include <optional>
 
 namespace em::serve {
@@ -213,7 +208,6 @@ std::string human_bytes(uint64_t n) {
 
 }  // namespace
 
-// ---------------------------------------------------------------------------------------------------------------
 void ServeOptions::validate() const {
   if (host.empty()) usage_fail("--host: empty; give an address such as 127.0.0.1 or 0.0.0.0");
   if (port < 0 || port > 65535) usage_fail("--port {}: must be in [0, 65535] (0 = any free port)", port);
@@ -224,109 +218,134 @@ void ServeOptions::validate() const {
   batching.validate();
 }
 
-Reply error_reply(int status, const std::string& message) {
-  return {status, io::dump_json(io::Json{{"error", message}}) + "\n"};
-}
-
 // ---------------------------------------------------------------------------------------------------------------
-InferenceService::InferenceService(std::unique_ptr<infer::Predictor> predictor, std::string model_dir,
-                                   BatcherOptions batching)
-    : predictor_(std::move(predictor)),
-      model_dir_(std::move(model_dir)),
-      batcher_([p = predictor_.get()](const std::vector<infer::Prepared>& batch) { return p->predict(batch); },
-               batching) {}
-
-InferenceService::~InferenceService() { stop(); }
-
-Reply InferenceService::infer(const std::string& body) {
-  std::vector<infer::Prepared> prepared;
-  try {
-    std::vector<std::string> images = io::decode_request(body);
-    prepared.reserve(images.size());
-    for (size_t i = 0; i < images.size(); ++i) {
-      // The same decoding and naming as em-predict (Predictor::predict_bytes), so errors read the same.
-      prepared.push_back(
-          predictor_->prepare(io::decode_image(images[i], fmt::format("request: instances[{}]", i), 3)));
-      std::string().swap(images[i]);
-    }
-  } catch (const Error& e) {
-    return error_reply(400, e.what());
-  } catch (const std::exception& e) {
-    return error_reply(500, fmt::format("request could not be prepared: {}", e.what()));
-  }
-  std::future<std::vector<io::Json>> results;
-  try {
-    results = batcher_.submit(std::move(prepared));
-  } catch (const Error& e) {
-    return error_reply(503, e.what());
-  }
-  try {
-    return {200, infer::format_response(infer::make_response(results.get()))};
-  } catch (const c10::Error& e) {
-    return error_reply(500, fmt::format("prediction failed: {}", e.what_without_backtrace()));
-  } catch (const std::exception& e) {
-    return error_reply(500, fmt::format("prediction failed: {}", e.what()));
+namespace {
+std::string status_text(int status) {
+  switch (status) {
+    case 400: return "malformed HTTP request";
+    case 404: return "no such endpoint (POST /inference, GET /health)";
+    case 413: return "request too large";
+    case 414: return "request line too long";
+    case 416: return "range not satisfiable";
+    case 500: return "internal server error";
+    default: return fmt::format("HTTP status {}", status);
   }
 }
 
-BatcherStats InferenceService::stats() const { return batcher_.stats(); }
-
-Reply InferenceService::health() const {
-  const BatcherStats s = batcher_.stats();
-  io::Json body = {{"status", "ok"},
-                   {"model", model_dir_},
-                   {"algo", algo_name(predictor_->algo())},
-                   {"stats",
-                    {{"requests", s.requests},
-                     {"images", s.images},
-                     {"batches", s.batches},
-                     {"busy_seconds", std::round(s.busy_seconds * 1000) / 1000}}}};
-  return {200, io::dump_json(body) + "\n"};
+std::string exception_text(std::exception_ptr ep) {
+  try {
+    std::rethrow_exception(ep);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+  }
+  return "unknown exception";
 }
+}  // namespace
 
-void InferenceService::stop() { batcher_.stop(); }
-
-// ---------------------------------------------------------------------------------------------------------------
 struct HttpServer::Impl {
+  using Handled = httplib::Server::HandlerResponse;
+
   InferenceService& service;
   ServeOptions options;
   EndpointServer server;
 
-  Impl(InferenceService& s, ServeOptions o) : service(s), options(std::move(o)) {}
+  Impl(InferenceService& s, ServeOptions o) : service(s), options(std::move(o)) {
+    configure_connections();
+    install_routes();
+    install_error_replies();
+  }
+
+  // Threads, timeouts, keep-alive and the body limit httplib enforces itself.
+  void configure_connections() {
+    const auto threads = static_cast<size_t>(options.http_threads);
+    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    // httplib's default also sets SO_REUSEPORT, which would let a second em-serve share the port silently.
+    server.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
+    server.set_read_timeout(options.read_timeout_s);
+    server.set_write_timeout(options.read_timeout_s);
+    server.set_keep_alive_timeout(5);
+    server.set_keep_alive_max_count(1000);
+    server.set_payload_max_length(static_cast<size_t>(options.max_body_bytes));
+  }
+
+  void install_routes() {
+    using httplib::Request;
+    using httplib::Response;
+    server.set_pre_routing_handler([this](const Request& req, Response& res) { return pre_route(req, res); });
+    server.set_expect_100_continue_handler([this](const Request& req, Response& res) {
+      return pre_route(req, res) == Handled::Handled ? res.status : 100;
+    });
+    server.Post("/inference", [this](const Request& req, Response& res, const httplib::ContentReader& reader) {
+      inference(req, res, reader);
+    });
+    server.Get("/health", [this](const Request&, Response& res) { set_reply(res, service.health()); });
+  }
+
+  // Errors httplib answers itself (a malformed request line, a bad range...) and exceptions get a JSON body like
+  // ours; the logger writes the access-log line.
+  void install_error_replies() {
+    using httplib::Request;
+    using httplib::Response;
+    server.set_error_handler(httplib::Server::HandlerWithResponse([](const Request&, Response& res) {
+      if (!res.body.empty()) return Handled::Unhandled;
+      set_reply(res, error_reply(res.status, status_text(res.status)));
+      return Handled::Handled;
+    }));
+    server.set_exception_handler([](const Request&, Response& res, std::exception_ptr ep) {
+      set_reply(res, error_reply(500, "internal error: " + exception_text(ep)));
+    });
+    server.set_logger([](const Request& req, const Response& res) {
+      t_request.status = res.status;
+      log::info("{} {} {} {:.1f} ms {}", req.method.empty() ? "-" : req.method, req.path.empty() ? "-" : req.path,
+                res.status, ms_since(t_request.start), req.remote_addr);
+    });
+  }
 
   // Path and method first, then the body's size from its headers: everything refusable is refused before a byte
   // of the body is read (also answering "Expect: 100-continue", so curl never sends a body that would be refused).
-  httplib::Server::HandlerResponse pre_route(const httplib::Request& req, httplib::Response& res) {
-    auto length = content_length(req);
+  Handled pre_route(const httplib::Request& req, httplib::Response& res) {
+    const auto length = content_length(req);
     const bool chunked = req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
     t_request.routed = true;
     t_request.has_body = chunked || (length && *length > 0);
-    auto refuse = [&](int status, const std::string& message) {
-      set_reply(res, error_reply(status, message));
-      return httplib::Server::HandlerResponse::Handled;
+    auto refuse = [&](const Reply& reply) {
+      set_reply(res, reply);
+      return Handled::Handled;
     };
     const bool inference = req.path == "/inference";
     if (!inference && req.path != "/health")
-      return refuse(404, fmt::format("{}: no such endpoint (POST /inference, GET /health)", req.path));
+      return refuse(error_reply(404, fmt::format("{}: no such endpoint (POST /inference, GET /health)", req.path)));
     const std::string allow = inference ? "POST" : "GET, HEAD";
     if (inference ? req.method != "POST" : req.method != "GET" && req.method != "HEAD") {
       res.set_header("Allow", allow);
-      return refuse(405, fmt::format("{} {}: method not allowed (allowed: {})", req.method, req.path, allow));
+      return refuse(
+          error_reply(405, fmt::format("{} {}: method not allowed (allowed: {})", req.method, req.path, allow)));
     }
-    if (inference) {
-      const auto max = static_cast<uint64_t>(options.max_body_bytes);
-      if (length && *length == std::numeric_limits<uint64_t>::max())
-        return refuse(400, fmt::format("Content-Length \"{}\": not a number",
-                                       req.get_header_value("Content-Length")));
-      if (length && *length > max)
-        return refuse(413, fmt::format("request body of {} bytes: over the limit of {} (--max_body_bytes)", *length,
-                                       human_bytes(max)));
-      if (!length && !chunked)
-        return refuse(411, "POST /inference needs a Content-Length (or chunked transfer encoding)");
-      if (req.get_header_value("Content-Type").rfind("multipart/", 0) == 0)
-        return refuse(415, "send the request JSON itself as the body ({\"instances\": [...]}), not a multipart form");
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
+    if (inference)
+      if (auto refusal = refuse_inference_body(req, length, chunked)) return refuse(*refusal);
+    return Handled::Unhandled;
+  }
+
+  // POST /inference's body, judged from its headers alone.
+  std::optional<Reply> refuse_inference_body(const httplib::Request& req, std::optional<uint64_t> length,
+                                             bool chunked) const {
+    const auto max = static_cast<uint64_t>(options.max_body_bytes);
+    if (length && *length == std::numeric_limits<uint64_t>::max())
+      return error_reply(400,
+                         fmt::format("Content-Length \"{}\": not a number", req.get_header_value("Content-Length")));
+    if (length && *length > max)
+      return error_reply(413, fmt::format("request body of {} bytes: over the limit of {} (--max_body_bytes)",
+                                          *length, human_bytes(max)));
+    if (!length && !chunked)
+      return error_reply(411, "POST /inference needs a Content-Length (or chunked transfer encoding)");
+    if (req.get_header_value("Content-Type").rfind("multipart/", 0) == 0)
+      return error_reply(415,
+                         "send the request JSON itself as the body ({\"instances\": [...]}), not a multipart form");
+    return std::nullopt;
   }
 
   void inference(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
@@ -356,70 +375,8 @@ struct HttpServer::Impl {
   }
 };
 
-namespace {
-std::string status_text(int status) {
-  switch (status) {
-    case 400: return "malformed HTTP request";
-    case 404: return "no such endpoint (POST /inference, GET /health)";
-    case 413: return "request too large";
-    case 414: return "request line too long";
-    case 416: return "range not satisfiable";
-    case 500: return "internal server error";
-    default: return fmt::format("HTTP status {}", status);
-  }
-}
-}  // namespace
-
 HttpServer::HttpServer(InferenceService& service, ServeOptions options)
-    : impl_(std::make_unique<Impl>(service, std::move(options))) {
-  using httplib::Request;
-  using httplib::Response;
-  using Handled = httplib::Server::HandlerResponse;
-  Impl* impl = impl_.get();
-  const ServeOptions& o = impl->options;
-  EndpointServer& s = impl->server;
-  const auto threads = static_cast<size_t>(o.http_threads);
-  s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  // httplib's default also sets SO_REUSEPORT, which would let a second em-serve share the port silently.
-  s.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  s.set_read_timeout(o.read_timeout_s);
-  s.set_write_timeout(o.read_timeout_s);
-  s.set_keep_alive_timeout(5);
-  s.set_keep_alive_max_count(1000);
-  s.set_payload_max_length(static_cast<size_t>(o.max_body_bytes));
-  s.set_pre_routing_handler([impl](const Request& req, Response& res) { return impl->pre_route(req, res); });
-  s.set_expect_100_continue_handler([impl](const Request& req, Response& res) {
-    return impl->pre_route(req, res) == Handled::Handled ? res.status : 100;
-  });
-  s.Post("/inference", [impl](const Request& req, Response& res, const httplib::ContentReader& reader) {
-    impl->inference(req, res, reader);
-  });
-  s.Get("/health", [impl](const Request&, Response& res) { set_reply(res, impl->service.health()); });
-  // Errors httplib answers itself (a malformed request line, a bad range...) get a JSON body like ours.
-  s.set_error_handler(httplib::Server::HandlerWithResponse([](const Request&, Response& res) {
-    if (!res.body.empty()) return Handled::Unhandled;
-    set_reply(res, error_reply(res.status, status_text(res.status)));
-    return Handled::Handled;
-  }));
-  s.set_exception_handler([](const Request&, Response& res, std::exception_ptr ep) {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    set_reply(res, error_reply(500, "internal error: " + what));
-  });
-  s.set_logger([](const Request& req, const Response& res) {
-    t_request.status = res.status;
-    log::info("{} {} {} {:.1f} ms {}", req.method.empty() ? "-" : req.method, req.path.empty() ? "-" : req.path,
-              res.status, ms_since(t_request.start), req.remote_addr);
-  });
-}
+    : impl_(std::make_unique<Impl>(service, std::move(options))) {}
 
 HttpServer::~HttpServer() = default;
 
@@ -443,104 +400,6 @@ void HttpServer::run() {
 void HttpServer::stop() {
   impl_->server.stopping = true;
   impl_->server.close_listener();
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-namespace {
-// Stop signals: the handler only writes the signal number into a pipe (async-signal-safe); a watcher thread reads
-// it and stops the server in ordinary code. (Masking the signals in every thread for sigwait is not enough: LibTorch
-// starts threads before main.) During model loading, or at a second signal, the handler exits at once.
-enum Phase : int { loading, serving, done };
-std::atomic<int> g_phase{loading};
-std::atomic<int> g_signals{0};
-int g_signal_pipe[2] = {-1, -1};
-std::mutex g_server_mutex;
-HttpServer* g_server = nullptr;
-
-extern "C" void on_stop_signal(int sig) {
-  const int count = g_signals.fetch_add(1) + 1;
-  const int phase = g_phase.load();
-  if (phase == done) return;
-  if (phase == loading || count > 1) {
-    static const char msg[] = "em-serve: stopping now (signal)\n";
-    ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof(msg) - 1);
-    (void)ignored;
-    ::_exit(static_cast<int>(ExitCode::interrupted));
-  }
-  const char byte = static_cast<char>(sig);
-  ssize_t ignored = ::write(g_signal_pipe[1], &byte, 1);
-  (void)ignored;
-}
-
-void watch_stop_signals() {
-  char sig = 0;
-  while (::read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
-  }
-  if (sig == 0) return;  // serve() is done and closed the pipe
-  std::lock_guard<std::mutex> lock(g_server_mutex);
-  log::info("{}: stopping: no new connections, finishing the requests in flight (signal again to quit at once)",
-            sig == SIGINT ? "SIGINT" : "SIGTERM");
-  if (g_server) g_server->stop();
-}
-
-// Installs the handlers and the watcher for one serve() call; the destructor ends the watcher on every way out.
-class StopSignals {
- public:
-  StopSignals() {
-    if (::pipe(g_signal_pipe) != 0) fail("cannot create a pipe: {}", std::strerror(errno));
-    struct sigaction action {};
-    action.sa_handler = on_stop_signal;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESTART;
-    ::sigaction(SIGINT, &action, nullptr);
-    ::sigaction(SIGTERM, &action, nullptr);
-    watcher_ = std::thread(watch_stop_signals);
-  }
-  ~StopSignals() {
-    g_phase = done;
-    ::close(g_signal_pipe[1]);  // ends the watcher if no signal came
-    watcher_.join();
-    ::close(g_signal_pipe[0]);
-  }
-  StopSignals(const StopSignals&) = delete;
-  StopSignals& operator=(const StopSignals&) = delete;
-
- private:
-  std::thread watcher_;
-};
-}  // namespace
-
-void serve(const std::string& model_dir, const infer::PredictOptions& predict_options, const ServeOptions& options) {
-  options.validate();
-  ::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
-  g_phase = loading;
-  g_signals = 0;
-  StopSignals stop_signals;
-
-  const auto t0 = Clock::now();
-  auto predictor = infer::Predictor::load(model_dir, predict_options);
-  log::info("loaded {} ({}) in {:.1f} s", model_dir, algo_name(predictor->algo()), ms_since(t0) / 1000);
-  InferenceService service(std::move(predictor), model_dir, options.batching);
-  HttpServer server(service, options);
-  const int port = server.bind();
-  {
-    std::lock_guard<std::mutex> lock(g_server_mutex);
-    g_server = &server;
-    g_phase = serving;
-  }
-  const std::string host = options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
-  // Always printed (also with --quiet): scripts read the port from it when they asked for port 0.
-  log::write(log::Level::info, fmt::format("listening on http://{}:{}", host, port));
-  server.run();
-  {
-    std::lock_guard<std::mutex> lock(g_server_mutex);
-    g_server = nullptr;
-    g_phase = done;
-  }
-  service.stop();
-  const BatcherStats stats = service.stats();
-  log::info("stopped after {} predictions ({} images in {} forward passes)", stats.requests, stats.images,
-            stats.batches);
 }
 
 }  // namespace em::serve

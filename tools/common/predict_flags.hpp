@@ -1,0 +1,23 @@
+// CLI11 bindings shared by the tools that run a trained model (em-predict, em-serve, em-eval): each flag has one
+// name, one help text and one check. --batch_size is the one name for images per forward pass in every tool.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "em/infer/predictor.hpp"
+
+namespace em::cli {
+
+// --model DIR (required).
+void bind_model_flag(CLI::App& app, std::string& model_dir);
+// --bf16.
+void bind_bf16_flag(CLI::App& app, bool& bf16);
+// --batch_size N (at least 1). `old_name` ("--max_batch_size"), when given, is an alias kept so that older
+// commands still run.
+void bind_batch_size_flag(CLI::App& app, int64_t& batch_size, const std::string& old_name = "");
+// --model, --top_k, --threshold and --bf16: what em-predict and em-serve share.
+void bind_predict_flags(CLI::App& app, std::string& model_dir, infer::PredictOptions& options);
+
+}  // namespace em::cli
