@@ -237,8 +237,7 @@ void summarize(const CocoSplit* train, io::Json split_summaries, const ImageStat
 }  // namespace
 
 ValidationReport validate_detection(const std::string& dir, int threads) {
-  ValidationReport report = begin_report(
-      "detection", dir, fmt::format("DIR/train/{} with the images beside it", kCocoAnnotationFile));
+  ValidationReport report = begin_report(Algo::detection, dir);
   if (!report.ok()) return report;
   const std::vector<CocoSplit> splits = read_splits(dir, report);
   const CocoSplit* train = nullptr;

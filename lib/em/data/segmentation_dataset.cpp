@@ -542,8 +542,7 @@ void summarise_segmentation(const std::vector<SegmentationSplitListing>& listing
 }  // namespace
 
 ValidationReport validate_segmentation(const std::string& dir, int threads) {
-  ValidationReport report =
-      begin_report("segmentation", dir, "DIR/train/train.json, DIR/resources/id2label.json");
+  ValidationReport report = begin_report(Algo::segmentation, dir);
   if (!report.ok()) return report;
   // Labels first: the pixel-value check needs them.
   const CheckedLabels labels = check_id2label(dir, report);

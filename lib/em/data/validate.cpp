@@ -123,13 +123,14 @@ ValidationReport validate_dataset(Algo algo, const std::string& dir, int threads
   return kValidators[index_of(algo)].validate(dir, threads);
 }
 
-ValidationReport begin_report(const std::string& algo, const std::string& dir, const std::string& expected_layout) {
+ValidationReport begin_report(Algo algo, const std::string& dir) {
   ValidationReport report;
-  report.algo = algo;
+  report.algo = algo_name(algo);
   report.dir = dir;
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
-    report.problems.push_back({dir, fmt::format("no such dataset folder (expected {})", expected_layout)});
+    report.problems.push_back(
+        {dir, fmt::format("no such dataset folder (expected {})", algo_info(algo).dataset_layout)});
   return report;
 }
 
@@ -244,7 +245,7 @@ void summarise_classification(const std::vector<std::string>& labels,
 }  // namespace
 
 ValidationReport validate_classification(const std::string& dir, int threads) {
-  ValidationReport report = begin_report("classification", dir, "DIR/train/{label}/IMAGE");
+  ValidationReport report = begin_report(Algo::classification, dir);
   if (!report.ok()) return report;
   std::vector<std::string> labels;
   const std::map<std::string, SplitListing> listings = list_classification_splits(dir, labels, report);

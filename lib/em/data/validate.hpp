@@ -33,8 +33,8 @@ struct ValidationReport {
 };
 
 // The start of every validator's report: ALGO and DIR set and, when DIR is not a folder, the problem "no such dataset
-// folder (expected EXPECTED_LAYOUT)" already in it (the validator then returns it as it is).
-ValidationReport begin_report(const std::string& algo, const std::string& dir, const std::string& expected_layout);
+// folder (expected LAYOUT)" already in it (the validator then returns it as it is).
+ValidationReport begin_report(Algo algo, const std::string& dir);  // the layout line from core/algo's row
 
 // The validator of `algo`'s layout (the layouts are in docs/datasets.md).
 ValidationReport validate_dataset(Algo algo, const std::string& dir, int threads = 0);

@@ -13,30 +13,20 @@ namespace fs = std::filesystem;
 
 Classifier Classifier::create(const std::string& model_config, std::vector<std::string> labels, int64_t input_size) {
   Classifier c;
-  c.config = resolve_model_config<ResNetConfig>(model_config, Algo::classification);
-  c.config.set_labels(std::move(labels));
-  c.config.validate(model_config_name(model_config, Algo::classification));
-  c.model = ResNetForImageClassification(c.config);
+  build_parts(c, resolve_model_config<ResNetConfig>(model_config, Algo::classification), std::move(labels),
+              model_config_name(model_config, Algo::classification));
   c.preprocessor = PreprocessorConfig::classification(input_size);
   return c;
 }
 
 Classifier Classifier::load(const fs::path& dir, bool channels_last) {
-  const ModelFolder folder = open_model_folder(dir, Algo::classification);
   Classifier c;
-  c.config = ResNetConfig::from_json(folder.config, folder.config_path.string());
-  c.model = load_module<ResNetForImageClassification>(c.config, dir, channels_last);
-  c.channels_last = channels_last;
-  if (folder.has_preprocessor()) {
-    c.preprocessor = PreprocessorConfig::read(folder.preprocessor_path.string());
-  } else {
+  const ModelFolder folder = load_parts(c, dir, Algo::classification, channels_last);
+  if (!folder.has_preprocessor())
     log::warn("{}: absent; resizing to {}x{} with ImageNet mean/std", folder.preprocessor_path.string(),
               c.preprocessor.width, c.preprocessor.height);
-  }
   return c;
 }
-
-void Classifier::save(const fs::path& dir) const { save_model_dir(dir, config.to_json(), *model, preprocessor.to_json()); }
 
 torch::Tensor Classifier::preprocess(const io::Image& image) const { return preprocess_image(preprocessor, image); }
 

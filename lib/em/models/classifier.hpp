@@ -11,19 +11,16 @@
 
 #include "em/io/image.hpp"
 #include "em/io/json.hpp"
+#include "em/models/model_folder.hpp"
 #include "em/models/preprocessor.hpp"
 #include "em/models/resnet.hpp"
 
 namespace em::models {
 
-struct Classifier {
+struct Classifier : ModelParts<ResNetConfig, ResNetForImageClassification, PreprocessorConfig> {
   // HF's base_model_prefix of the task model: --init also takes a checkpoint of the bare model
   // (ResNetModel: "embedder...").
   static constexpr const char* kBaseModelPrefix = "resnet";
-
-  ResNetConfig config;
-  ResNetForImageClassification model{nullptr};
-  PreprocessorConfig preprocessor;
 
   // A fresh model: `model_config` is a built-in name (resnet-18/34/50/101/152) or an HF config.json path.
   // Weights are initialised from the current torch seed.
@@ -31,7 +28,6 @@ struct Classifier {
   // A saved model folder (ours or an HF ResNetForImageClassification folder), loaded strictly, in eval mode.
   // channels_last: built channels-last and filled that way (prediction), instead of use_channels_last() after.
   static Classifier load(const std::filesystem::path& dir, bool channels_last = false);
-  void save(const std::filesystem::path& dir) const;
 
   // One decoded image -> [3, height, width], exactly as in training (RGB, bilinear resize, rescale, normalize).
   torch::Tensor preprocess(const io::Image& image) const;
@@ -39,7 +35,6 @@ struct Classifier {
   torch::Tensor logits(const torch::Tensor& pixel_values, bool bf16) const;
   // Moves conv weights to channels-last (faster convolutions on CPU); inputs follow in logits().
   void use_channels_last();
-  bool channels_last = false;
 };
 
 }  // namespace em::models

@@ -107,32 +107,22 @@ std::pair<int, int> DetrImageProcessorConfig::output_size(int h, int w) const {
 Detector Detector::create(const std::string& model_config, std::vector<std::string> labels, int64_t image_size,
                           double threshold) {
   Detector d;
-  d.config = resolve_model_config<DetrConfig>(model_config, Algo::detection);
-  d.config.set_labels(std::move(labels));
-  d.config.threshold = threshold;
-  d.config.validate(model_config_name(model_config, Algo::detection));
-  d.model = DetrForObjectDetection(d.config);
+  DetrConfig config = resolve_model_config<DetrConfig>(model_config, Algo::detection);
+  config.threshold = threshold;
+  build_parts(d, std::move(config), std::move(labels), model_config_name(model_config, Algo::detection));
   d.preprocessor = DetrImageProcessorConfig::for_image_size(image_size);
   return d;
 }
 
 Detector Detector::load(const fs::path& dir) {
-  const ModelFolder folder = open_model_folder(dir, Algo::detection);
   Detector d;
-  d.config = DetrConfig::from_json(folder.config, folder.config_path.string());
-  d.model = load_module<DetrForObjectDetection>(d.config, dir);
-  if (folder.has_preprocessor()) {
-    d.preprocessor = DetrImageProcessorConfig::read(folder.preprocessor_path.string());
-  } else {
+  const ModelFolder folder = load_parts(d, dir, Algo::detection, /*channels_last=*/false);
+  if (!folder.has_preprocessor()) {
     d.preprocessor = DetrImageProcessorConfig::for_image_size(800);
     log::warn("{}: absent; using DETR's shortest edge 800 / longest 1333 with ImageNet mean/std",
               folder.preprocessor_path.string());
   }
   return d;
-}
-
-void Detector::save(const fs::path& dir) const {
-  save_model_dir(dir, config.to_json(), *model, preprocessor.to_json());
 }
 
 torch::Tensor Detector::normalize(const io::Image& image) const {

@@ -13,6 +13,7 @@
 #include "em/io/image.hpp"
 #include "em/io/json.hpp"
 #include "em/models/detr.hpp"
+#include "em/models/model_folder.hpp"
 #include "em/models/detr_loss.hpp"
 #include "em/models/preprocessor.hpp"
 
@@ -46,14 +47,10 @@ struct ImageDetections {
   std::vector<std::array<float, 4>> boxes;  // (xmin, ymin, xmax, ymax), not clipped to the image
 };
 
-struct Detector {
+struct Detector : ModelParts<DetrConfig, DetrForObjectDetection, DetrImageProcessorConfig> {
   // HF's base_model_prefix of the task model: --init also takes a checkpoint of the bare model
   // (DetrModel: "backbone...").
   static constexpr const char* kBaseModelPrefix = "model";
-
-  DetrConfig config;
-  DetrForObjectDetection model{nullptr};
-  DetrImageProcessorConfig preprocessor;
 
   // A fresh model: `model_config` is a built-in name (detr-resnet-50 = "", detr-resnet-18-tiny, ...) or an HF
   // config.json path. Weights from the current torch seed; labels and threshold set in the config.
@@ -61,7 +58,6 @@ struct Detector {
                          double threshold);
   // A saved model folder (ours or an HF DetrForObjectDetection folder with timm backbone names).
   static Detector load(const std::filesystem::path& dir);
-  void save(const std::filesystem::path& dir) const;
 
   // One decoded image -> [3, h, w] float at the processor's size (RGB, bilinear resize, rescale, normalize).
   torch::Tensor preprocess(const io::Image& image) const;

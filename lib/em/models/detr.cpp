@@ -475,6 +475,19 @@ torch::Tensor DetrDecoderLayerImpl::forward(const torch::Tensor& hidden, const t
 
 // ---------------------------------------------------------------- DetrModel
 
+namespace {
+// parent.layers.{0..count-1}: `count` layers built from the config, also kept in `layers` for the forward pass.
+template <typename Layer>
+void register_layers(torch::nn::Module& parent, const DetrConfig& config, int64_t count, std::vector<Layer>& layers) {
+  torch::nn::ModuleList list;
+  for (int64_t i = 0; i < count; ++i) {
+    layers.push_back(Layer(config));
+    list->push_back(layers.back());
+  }
+  parent.register_module("layers", list);
+}
+}  // namespace
+
 DetrModelImpl::DetrModelImpl(const DetrConfig& config) : config_(config) {
   config_.validate("detr config");
   const int64_t d = config.d_model;
@@ -492,19 +505,9 @@ DetrModelImpl::DetrModelImpl(const DetrConfig& config) : config_(config) {
   query_position_embeddings = register_module("query_position_embeddings", torch::nn::Embedding(config.num_queries, d));
 
   auto encoder = register_module("encoder", plain_module("DetrEncoder"));
-  torch::nn::ModuleList enc;
-  for (int64_t i = 0; i < config.encoder_layers; ++i) {
-    encoder_layers.push_back(DetrEncoderLayer(config));
-    enc->push_back(encoder_layers.back());
-  }
-  encoder->register_module("layers", enc);
+  register_layers(*encoder, config, config.encoder_layers, encoder_layers);
   auto decoder = register_module("decoder", plain_module("DetrDecoder"));
-  torch::nn::ModuleList dec;
-  for (int64_t i = 0; i < config.decoder_layers; ++i) {
-    decoder_layers.push_back(DetrDecoderLayer(config));
-    dec->push_back(decoder_layers.back());
-  }
-  decoder->register_module("layers", dec);
+  register_layers(*decoder, config, config.decoder_layers, decoder_layers);
   decoder_layernorm = decoder->register_module("layernorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
 }
 

@@ -72,4 +72,43 @@ Module load_module(const Config& config, const std::filesystem::path& dir, bool 
   return module;
 }
 
+// The parts every model family holds (Classifier, Segmenter and Detector derive from it): the architecture, the
+// module, the image processor that goes with it, and whether the module is channels-last.
+template <typename Config, typename Module, typename Processor>
+struct ModelParts {
+  Config config;
+  Module model{nullptr};
+  Processor preprocessor;
+  bool channels_last = false;
+
+  // The model folder: config.json, model.safetensors, preprocessor_config.json (each atomically).
+  void save(const std::filesystem::path& dir) const {
+    save_model_dir(dir, config.to_json(), *model, preprocessor.to_json());
+  }
+};
+
+// A fresh model in `parts`: `config` with these labels (class id = position), validated (`described` names it in
+// errors), the module built from the current torch seed. The caller sets the preprocessor.
+template <typename Parts, typename Config>
+void build_parts(Parts& parts, Config config, std::vector<std::string> labels, const std::string& described) {
+  parts.config = std::move(config);
+  parts.config.set_labels(std::move(labels));
+  parts.config.validate(described);
+  parts.model = decltype(parts.model)(parts.config);
+}
+
+// A saved model folder of `algo` in `parts`: config.json through Config::from_json, the module filled strictly
+// (load_module), and preprocessor_config.json through Processor::read when the folder has one. Returns the folder:
+// when !has_preprocessor() the caller chooses the processor's defaults (and says so).
+template <typename Parts>
+ModelFolder load_parts(Parts& parts, const std::filesystem::path& dir, Algo algo, bool channels_last) {
+  ModelFolder folder = open_model_folder(dir, algo);
+  parts.config = decltype(parts.config)::from_json(folder.config, folder.config_path.string());
+  parts.model = load_module<decltype(parts.model)>(parts.config, dir, channels_last);
+  parts.channels_last = channels_last;
+  using Processor = decltype(parts.preprocessor);
+  if (folder.has_preprocessor()) parts.preprocessor = Processor::read(folder.preprocessor_path.string());
+  return folder;
+}
+
 }  // namespace em::models

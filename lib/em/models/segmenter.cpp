@@ -20,39 +20,30 @@ SegformerConfig Segmenter::resolve_config(const std::string& model_config) {
 
 Segmenter Segmenter::create(const SegformerConfig& architecture, std::vector<std::string> labels, int64_t image_size) {
   Segmenter s;
-  s.config = architecture;
-  s.config.set_labels(std::move(labels));
-  s.config.validate("segformer config");
-  s.model = SegformerForSemanticSegmentation(s.config);
+  build_parts(s, architecture, std::move(labels), "segformer config");
   s.preprocessor = PreprocessorConfig::segmentation(image_size);
   return s;
 }
 
 Segmenter Segmenter::load(const fs::path& dir, bool channels_last) {
-  const ModelFolder folder = open_model_folder(dir, Algo::segmentation);
   Segmenter s;
-  s.config = SegformerConfig::from_json(folder.config, folder.config_path.string());
-  s.model = load_module<SegformerForSemanticSegmentation>(s.config, dir, channels_last);
-  s.channels_last = channels_last;
+  const ModelFolder folder = load_parts(s, dir, Algo::segmentation, channels_last);
   const std::string pre_path = folder.preprocessor_path.string();
-  s.preprocessor = PreprocessorConfig::segmentation(512);
-  if (folder.has_preprocessor()) {
-    s.preprocessor = PreprocessorConfig::read(pre_path);
-    // ADE20k-style processors shift every id down by one (0 = background becomes ignore); our label maps and
-    // metrics take the ids as they are, so such a model's ids must be read with that in mind.
-    auto reduce = s.preprocessor.extra.find("do_reduce_labels");
-    if (reduce == s.preprocessor.extra.end()) reduce = s.preprocessor.extra.find("reduce_labels");
-    if (reduce != s.preprocessor.extra.end() && reduce->is_boolean() && reduce->get<bool>())
-      log::warn("{}: do_reduce_labels is true; emkit reads label maps without reducing them (id 0 stays a class)",
-                pre_path);
-  } else {
+  if (!folder.has_preprocessor()) {
+    s.preprocessor = PreprocessorConfig::segmentation(512);
     log::warn("{}: absent; resizing to {}x{} with ImageNet mean/std (SegformerImageProcessor's defaults)", pre_path,
               s.preprocessor.width, s.preprocessor.height);
+    return s;
   }
+  // ADE20k-style processors shift every id down by one (0 = background becomes ignore); our label maps and
+  // metrics take the ids as they are, so such a model's ids must be read with that in mind.
+  auto reduce = s.preprocessor.extra.find("do_reduce_labels");
+  if (reduce == s.preprocessor.extra.end()) reduce = s.preprocessor.extra.find("reduce_labels");
+  if (reduce != s.preprocessor.extra.end() && reduce->is_boolean() && reduce->get<bool>())
+    log::warn("{}: do_reduce_labels is true; emkit reads label maps without reducing them (id 0 stays a class)",
+              pre_path);
   return s;
 }
-
-void Segmenter::save(const fs::path& dir) const { save_model_dir(dir, config.to_json(), *model, preprocessor.to_json()); }
 
 torch::Tensor Segmenter::preprocess(const io::Image& image) const { return preprocess_image(preprocessor, image); }
 

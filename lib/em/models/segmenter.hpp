@@ -9,30 +9,26 @@
 #include <torch/torch.h>
 
 #include "em/io/image.hpp"
+#include "em/models/model_folder.hpp"
 #include "em/models/preprocessor.hpp"
 #include "em/models/segformer.hpp"
 
 namespace em::models {
 
-struct Segmenter {
+struct Segmenter : ModelParts<SegformerConfig, SegformerForSemanticSegmentation, PreprocessorConfig> {
   // HF's base_model_prefix of the task model: --init also takes a checkpoint of the bare model
   // (SegformerModel: "encoder...").
   static constexpr const char* kBaseModelPrefix = "segformer";
 
-  SegformerConfig config;
-  SegformerForSemanticSegmentation model{nullptr};
-  PreprocessorConfig preprocessor;
-  bool channels_last = false;
-
   // The architecture of `model_config`: a built-in name (mit-b0..mit-b5), an HF config.json path or a model folder
-  // holding one; "" = the algorithm's default model (core/algo.cpp: mit-b3, SegFormer-B3). Unknown names are usage errors listing the built-ins.
+  // holding one; "" = the algorithm's default model (core/algo.cpp: mit-b3, SegFormer-B3). Unknown names are usage
+  // errors listing the built-ins.
   static SegformerConfig resolve_config(const std::string& model_config);
   // A fresh model with these labels (class id = position), initialised from the current torch seed (HF's init).
   static Segmenter create(const SegformerConfig& architecture, std::vector<std::string> labels, int64_t image_size);
   // A saved model folder (ours or an HF SegformerForSemanticSegmentation folder), loaded strictly, in eval mode.
   // channels_last: built channels-last and filled that way (prediction), instead of use_channels_last() after.
   static Segmenter load(const std::filesystem::path& dir, bool channels_last = false);
-  void save(const std::filesystem::path& dir) const;
 
   // One decoded image -> [3, height, width] as the model's processor does it (RGB, resize, rescale, normalize).
   torch::Tensor preprocess(const io::Image& image) const;

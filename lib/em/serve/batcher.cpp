@@ -1,5 +1,7 @@
 #include "em/serve/batcher.hpp"
 
+#include "em/core/chunks.hpp"
+
 #include "em/core/error.hpp"
 
 namespace em::serve {
@@ -101,63 +103,71 @@ std::vector<io::Json> Batcher::predict_in_chunks(const std::vector<infer::Prepar
   const auto max = static_cast<size_t>(options_.max_batch_size);
   if (images.size() <= max) return predict_(images);
   std::vector<io::Json> out;
-  for (size_t start = 0; start < images.size(); start += max) {
-    size_t end = std::min(images.size(), start + max);
-    for (auto& r : predict_(std::vector<infer::Prepared>(images.begin() + start, images.begin() + end)))
+  for_each_chunk(images.size(), max, [&](size_t begin, size_t end) {
+    for (auto& r : predict_(std::vector<infer::Prepared>(images.begin() + begin, images.begin() + end)))
       out.push_back(std::move(r));
-  }
+  });
   return out;
 }
 
 void Batcher::run_batch(std::vector<std::unique_ptr<Job>>& jobs) {
   const auto start = Clock::now();
   int64_t passes = 0, images = 0;
-  auto run_alone = [&](Job& job) {
+  // Each job's answer, handed over only after the stats count it: a client that reads /health right after its
+  // reply sees its own images.
+  std::vector<std::vector<io::Json>> answers(jobs.size());
+  std::vector<std::exception_ptr> errors(jobs.size());
+  auto run_alone = [&](size_t j) {
     try {
-      auto results = predict_in_chunks(job.images);
-      passes += (static_cast<int64_t>(job.images.size()) + options_.max_batch_size - 1) / options_.max_batch_size;
-      if (results.size() != job.images.size())
-        fail("predictor returned {} results for {} images", results.size(), job.images.size());
+      const Job& job = *jobs[j];
+      answers[j] = predict_in_chunks(job.images);
+      passes += static_cast<int64_t>(num_chunks(job.images.size(), static_cast<size_t>(options_.max_batch_size)));
+      if (answers[j].size() != job.images.size())
+        fail("predictor returned {} results for {} images", answers[j].size(), job.images.size());
       images += static_cast<int64_t>(job.images.size());
-      job.done.set_value(std::move(results));
     } catch (...) {
-      job.done.set_exception(std::current_exception());
+      errors[j] = std::current_exception();
     }
   };
-  if (jobs.size() == 1) {
-    run_alone(*jobs[0]);
-  } else {
-    std::vector<infer::Prepared> batch;
-    for (const auto& job : jobs) batch.insert(batch.end(), job->images.begin(), job->images.end());
-    std::vector<io::Json> results;
-    bool ok = false;
-    try {
-      results = predict_(batch);
-      ok = results.size() == batch.size();
-      ++passes;
-    } catch (...) {
-      ok = false;
-    }
-    if (ok) {
-      size_t offset = 0;
-      for (auto& job : jobs) {
-        const size_t n = job->images.size();
-        job->done.set_value(std::vector<io::Json>(std::make_move_iterator(results.begin() + offset),
-                                                  std::make_move_iterator(results.begin() + offset + n)));
-        offset += n;
-      }
-      images += static_cast<int64_t>(batch.size());
-    } else {
-      // Isolate the failure: each submission again on its own, so only the one that breaks the model fails.
-      for (auto& job : jobs) run_alone(*job);
-    }
-  }
+  if (jobs.size() == 1 || !run_together(jobs, answers, passes, images))
+    for (size_t j = 0; j < jobs.size(); ++j) run_alone(j);  // isolate a failure: only the breaking job fails
   const double busy = std::chrono::duration<double>(Clock::now() - start).count();
-  std::lock_guard<std::mutex> lock(mutex_);
-  stats_.busy_seconds += busy;
-  stats_.requests += static_cast<int64_t>(jobs.size());
-  stats_.images += images;
-  stats_.batches += passes;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats_.busy_seconds += busy;
+    stats_.requests += static_cast<int64_t>(jobs.size());
+    stats_.images += images;
+    stats_.batches += passes;
+  }
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    if (errors[j])
+      jobs[j]->done.set_exception(errors[j]);
+    else
+      jobs[j]->done.set_value(std::move(answers[j]));
+  }
+}
+
+bool Batcher::run_together(const std::vector<std::unique_ptr<Job>>& jobs, std::vector<std::vector<io::Json>>& answers,
+                           int64_t& passes, int64_t& images) const {
+  std::vector<infer::Prepared> batch;
+  for (const auto& job : jobs) batch.insert(batch.end(), job->images.begin(), job->images.end());
+  std::vector<io::Json> results;
+  try {
+    results = predict_(batch);
+    ++passes;
+  } catch (...) {
+    return false;
+  }
+  if (results.size() != batch.size()) return false;
+  size_t offset = 0;
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const size_t n = jobs[j]->images.size();
+    answers[j].assign(std::make_move_iterator(results.begin() + offset),
+                      std::make_move_iterator(results.begin() + offset + n));
+    offset += n;
+  }
+  images += static_cast<int64_t>(batch.size());
+  return true;
 }
 
 PredictThroughput measure_predict_throughput(const infer::Predictor& predictor, const infer::Prepared& sample,

@@ -57,6 +57,9 @@ class Batcher {
   };
   void run();
   void run_batch(std::vector<std::unique_ptr<Job>>& jobs);
+  // All jobs' images in one forward pass; false (nothing answered) when it throws or miscounts.
+  bool run_together(const std::vector<std::unique_ptr<Job>>& jobs, std::vector<std::vector<io::Json>>& answers,
+                    int64_t& passes, int64_t& images) const;
   std::vector<io::Json> predict_in_chunks(const std::vector<infer::Prepared>& images) const;
 
   PredictFn predict_;

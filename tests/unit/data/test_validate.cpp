@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "em/core/error.hpp"
+#include "em/data/coco_dataset.hpp"
 #include "em/data/validate.hpp"
 #include "em/io/file.hpp"
 #include "test_support.hpp"
@@ -59,4 +60,19 @@ TEST_CASE("the image-size summary gives the range and the most common size, the 
   const em::io::Json j = sizes.to_json();
   CHECK(em::io::dump_json(j) == R"({"width":{"min":320,"max":800},"height":{"min":200,"max":480},)"
                                 R"("most_common":{"width":320,"height":240,"images":2},"distinct_sizes":3})");
+}
+
+TEST_CASE("a missing dataset folder names the algorithm's layout from its row", "[data][validate]") {
+  const std::string missing = "/nonexistent/dataset";
+  const auto c = em::data::validate_dataset(em::Algo::classification, missing);
+  REQUIRE(c.problems.size() == 1);
+  CHECK(c.algo == "classification");
+  CHECK(c.problems[0].reason == "no such dataset folder (expected DIR/train/{label}/IMAGE)");
+  const auto d = em::data::validate_dataset(em::Algo::detection, missing);
+  REQUIRE(d.problems.size() == 1);
+  CHECK(d.problems[0].reason == std::string("no such dataset folder (expected DIR/train/") +
+                                    em::data::kCocoAnnotationFile + " with the images beside it)");
+  const auto s = em::data::validate_dataset(em::Algo::segmentation, missing);
+  CHECK(s.problems.at(0).reason ==
+        "no such dataset folder (expected DIR/train/train.json, DIR/resources/id2label.json)");
 }
