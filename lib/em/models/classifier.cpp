@@ -31,15 +31,10 @@ Classifier Classifier::load(const fs::path& dir, bool channels_last) {
 torch::Tensor Classifier::preprocess(const io::Image& image) const { return preprocess_image(preprocessor, image); }
 
 torch::Tensor Classifier::logits(const torch::Tensor& pixel_values, bool bf16) const {
-  torch::Tensor x = channels_last ? pixel_values.contiguous(at::MemoryFormat::ChannelsLast) : pixel_values;
+  torch::Tensor x = to_model_input(pixel_values);
   tensor::Bf16Autocast autocast(bf16);
   ResNetForImageClassification shared = model;  // a holder copy shares the module; forward is not const
   return shared->forward(x).to(torch::kFloat32);
-}
-
-void Classifier::use_channels_last() {
-  to_channels_last(*model);
-  channels_last = true;
 }
 
 }  // namespace em::models

@@ -33,8 +33,6 @@ struct Classifier : ModelParts<ResNetConfig, ResNetForImageClassification, Prepr
   torch::Tensor preprocess(const io::Image& image) const;
   // Eval-mode logits (fp32) for a batch; the caller holds NoGradGuard and chooses bf16.
   torch::Tensor logits(const torch::Tensor& pixel_values, bool bf16) const;
-  // Moves conv weights to channels-last (faster convolutions on CPU); inputs follow in logits().
-  void use_channels_last();
 };
 
 }  // namespace em::models

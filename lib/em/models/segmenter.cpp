@@ -47,20 +47,11 @@ Segmenter Segmenter::load(const fs::path& dir, bool channels_last) {
 
 torch::Tensor Segmenter::preprocess(const io::Image& image) const { return preprocess_image(preprocessor, image); }
 
-torch::Tensor Segmenter::to_model_input(const torch::Tensor& pixel_values) const {
-  return channels_last ? pixel_values.contiguous(at::MemoryFormat::ChannelsLast) : pixel_values;
-}
-
 torch::Tensor Segmenter::logits(const torch::Tensor& pixel_values, bool bf16) const {
   torch::Tensor x = to_model_input(pixel_values);
   tensor::Bf16Autocast autocast(bf16);
   SegformerForSemanticSegmentation shared = model;  // a holder copy shares the module; forward is not const
   return shared->forward(x).to(torch::kFloat32);
-}
-
-void Segmenter::use_channels_last() {
-  to_channels_last(*model);
-  channels_last = true;
 }
 
 torch::Tensor label_map_at(const torch::Tensor& logits, int64_t height, int64_t width) {

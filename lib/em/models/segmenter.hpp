@@ -34,9 +34,6 @@ struct Segmenter : ModelParts<SegformerConfig, SegformerForSemanticSegmentation,
   torch::Tensor preprocess(const io::Image& image) const;
   // Logits [N, num_labels, h/4, w/4] in fp32 for a batch; the caller holds NoGradGuard, sets eval mode and chooses bf16.
   torch::Tensor logits(const torch::Tensor& pixel_values, bool bf16) const;
-  // Moves conv weights to channels-last; inputs follow in logits() (and in training, through to_model_input()).
-  void use_channels_last();
-  torch::Tensor to_model_input(const torch::Tensor& pixel_values) const;
 };
 
 // HF's post_process_semantic_segmentation with target_sizes: one image's logits [num_labels, h, w] upsampled

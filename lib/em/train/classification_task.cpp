@@ -88,9 +88,7 @@ tensor::Batch ClassificationTask::train_batch(const std::vector<int64_t>& indice
 
 LossOutput ClassificationTask::loss(const tensor::Batch& batch) {
   if (batch.size() == 0) fail("a training batch has no readable image");
-  torch::Tensor x = classifier_.channels_last ? batch.pixel_values.contiguous(at::MemoryFormat::ChannelsLast)
-                                              : batch.pixel_values;
-  torch::Tensor logits = classifier_.model->forward(x);
+  torch::Tensor logits = classifier_.model->forward(classifier_.to_model_input(batch.pixel_values));
   return {torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), batch.labels), {}};
 }
 
