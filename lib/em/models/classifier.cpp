@@ -31,10 +31,7 @@ Classifier Classifier::load(const fs::path& dir, bool channels_last) {
 torch::Tensor Classifier::preprocess(const io::Image& image) const { return preprocess_image(preprocessor, image); }
 
 torch::Tensor Classifier::logits(const torch::Tensor& pixel_values, bool bf16) const {
-  torch::Tensor x = to_model_input(pixel_values);
-  tensor::Bf16Autocast autocast(bf16);
-  ResNetForImageClassification shared = model;  // a holder copy shares the module; forward is not const
-  return shared->forward(x).to(torch::kFloat32);
+  return fp32_forward(*this, pixel_values, bf16);
 }
 
 }  // namespace em::models

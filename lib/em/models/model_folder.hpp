@@ -12,6 +12,7 @@
 #include "em/io/json.hpp"
 #include "em/models/layers.hpp"
 #include "em/models/model_io.hpp"
+#include "em/tensor/autocast.hpp"
 
 namespace em::models {
 
@@ -95,6 +96,16 @@ struct ModelParts {
     return channels_last ? pixel_values.contiguous(at::MemoryFormat::ChannelsLast) : pixel_values;
   }
 };
+
+// Eval-mode output of a one-input module (logits) in fp32, under bf16 autocast when asked; inputs in the module's
+// memory format. The caller holds NoGradGuard.
+template <typename Parts>
+torch::Tensor fp32_forward(const Parts& parts, const torch::Tensor& pixel_values, bool bf16) {
+  const torch::Tensor x = parts.to_model_input(pixel_values);
+  tensor::Bf16Autocast autocast(bf16);
+  auto shared = parts.model;  // a holder copy shares the module; forward is not const
+  return shared->forward(x).to(torch::kFloat32);
+}
 
 // A fresh model in `parts`: `config` with these labels (class id = position), validated (`described` names it in
 // errors), the module built from the current torch seed. The caller sets the preprocessor.

@@ -48,10 +48,7 @@ Segmenter Segmenter::load(const fs::path& dir, bool channels_last) {
 torch::Tensor Segmenter::preprocess(const io::Image& image) const { return preprocess_image(preprocessor, image); }
 
 torch::Tensor Segmenter::logits(const torch::Tensor& pixel_values, bool bf16) const {
-  torch::Tensor x = to_model_input(pixel_values);
-  tensor::Bf16Autocast autocast(bf16);
-  SegformerForSemanticSegmentation shared = model;  // a holder copy shares the module; forward is not const
-  return shared->forward(x).to(torch::kFloat32);
+  return fp32_forward(*this, pixel_values, bf16);
 }
 
 torch::Tensor label_map_at(const torch::Tensor& logits, int64_t height, int64_t width) {
