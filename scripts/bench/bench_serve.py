@@ -70,7 +70,7 @@ def make_model(args, work):
 def measure_ceiling(args, model, image_path, batch_sizes, seconds):
     """em-serve --measure_ceiling: {"batch_sizes": [{"batch_size", "images_per_second", ...}], "best": {...}}."""
     cmd = [os.path.join(args.bin, "em-serve"), "--model", model, "--measure_ceiling", image_path,
-           "--max_batch_size", str(args.max_batch_size), "--ceiling_seconds", str(seconds), "-q"]
+           "--batch_size", str(args.max_batch_size), "--ceiling_seconds", str(seconds), "-q"]
     if batch_sizes:
         cmd += ["--ceiling_batch_sizes", ",".join(str(b) for b in batch_sizes)]
     if args.threads:
@@ -82,7 +82,7 @@ def measure_ceiling(args, model, image_path, batch_sizes, seconds):
 
 def start_server(args, model):
     cmd = [os.path.join(args.bin, "em-serve"), "--model", model, "--port", "0",
-           "--max_batch_size", str(args.max_batch_size), "--max_batch_delay_ms", str(args.max_batch_delay_ms), "-q"]
+           "--batch_size", str(args.max_batch_size), "--max_batch_delay_ms", str(args.max_batch_delay_ms), "-q"]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     if args.bf16:
