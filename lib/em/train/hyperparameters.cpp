@@ -104,6 +104,20 @@ constexpr AlgoSet kClassification{Algo::classification};
 constexpr AlgoSet kDetection{Algo::detection};
 constexpr AlgoSet kSegmentationDetection{Algo::segmentation, Algo::detection};
 
+// Limits that differ per algorithm beyond each parameter's own range (the platform's table: classification trains
+// on batches of at least 2 and whole epochs), checked by validate().
+struct AlgoLimits {
+  Algo algo;
+  int64_t min_train_batch_size;
+  bool whole_epochs;
+};
+constexpr AlgoLimits kLimits[] = {
+    {Algo::classification, 2, true},
+    {Algo::segmentation, 1, false},
+    {Algo::detection, 1, false},
+};
+static_assert(one_row_per_algo(kLimits), "kLimits: one row per algorithm, in enum order");
+
 const std::vector<std::string> kSchedules{"linear", "cosine", "constant", "constant_with_warmup"};
 const std::vector<std::string> kEvalStrategies{"no", "epoch", "steps"};
 const std::vector<std::string> kDetectionAugmentations{"detr", "flip", "none"};
@@ -228,16 +242,14 @@ void Hyperparameters::apply_file(const std::string& path) {
 }
 
 void Hyperparameters::validate() const {
-  if (algo == Algo::classification) {
-    if (per_device_train_batch_size < 2)
-      usage_fail("hyperparameter per_device_train_batch_size: invalid value '{}' (expected an integer in [2, inf) "
-                 "for classification)",
-                 per_device_train_batch_size);
-    if (num_train_epochs < 1 || num_train_epochs != std::floor(num_train_epochs))
-      usage_fail("hyperparameter num_train_epochs: invalid value '{}' (expected an integer in [1, inf) for "
-                 "classification)",
-                 num_train_epochs);
-  }
+  const AlgoLimits& limits = kLimits[index_of(algo)];
+  if (per_device_train_batch_size < limits.min_train_batch_size)
+    usage_fail("hyperparameter per_device_train_batch_size: invalid value '{}' (expected an integer in [{}, inf) "
+               "for {})",
+               per_device_train_batch_size, limits.min_train_batch_size, algo_name(algo));
+  if (limits.whole_epochs && (num_train_epochs < 1 || num_train_epochs != std::floor(num_train_epochs)))
+    usage_fail("hyperparameter num_train_epochs: invalid value '{}' (expected an integer in [1, inf) for {})",
+               num_train_epochs, algo_name(algo));
   if (learning_rate >= 0.01)
     log::warn("learning_rate {} is very high for AdamW (the platform's classification default is 0.1, kept for "
               "compatibility); 1e-3 to 1e-4 usually trains better (see docs/training.md)",

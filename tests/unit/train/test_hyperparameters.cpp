@@ -67,3 +67,19 @@ TEST_CASE("hyperparameters.json lists exactly the parameters that apply", "[trai
   CHECK(d.at("augmentation") == "detr");
   CHECK_FALSE(d.contains("input_size"));
 }
+
+TEST_CASE("classification trains on batches of at least 2 and whole epochs; the others on any",
+          "[train][hyperparameters]") {
+  Hyperparameters c = Hyperparameters::defaults(Algo::classification);
+  c.set("per_device_train_batch_size", "1");
+  REQUIRE_THROWS_WITH(c.validate(), "hyperparameter per_device_train_batch_size: invalid value '1' (expected an "
+                                    "integer in [2, inf) for classification)");
+  c = Hyperparameters::defaults(Algo::classification);
+  c.set("num_train_epochs", "1.5");
+  REQUIRE_THROWS_WITH(c.validate(), "hyperparameter num_train_epochs: invalid value '1.5' (expected an integer in "
+                                    "[1, inf) for classification)");
+  Hyperparameters s = Hyperparameters::defaults(Algo::segmentation);
+  s.set("per_device_train_batch_size", "1");
+  s.set("num_train_epochs", "0.5");
+  CHECK_NOTHROW(s.validate());
+}
