@@ -44,6 +44,10 @@ set +e; "$EM_BIN/em-b64" "$img" | "$EM_BIN/em-predict" --model "$T/a/model" --to
   pass "em-b64 | em-predict gives 3 labels sorted by score" || fail "em-predict: rc $rc $(cat "$T/pred.json") $(cat "$T/err")"
 expect_exit 0 "em-predict on image paths" -- "$EM_BIN/em-predict" --model "$T/a/model" "$img" "$img"
 jq -e 'length == 2 and (.[0] | length) == 5' "$T/out" >/dev/null && pass "two images: a list of two lists of top 5" || fail "em-predict: $(cat "$T/out")"
+expect_exit 2 "em-predict --output_dir with a classification model is a usage error" -- \
+  "$EM_BIN/em-predict" --model "$T/a/model" --output_dir "$T/maps" "$img"
+expect_stderr "--output_dir .*only segmentation models write label maps \(this model is classification\)" \
+  "  ... naming what the model is"
 
 # The progress line's training speed (stderr) agrees with the run's own throughput (train_results.json, which also
 # counts start-up and saving, so the progress figure may only be higher).
