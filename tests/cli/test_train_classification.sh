@@ -83,9 +83,18 @@ expect_exit 0 "--overwrite_output_dir replaces a run" -- "$EM_BIN/em-train" "${c
 [[ ! -d $T/b/checkpoint-24 ]] && pass "the old run's checkpoints are gone" || fail "old checkpoint-24 still there"
 
 echo '{"learning_rate": "1e-3", "num_train_epochs": 1, "save_steps": "2"}' >"$T/hp.json"
-expect_exit 0 "string values in a hyperparameters file are accepted" -- "$EM_BIN/em-train" "${base[@]}" --output_dir "$T/h" --hyperparameters "$T/hp.json" --save_steps 5
+expect_exit 0 "string values in a hyperparameters file are accepted" -- "$EM_BIN/em-train" "${base[@]}" --output_dir "$T/h" --hyperparameters "$T/hp.json" --load_best_model_at_end --save_steps 5
 jq -e '.save_steps == 5 and .learning_rate == 0.001 and .num_train_epochs == 1' "$T/h/hyperparameters.json" >/dev/null &&
   pass "flags win over the file; file strings parsed" || fail "hyperparameters.json: $(cat "$T/h/hyperparameters.json")"
+jq -e '.load_best_model_at_end == true and .bf16 == false' "$T/h/hyperparameters.json" >/dev/null &&
+  pass "a bare boolean flag (--load_best_model_at_end) is true" || fail "hyperparameters.json: $(cat "$T/h/hyperparameters.json")"
+expect_exit 2 "a bare boolean flag before another option parses (the later check refuses --threshold)" -- \
+  "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/x" --bf16 --threshold 0.3
+expect_stderr "threshold does not apply to --algo classification" "  ... --bf16 took no value"
+expect_exit 2 "--bf16 false parses as a value" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/x" --bf16 false --threshold 0.3
+expect_stderr "threshold does not apply to --algo classification" "  ... and the next option still parses"
+expect_exit 2 "--bf16 maybe is refused naming the value" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/x" --bf16 maybe
+expect_stderr "bf16: invalid value 'maybe' \(expected true or false\)" "  ... with what is valid"
 
 # 4. SIGKILL after a checkpoint, then resume: same losses, bit-identical weights.
 "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/k" --num_train_epochs 4 2>/dev/null >/dev/null &

@@ -38,9 +38,15 @@ void bind_train_flags(CLI::App& app, TrainFlags& flags) {
       ->expected(0, 1);
   for (const auto& spec : train::param_specs()) {
     const std::string where = spec.algos.to_string();
+    const bool is_bool = spec.type == "bool";
+    // A boolean is a flag: "--bf16" alone is true; "--bf16 false" and "--bf16=false" (platforms pass strings) too.
     auto* opt = app.add_option_function<std::string>(
-        "--" + spec.name, [&flags, name = spec.name](const std::string& v) { flags.values[name] = v; },
+        "--" + spec.name,
+        [&flags, name = spec.name, is_bool](const std::string& v) {
+          flags.values[name] = is_bool && v.empty() ? "true" : v;
+        },
         spec.help + " [" + spec.type + " " + spec.range + "; " + where + "]");
+    if (is_bool) opt->expected(0, 1);
     opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a Makefile may append an override
     opt->type_name(spec.type == "bool" ? "BOOL" : spec.type == "string" ? "NAME" : spec.type == "int" ? "INT" : "FLOAT");
   }
