@@ -65,5 +65,9 @@ expect_exit 2 "unknown algo" -- "$V" --algo pose "$D"
 expect_exit 1 "a classification folder is not a segmentation dataset" -- "$V" --algo segmentation "$D"
 expect_exit 1 "a classification folder is not a detection dataset" -- "$V" --algo detection "$D"
 expect_exit 2 "missing DIR" -- "$V" --algo classification
+expect_exit 2 "a misspelt flag is a usage error" -- "$V" --algo classification "$D" --jsn
+expect_stderr "not expected: --jsn; did you mean --json\?" "  ... suggesting the nearest flag"
+expect_exit 2 "a flag far from every known one" -- "$V" --algo classification "$D" --zzzzzzzz
+if grep -q "did you mean" "$T/err"; then fail "a suggestion for --zzzzzzzz: $(cat "$T/err")"; else pass "  ... gets no suggestion"; fi
 expect_exit 0 "--help" -- "$V" --help
 finish

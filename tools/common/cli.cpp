@@ -2,11 +2,63 @@
 
 #include "em/core/log.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
 
 namespace em::cli {
 namespace {
 CommonOptions g_common;
+
+// Edit distance (insertions, deletions, substitutions) between two option names.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// For each "--name" (or "--name=value") in argv that the app does not know: "; did you mean --nearest?" with the
+// nearest long option, when it is close (dashes for underscores, a typo or two); "" when there is none.
+std::string suggestions(CLI::App& app, int argc, char** argv) {
+  std::vector<std::pair<std::string, std::string>> found;  // (unknown, nearest known)
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg.size() < 3 || arg.compare(0, 2, "--") != 0) continue;
+    const std::string name = arg.substr(2, arg.find('=') == std::string::npos ? std::string::npos : arg.find('=') - 2);
+    if (app.get_option_no_throw("--" + name) != nullptr) continue;
+    std::string wanted = name;
+    std::replace(wanted.begin(), wanted.end(), '-', '_');
+    std::string best;
+    size_t best_distance = std::max<size_t>(2, wanted.size() / 4) + 1;
+    for (const CLI::Option* option : app.get_options()) {
+      for (const std::string& known : option->get_lnames()) {
+        const size_t d = edit_distance(wanted, known);
+        if (d < best_distance) best_distance = d, best = known;
+      }
+    }
+    if (!best.empty()) found.emplace_back(name, best);
+  }
+  if (found.empty()) return "";
+  if (found.size() == 1) return fmt::format("; did you mean --{}?", found[0].second);
+  std::string out = "; did you mean ";
+  for (size_t i = 0; i < found.size(); ++i)
+    out += fmt::format("{}--{} (for --{})", i ? ", " : "", found[i].second, found[i].first);
+  return out + "?";
+}
 
 std::string footer(const ToolInfo& info) {
   std::string text = "\nUsage:\n  " + info.usage + "\n";
@@ -38,7 +90,7 @@ int run_main(int argc, char** argv, const ToolInfo& info, const std::function<vo
       app.exit(e);
       return 0;
     }
-    log::error("{}", e.what());
+    log::error("{}{}", e.what(), suggestions(app, argc, argv));
     std::fprintf(stderr, "Run '%s --help' for usage.\n", info.name.c_str());
     return static_cast<int>(ExitCode::usage);
   } catch (const Error& e) {
