@@ -93,6 +93,11 @@ expect_exit 2 "a bare boolean flag before another option parses (the later check
 expect_stderr "threshold does not apply to --algo classification" "  ... --bf16 took no value"
 expect_exit 2 "--bf16 false parses as a value" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/x" --bf16 false --threshold 0.3
 expect_stderr "threshold does not apply to --algo classification" "  ... and the next option still parses"
+expect_exit 0 "em-train --help" -- "$EM_BIN/em-train" --help
+grep -q "learning rate \[float \[0, inf); every algorithm; default 0.1 (classification), 0.0002 (segmentation, detection)\]" "$T/out" &&
+  grep -q "default 512 (segmentation), 800 (detection)" "$T/out" &&
+  pass "--help shows each hyperparameter's defaults per algorithm (the platform's table)" ||
+  fail "em-train --help lacks the defaults: $(grep -A1 learning_rate "$T/out")"
 expect_exit 2 "--learning-rate (dashes) is refused" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/x" --learning-rate 1e-3
 expect_stderr "did you mean --learning_rate\?" "  ... suggesting --learning_rate"
 expect_exit 2 "--bf16 maybe is refused naming the value" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/x" --bf16 maybe

@@ -5,6 +5,10 @@
 
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <utility>
+#include <vector>
+
 namespace em::cli {
 namespace {
 
@@ -16,6 +20,27 @@ std::string model_config_help() {
                         row->default_model);
   help.pop_back();
   return help;
+}
+
+// "default 500", or per algorithm where they differ: "default 0.1 (classification), 0.0002 (segmentation,
+// detection)" — from each algorithm's Hyperparameters::defaults, so --help shows what a run would use.
+std::string defaults_help(const train::ParamSpec& spec) {
+  std::vector<std::pair<std::string, std::string>> groups;  // (value, algorithms)
+  for (const AlgoInfo* row = algorithms_begin(); row != algorithms_end(); ++row) {
+    if (!spec.algos.contains(row->algo)) continue;
+    const io::Json value = train::Hyperparameters::defaults(row->algo).to_json().at(spec.name);
+    const std::string text = value.is_string() ? value.get<std::string>() : io::dump_json(value);
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == text; });
+    if (it == groups.end())
+      groups.emplace_back(text, row->name);
+    else
+      it->second += std::string(", ") + row->name;
+  }
+  if (groups.size() == 1) return "default " + groups[0].first;
+  std::string out = "default";
+  for (size_t i = 0; i < groups.size(); ++i)
+    out += fmt::format("{} {} ({})", i ? "," : "", groups[i].first, groups[i].second);
+  return out;
 }
 
 }  // namespace
@@ -45,7 +70,7 @@ void bind_train_flags(CLI::App& app, TrainFlags& flags) {
         [&flags, name = spec.name, is_bool](const std::string& v) {
           flags.values[name] = is_bool && v.empty() ? "true" : v;
         },
-        spec.help + " [" + spec.type + " " + spec.range + "; " + where + "]");
+        spec.help + " [" + spec.type + " " + spec.range + "; " + where + "; " + defaults_help(spec) + "]");
     if (is_bool) opt->expected(0, 1);
     opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a Makefile may append an override
     opt->type_name(spec.type == "bool" ? "BOOL" : spec.type == "string" ? "NAME" : spec.type == "int" ? "INT" : "FLOAT");
