@@ -55,12 +55,21 @@ expect_exit 0 "em-train with progress on stderr" -- "$EM_BIN/em-train" --algo cl
   --model_config "$cfg" --num_workers 1 --per_device_train_batch_size 8 --learning_rate 1e-3 \
   --output_dir "$T/p" --num_train_epochs 2 --logging_steps 4
 if [[ -z ${OMP_NUM_THREADS:-}${MKL_NUM_THREADS:-} ]]; then
-  expect_stderr "$(nproc) threads" "without --threads, training uses every usable CPU ($(nproc))"
+  expect_stderr "$(nproc) threads?" "without --threads, training uses every usable CPU ($(nproc))"
 fi
 shown=$({ grep -o '[0-9.]* img/s' "$T/err" || true; } | tail -n 1 | cut -d' ' -f1)  # none: reported below
 overall=$(jq .train_samples_per_second "$T/p/train_results.json")
 python3 -c "import sys; s, o = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if o * 0.7 <= s <= o * 4 else 1)" "${shown:-0}" "$overall" &&
   pass "progress shows $shown img/s (whole run: $overall)" || fail "progress shows ${shown:-nothing} img/s, the run did $overall"
+# The line's loss is the logging window's mean (docs/training.md): at the last step, what metrics.jsonl logged.
+last_line=$(grep -E 'train: step [0-9]+/[0-9]+ \(100%\)' "$T/err" || true)
+[[ $(grep -c . <<<"$last_line") -eq 1 ]] && pass "the final progress line is printed once" ||
+  fail "final progress lines: $last_line"
+shown_loss=$(grep -o 'loss [0-9.]*' <<<"$last_line" | tail -n 1 | cut -d' ' -f2)
+logged_loss=$(jq -s '[.[] | select(.loss != null)] | last | .loss' "$T/p/metrics.jsonl")
+python3 -c "import sys; sys.exit(0 if f'{float(sys.argv[2]):.4f}' == sys.argv[1] else 1)" "${shown_loss:-x}" "$logged_loss" &&
+  pass "the progress line's loss ($shown_loss) is the logged window mean ($logged_loss)" ||
+  fail "progress line loss ${shown_loss:-none}, metrics.jsonl ${logged_loss}"
 
 # 3. Refusals and usage errors.
 expect_exit 2 "an output dir holding a run is refused" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/a"

@@ -34,10 +34,16 @@ void Progress::update(int64_t done, const std::string& detail) {
   draw(false);
 }
 
+void Progress::start_at(int64_t done) {
+  done_ = done;
+  start_done_ = done;
+}
+
 void Progress::finish(const std::string& detail) {
   if (!detail.empty()) detail_ = detail;
   finished_ = true;
   if (log::level() < log::Level::info) return;
+  if (!tty_ && drawn_ && drawn_done_ == done_ && drawn_detail_ == detail_) return;  // that line is on stderr already
   draw(true);
 }
 
@@ -57,6 +63,8 @@ void Progress::draw(bool final_line) {
   }
   std::fflush(stderr);
   drawn_ = true;
+  drawn_done_ = done_;
+  drawn_detail_ = detail_;
 }
 
 }  // namespace em

@@ -1,5 +1,7 @@
 #include "em/serve/serve.hpp"
 
+#include "em/core/plural.hpp"
+
 #include "em/core/log.hpp"
 #include "em/core/signals.hpp"
 
@@ -36,8 +38,8 @@ void serve(const std::string& model_dir, const infer::PredictOptions& predict_op
   server.run();
   service.stop();
   const BatcherStats stats = service.stats();
-  log::info("stopped after {} predictions ({} images in {} forward passes)", stats.requests, stats.images,
-            stats.batches);
+  log::info("stopped after {} ({} in {})", count_of(stats.requests, "prediction"), count_of(stats.images, "image"),
+            count_of(stats.batches, "forward pass", "forward passes"));
 }
 
 }  // namespace em::serve

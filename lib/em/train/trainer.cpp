@@ -1,6 +1,7 @@
 #include "em/train/trainer.hpp"
 
 #include "em/core/error.hpp"
+#include "em/core/plural.hpp"
 #include "em/core/log.hpp"
 #include "em/core/signals.hpp"
 #include "em/data/sampling.hpp"
@@ -74,9 +75,11 @@ void Trainer::resume(const fs::path& dir) {
 }
 
 TrainResult Trainer::run() {
-  log::info("training {} images, {} steps ({} per epoch, batch {}), {} threads", train_size_, state_.total_steps,
-            state_.steps_per_epoch, batch_size_, torch::get_num_threads());
+  log::info("training {}, {} ({} per epoch, batch {}), {}", count_of(train_size_, "image"),
+            count_of(state_.total_steps, "step"), state_.steps_per_epoch, batch_size_,
+            count_of(torch::get_num_threads(), "thread"));
   progress_.emplace("train", state_.total_steps, "step");
+  progress_->start_at(state_.global_step);  // a resumed run's line starts where it is
   clock_ = Stopwatch{};
   since_step_ = Stopwatch{};
   task_.model().train();
@@ -135,10 +138,12 @@ void Trainer::train_step(const tensor::Batch& batch) {
   state_.window_loss += loss;
   state_.window_steps += 1;
   state_.total_loss += loss;
+  // The line shows the logging window's mean so far: at a logging step, the loss metrics.jsonl gets.
+  const double window_mean = state_.window_loss / static_cast<double>(state_.window_steps);
   if (state_.global_step % hp_.logging_steps == 0 || state_.global_step == state_.total_steps)
     log_step(lr, grad_norm, out.terms);
   progress_->update(state_.global_step,
-                    fmt::format("epoch {:.2f} loss {:.4f} lr {:.3g} {:.1f} img/s", state_.epoch, loss, lr,
+                    fmt::format("epoch {:.2f} loss {:.4f} lr {:.3g} {:.1f} img/s", state_.epoch, window_mean, lr,
                                 step_seconds_ > 0 ? images_stepped_ / step_seconds_ : 0.0));
 }
 
