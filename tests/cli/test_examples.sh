@@ -27,6 +27,22 @@ expect_exit 0 "em-predict answers examples/requests/sneaker.json" -- "$EM_BIN/em
 [[ -s $T/out ]] && jq -e 'length == 5 and (.[0].label | type == "string")' "$T/out" >/dev/null && pass "one answer of top 5" || fail "answer: $(cat "$T/out")"
 expect_exit 0 "em-predict answers examples/requests/two_images.json" -- "$EM_BIN/em-predict" --model "$model" --input "$EM_SOURCE/examples/requests/two_images.json"
 [[ -s $T/out ]] && jq -e 'length == 2 and (.[1] | length) == 5' "$T/out" >/dev/null && pass "two answers for two instances" || fail "answer: $(cat "$T/out")"
+# The README's command, run as written from the repository root (its build/bin and examples/out mapped to this
+# test's), and the default output folder is git-ignored.
+readme_cmd=$(grep -o 'build/bin/em-predict --model examples/out/[^ ]* --input examples/requests/sneaker.json' \
+  "$EM_SOURCE/examples/README.md" || true)
+if [[ -z $readme_cmd ]]; then fail "examples/README.md has no 'build/bin/em-predict --model examples/out/...' command"
+else
+  read -r -a argv <<<"${readme_cmd//build\/bin/$EM_BIN}"
+  argv=("${argv[@]//examples\/out/$T/exp}")
+  (cd "$EM_SOURCE" && "${argv[@]}") >"$T/readme.out" 2>"$T/err" && jq -e 'length == 5' "$T/readme.out" >/dev/null &&
+    pass "examples/README.md's em-predict command works from the repository root" ||
+    fail "README command failed: ${argv[*]}: $(cat "$T/err")"
+fi
+if git -C "$EM_SOURCE" rev-parse --git-dir >/dev/null 2>&1; then
+  git -C "$EM_SOURCE" check-ignore -q examples/out/run-lr1e-3/model/config.json &&
+    pass "examples/out/ (the Makefile's default OUT) is git-ignored" || fail "examples/out/ is not git-ignored"
+fi
 cmp -s "$EM_SOURCE/examples/requests/sneaker.json" <("$EM_BIN/em-b64" "$EM_SOURCE/examples/requests/sneaker.png") &&
   pass "sneaker.json is what em-b64 writes for sneaker.png" || fail "sneaker.json differs from em-b64's output"
 finish
