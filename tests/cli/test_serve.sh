@@ -91,6 +91,10 @@ check_error() {  # WANT_STATUS ERROR_REGEX DESCRIPTION
   else fail "$3: status $status, body $(head -c 300 "$T/body") (wanted $1, /$2/)"; fi
 }
 printf 'not json' >"$T/bad"; post "$T/bad"; check_error 400 "invalid JSON" "malformed JSON"
+check_error 400 "must be the request JSON .*em-b64" "  ... saying what the body must be"
+post "${imgs[0]}"; check_error 400 "the body is a PNG image, not the request JSON; send .*em-b64" "a raw PNG posted as the body"
+grep -q 'POST /inference 400 .* ms .*: request: the body is a PNG image' "$T/main.err" &&
+  pass "the access log carries a 400's error message" || fail "access log: $(grep 'POST /inference 400' "$T/main.err" | tail -n 2)"
 printf '{}' >"$T/bad"; post "$T/bad"; check_error 400 'missing field "instances"' "missing instances"
 printf '{"instances": 3}' >"$T/bad"; post "$T/bad"; check_error 400 "must be an array" "instances not a list"
 printf '{"instances": []}' >"$T/bad"; post "$T/bad"; check_error 400 "empty" "no instances"

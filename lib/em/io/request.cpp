@@ -2,6 +2,7 @@
 
 #include "em/core/error.hpp"
 #include "em/io/base64.hpp"
+#include "em/io/image.hpp"
 #include "em/io/json.hpp"
 
 #include <simdjson.h>
@@ -19,7 +20,17 @@ std::vector<std::string> decode_request(const std::string& body) {
   // simdjson's DOM parser (runtime-dispatched SIMD): request bodies are megabytes of base64 on every request's path.
   simdjson::dom::parser parser;
   simdjson::dom::element root;
-  if (auto err = parser.parse(body).get(root)) fail("request: invalid JSON ({})", simdjson::error_message(err));
+  if (auto err = parser.parse(body).get(root)) {
+    // The commonest mistake: posting the image itself. Say what the body must be.
+    const std::string format = sniff_image_format(body);
+    if (!format.empty())
+      fail("request: the body is a {} image, not the request JSON; send {{\"instances\": [{{\"data\": BASE64}}]}} "
+           "(em-b64 IMAGE writes it)",
+           format);
+    fail("request: invalid JSON ({}); the body must be the request JSON {{\"instances\": [{{\"data\": BASE64}}]}}, "
+         "as em-b64 IMAGE writes it",
+         simdjson::error_message(err));
+  }
   if (!root.is_object()) fail("request: expected a JSON object {{\"instances\": [...]}}");
   simdjson::dom::element field;
   if (root.get_object().at_key("instances").get(field)) fail("request: missing field \"instances\"");

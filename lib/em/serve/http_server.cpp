@@ -2,6 +2,7 @@
 
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
+#include "em/io/json.hpp"
 
 #include <httplib.h>
 
@@ -20,6 +21,18 @@
 
 namespace em::serve {
 namespace {
+
+// For the access log: ": <the error message>" of an error reply's {"error": ...} body, "" for a success.
+std::string error_of(const httplib::Response& res) {
+  if (res.status < 400 || res.body.empty()) return "";
+  try {
+    const io::Json body = io::parse_json(res.body, "reply");
+    if (body.is_object() && body.contains("error") && body["error"].is_string())
+      return ": " + body["error"].get<std::string>();
+  } catch (const std::exception&) {
+  }
+  return "";
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -300,8 +313,8 @@ struct HttpServer::Impl {
     });
     server.set_logger([](const Request& req, const Response& res) {
       t_request.status = res.status;
-      log::info("{} {} {} {:.1f} ms {}", req.method.empty() ? "-" : req.method, req.path.empty() ? "-" : req.path,
-                res.status, ms_since(t_request.start), req.remote_addr);
+      log::info("{} {} {} {:.1f} ms {}{}", req.method.empty() ? "-" : req.method, req.path.empty() ? "-" : req.path,
+                res.status, ms_since(t_request.start), req.remote_addr, error_of(res));
     });
   }
 
