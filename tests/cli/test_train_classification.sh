@@ -28,6 +28,11 @@ jq -e '.id2label["0"] == "Ankle_boot" and .label2id.Trouser != null' "$T/a/model
 
 # 2. em-eval and em-predict on the result.
 expect_exit 0 "em-eval prints metrics" -- "$EM_BIN/em-eval" --model "$T/a/model" --data "$data" --predictions "$T/preds.jsonl" -q
+cp "$T/out" "$T/eval_indented.json"
+expect_exit 0 "em-eval --compact" -- "$EM_BIN/em-eval" --model "$T/a/model" --data "$data" --compact -q
+[[ $(wc -l <"$T/out") -eq 1 ]] && jq -e --slurpfile full "$T/eval_indented.json" '. == $full[0]' "$T/out" >/dev/null &&
+  pass "  ... prints the same metrics on one line" || fail "em-eval --compact: $(head -c 300 "$T/out")"
+cp "$T/eval_indented.json" "$T/out"
 cp "$T/out" "$T/eval.json"
 jq -e '(.accuracy|type=="number") and (.precision|type=="number") and (.recall|type=="number") and (.f1|type=="number") and .confusion_matrix != null and .per_class != null' "$T/out" >/dev/null &&
   pass "em-eval JSON has accuracy, precision, recall, f1, per-class, confusion matrix" || fail "em-eval output: $(head -c 400 "$T/out")"
