@@ -23,6 +23,9 @@ ls "$T"/a/runs/events.out.tfevents.* >/dev/null 2>&1 && pass "TensorBoard events
 n=$(jq -c 'select(.loss != null)' "$T/a/metrics.jsonl" | wc -l)
 [[ $n -eq 24 ]] && pass "metrics.jsonl: a loss on each of 24 steps" || fail "metrics.jsonl has $n loss lines"
 jq -e 'select(.eval_accuracy != null) | .step' "$T/a/metrics.jsonl" >/dev/null && pass "metrics.jsonl: eval lines" || fail "no eval line"
+jq -se 'all(.time | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$")) and all(.elapsed_s >= 0)
+        and ([.[].elapsed_s] == ([.[].elapsed_s] | sort))' "$T/a/metrics.jsonl" >/dev/null &&
+  pass "metrics.jsonl: every line has an ISO 8601 time and a growing elapsed_s" || fail "metrics.jsonl times: $(head -n 2 "$T/a/metrics.jsonl")"
 jq -e '.id2label["0"] == "Ankle_boot" and .label2id.Trouser != null' "$T/a/model/config.json" >/dev/null &&
   pass "config.json carries id2label/label2id" || fail "config.json labels: $(jq -c .id2label "$T/a/model/config.json")"
 

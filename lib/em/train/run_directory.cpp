@@ -5,6 +5,9 @@
 #include "em/io/file.hpp"
 #include "em/train/tensorboard.hpp"
 
+#include <chrono>
+#include <cmath>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 
@@ -30,13 +33,31 @@ class MetricsLog {
     out_.open(path, std::ios::app);
     if (!out_) fail("{}: cannot open for appending", path.string());
   }
+  // Each line also gets "time" (UTC, ISO 8601 with milliseconds) and "elapsed_s" (seconds since this process
+  // opened the log; a resumed run counts from its restart).
   void write(const io::Json& record) {
-    out_ << io::dump_json(record) << "\n";
+    io::Json line = record;
+    const auto now = std::chrono::system_clock::now();
+    line["time"] = iso8601_utc(now);
+    line["elapsed_s"] = std::round(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count() *
+                                   1000.0) / 1000.0;
+    out_ << io::dump_json(line) << "\n";
     out_.flush();
   }
 
  private:
+  static std::string iso8601_utc(std::chrono::system_clock::time_point t) {
+    const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() % 1000;
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+    return fmt::format("{}.{:03d}Z", text, static_cast<int>(ms));
+  }
+
   std::ofstream out_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
 RunDirectory::RunDirectory(fs::path root, bool overwrite, bool resuming, bool writer)
