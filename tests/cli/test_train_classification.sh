@@ -105,6 +105,10 @@ jq -e '.save_steps == 5 and .learning_rate == 0.001 and .num_train_epochs == 1' 
   pass "flags win over the file; file strings parsed" || fail "hyperparameters.json: $(cat "$T/h/hyperparameters.json")"
 jq -e '.load_best_model_at_end == true and .bf16 == false' "$T/h/hyperparameters.json" >/dev/null &&
   pass "a bare boolean flag (--load_best_model_at_end) is true" || fail "hyperparameters.json: $(cat "$T/h/hyperparameters.json")"
+expect_exit 0 "a run at input_size 7 (images are 28x28)" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/tinyin" \
+  --num_train_epochs 1 --input_size 7
+expect_stderr "input_size 7 shrinks images at least 28 pixels on a side .*--input_size 224" \
+  "  ... warns that input_size is far below the images' sizes"
 expect_exit 2 "a bare boolean flag before another option parses (the later check refuses --threshold)" -- \
   "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/x" --bf16 --threshold 0.3
 expect_stderr "threshold does not apply to --algo classification" "  ... --bf16 took no value"

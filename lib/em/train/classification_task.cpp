@@ -3,6 +3,8 @@
 #include "em/tensor/image_tensor.hpp"
 
 #include "em/core/error.hpp"
+#include "em/io/file.hpp"
+#include "em/io/image.hpp"
 #include "em/core/log.hpp"
 #include "em/data/transforms.hpp"
 #include "em/metrics/classification.hpp"
@@ -14,6 +16,30 @@
 
 namespace em::train {
 namespace fs = std::filesystem;
+
+namespace {
+
+// The platform's default input_size (28) suits Fashion-MNIST, not photos: say so when the first training images are
+// much larger (their headers only).
+void warn_if_input_size_small(const std::vector<data::LabeledImage>& train, int64_t input_size) {
+  int smallest_side = 0;
+  std::string example;
+  for (size_t i = 0; i < std::min<size_t>(train.size(), 8); ++i) {
+    try {
+      const io::ImageInfo info = io::image_info(io::read_file(train[i].path), train[i].path);
+      const int side = std::min(info.width, info.height);
+      if (smallest_side == 0 || side < smallest_side) smallest_side = side, example = train[i].path;
+    } catch (const Error&) {
+      // unreadable images are reported (and skipped) where they are read
+    }
+  }
+  if (smallest_side >= 4 * input_size)
+    log::warn("input_size {} shrinks images at least {} pixels on a side (e.g. {}) to {}x{}; photos usually want "
+              "--input_size 224 (docs/training.md)",
+              input_size, smallest_side, example, input_size, input_size);
+}
+
+}  // namespace
 
 ClassificationTask::ClassificationTask(const TrainOptions& opts)
     : dataset_(data::ClassificationDataset::scan(opts.data_dir)),
@@ -32,6 +58,7 @@ ClassificationTask::ClassificationTask(const TrainOptions& opts)
   // LibTorch 1.13's mkldnn convolution backward reorders channels-last 3x3 weights on every step; at 112-224 the two
   // formats train alike. Inference (em-eval, em-predict, em-serve) does use channels-last, where it is faster.
   for (size_t i = 0; i < dataset_.labels.size(); ++i) dataset_to_model_label_.push_back(static_cast<int64_t>(i));
+  warn_if_input_size_small(dataset_.train, opts.hp.input_size);
   log::info("classification: {} labels, {} train / {} validation images, {} at {}x{}", dataset_.labels.size(),
             dataset_.train.size(), dataset_.validation.size(),
             models::model_config_name(opts.model_config, Algo::classification), opts.hp.input_size,

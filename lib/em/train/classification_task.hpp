@@ -27,6 +27,7 @@ class ClassificationTask : public Task {
   std::vector<ParamGroup> param_groups(double weight_decay) override;
   void save_model(const std::filesystem::path& dir) override;
   Algo algo() const override { return Algo::classification; }
+  double chance_level() const override { return 1.0 / static_cast<double>(classifier_.config.id2label.size()); }
 
  private:
   const std::vector<data::LabeledImage>& split(const std::string& name) const;

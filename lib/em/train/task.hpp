@@ -49,6 +49,8 @@ class Task {
   virtual Algo algo() const = 0;
   // The metric that decides "best" (greater is better): the algorithm's row in core/algo.cpp.
   std::string main_metric() const { return algo_info(algo()).main_metric; }
+  // The main metric of a model that guesses (classification: 1 / number of labels); <= 0 when there is none.
+  virtual double chance_level() const { return 0; }
 };
 
 }  // namespace em::train

@@ -176,6 +176,8 @@ void Trainer::log_step(double lr, double grad_norm, const std::map<std::string, 
   run_.flush_scalars();
   state_.window_loss = 0;
   state_.window_steps = 0;
+  if (first_logged_loss_ < 0) first_logged_loss_ = mean;
+  last_logged_loss_ = mean;
 }
 
 void Trainer::after_step() {
@@ -204,7 +206,12 @@ void Trainer::evaluate() {
   since_step_ = Stopwatch{};
   const std::string main = task_.main_metric();
   auto it = result.scalars.find(main);
-  if (it != result.scalars.end() && std::isfinite(it->second)) update_best(main, it->second);
+  if (it == result.scalars.end() || !std::isfinite(it->second)) return;
+  update_best(main, it->second);
+  ++evaluations_;
+  last_main_metric_ = it->second;
+  const double chance = task_.chance_level();
+  if (chance > 0 && it->second <= chance * 1.2) ++evaluations_at_chance_;
 }
 
 // The best model so far (kept with load_best_model_at_end) and early stopping's count of evaluations without progress.
@@ -275,7 +282,20 @@ TrainResult Trainer::finish() {
                                   {"skipped_images", skipped_total_}};
   result.eval_results = last_eval_;
   run_.write_results(result.train_results, result.eval_results);
+  warn_if_unhealthy();
   return result;
+}
+
+// A run that "worked" but learned nothing exits 0: say so at the end, where a user looks.
+void Trainer::warn_if_unhealthy() const {
+  if (evaluations_ > 0 && evaluations_at_chance_ == evaluations_)
+    log::warn("every evaluation stayed at chance level ({} {:.4f}, chance {:.4f}): the model learned nothing; with "
+              "learning_rate {} try 1e-3 to 1e-4 (docs/training.md has good values per algorithm)",
+              task_.main_metric(), last_main_metric_, task_.chance_level(), hp_.learning_rate);
+  if (first_logged_loss_ > 0 && last_logged_loss_ > first_logged_loss_ * 1.05)
+    log::warn("the training loss rose over the run ({:.4f} in the first logged window, {:.4f} in the last): "
+              "learning_rate {} is likely too high (docs/training.md has good values per algorithm)",
+              first_logged_loss_, last_logged_loss_, hp_.learning_rate);
 }
 
 void Trainer::log(io::Json record) {

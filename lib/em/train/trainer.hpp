@@ -66,6 +66,7 @@ class Trainer {
   void stop_if_requested();
   void save_final_model();
   TrainResult finish();
+  void warn_if_unhealthy() const;
   void log(io::Json record);
 
   Task& task_;
@@ -90,6 +91,11 @@ class Trainer {
   int64_t last_saved_step_ = -1;
   io::Json last_eval_;
   bool stop_early_ = false;
+  // For the end-of-run health check: the first and last logged window losses of this process, and whether every
+  // evaluation stayed at the task's chance level.
+  double first_logged_loss_ = -1, last_logged_loss_ = -1;
+  int64_t evaluations_ = 0, evaluations_at_chance_ = 0;
+  double last_main_metric_ = 0;
 };
 
 // Trainer(task, opts).run().

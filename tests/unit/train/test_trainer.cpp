@@ -3,11 +3,17 @@
 #include <catch2/catch.hpp>
 
 #include "em/io/file.hpp"
+#include "em/io/json.hpp"
 #include "em/tensor/safetensors.hpp"
 #include "em/train/trainer.hpp"
 #include "test_support.hpp"
 
+#include <cstdio>
+#include <sstream>
 #include <stdexcept>
+#include <string>
+#include <vector>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 using namespace em::train;
@@ -66,6 +72,21 @@ class FakeTask : public Task {
   int64_t fail_at_call_ = 0, calls_ = 0;
 };
 
+// metrics.jsonl's lines without their wall-clock fields (time, elapsed_s), which differ between any two runs.
+std::vector<std::string> metrics_without_times(const fs::path& path) {
+  std::vector<std::string> lines;
+  std::istringstream in(em::io::read_file(path.string()));
+  for (std::string line; std::getline(in, line);) {
+    em::io::Json record = em::io::parse_json(line, path.string());
+    CHECK(record.contains("time"));
+    CHECK(record.contains("elapsed_s"));
+    record.erase("time");
+    record.erase("elapsed_s");
+    lines.push_back(em::io::dump_json(record));
+  }
+  return lines;
+}
+
 // 5 steps per epoch, 15 in all; a checkpoint every 4 steps, a log line every 2, an evaluation per epoch.
 TrainOptions options(const fs::path& out) {
   TrainOptions opts;
@@ -104,8 +125,7 @@ TEST_CASE("a run that crashed after a checkpoint, resumed, ends with the same we
   CHECK(resumed.global_step == 15);
   CHECK(em::io::read_file((tmp / "full/model/model.safetensors").string()) ==
         em::io::read_file((tmp / "crashed/model/model.safetensors").string()));
-  CHECK(em::io::read_file((tmp / "full/metrics.jsonl").string()) ==
-        em::io::read_file((tmp / "crashed/metrics.jsonl").string()));
+  CHECK(metrics_without_times(tmp / "full/metrics.jsonl") == metrics_without_times(tmp / "crashed/metrics.jsonl"));
   CHECK(full.train_results["train_loss"] == resumed.train_results["train_loss"]);
   CHECK(full.eval_results == resumed.eval_results);
 }
@@ -122,4 +142,52 @@ TEST_CASE("a process that is not the writer trains the same and leaves the run d
   CHECK(written.eval_results == silent.eval_results);
   for (const auto& p : writer_task.model().named_parameters())
     CHECK(torch::equal(p.value(), silent_task.model().named_parameters()[p.key()]));
+}
+
+namespace {
+// A task that learns nothing: every evaluation at chance level, a loss that rises step after step.
+class UnlearningTask : public FakeTask {
+ public:
+  UnlearningTask() : FakeTask(7) {}
+  LossOutput loss(const em::tensor::Batch& batch) override {
+    LossOutput out = FakeTask::loss(batch);
+    out.loss = out.loss * static_cast<double>(++scale_);
+    return out;
+  }
+  EvalResult evaluate(const EvalOptions&) override {
+    return {em::io::Json{{"accuracy", 1.0 / 3}}, {{"accuracy", 1.0 / 3}}};
+  }
+  double chance_level() const override { return 1.0 / 3; }
+
+ private:
+  int scale_ = 0;
+};
+
+template <typename Fn>
+std::string stderr_of(Fn&& fn) {
+  em::test::TempDir dir;
+  const std::string path = (dir / "stderr.txt").string();
+  std::fflush(stderr);
+  const int saved = dup(fileno(stderr));
+  REQUIRE(std::freopen(path.c_str(), "w", stderr) != nullptr);
+  fn();
+  std::fflush(stderr);
+  dup2(saved, fileno(stderr));
+  close(saved);
+  return em::io::read_file(path);
+}
+}  // namespace
+
+TEST_CASE("a run that learned nothing ends with warnings that say so", "[train][trainer]") {
+  em::test::TempDir tmp;
+  UnlearningTask task;
+  const std::string err = stderr_of([&] { train(task, options(tmp / "run")); });
+  CHECK_THAT(err, Catch::Contains("every evaluation stayed at chance level (accuracy 0.3333, chance 0.3333)"));
+  CHECK_THAT(err, Catch::Contains("the training loss rose over the run"));
+  CHECK_THAT(err, Catch::Contains("docs/training.md"));
+
+  em::test::TempDir tmp2;
+  FakeTask healthy(7);
+  const std::string fine = stderr_of([&] { train(healthy, options(tmp2 / "run")); });
+  CHECK_THAT(fine, !Catch::Contains("chance level"));
 }
