@@ -52,6 +52,10 @@ set +e; "$EM_BIN/em-b64" "$img" | "$EM_BIN/em-predict" --model "$T/a/model" --to
   pass "em-b64 | em-predict gives 3 labels sorted by score" || fail "em-predict: rc $rc $(cat "$T/pred.json") $(cat "$T/err")"
 expect_exit 0 "em-predict on image paths" -- "$EM_BIN/em-predict" --model "$T/a/model" "$img" "$img"
 jq -e 'length == 2 and (.[0] | length) == 5' "$T/out" >/dev/null && pass "two images: a list of two lists of top 5" || fail "em-predict: $(cat "$T/out")"
+expect_exit 0 "em-predict --bf16 IMAGE IMAGE" -- "$EM_BIN/em-predict" --model "$T/a/model" --bf16 "$img" "$img"
+jq -e 'length == 2' "$T/out" >/dev/null && pass "  ... a bare --bf16 does not take an image path" || fail "em-predict --bf16: $(head -c 200 "$T/out")"
+expect_exit 0 "em-predict --bf16 false IMAGE (a platform's string boolean)" -- "$EM_BIN/em-predict" --model "$T/a/model" --bf16 false "$img"
+jq -e 'length == 5 and (.[0].label | type == "string")' "$T/out" >/dev/null && pass "  ... one image's answer" || fail "em-predict --bf16 false: $(head -c 200 "$T/out")"
 expect_exit 2 "em-predict --output_dir with a classification model is a usage error" -- \
   "$EM_BIN/em-predict" --model "$T/a/model" --output_dir "$T/maps" "$img"
 expect_stderr "--output_dir .*only segmentation models write label maps \(this model is classification\)" \

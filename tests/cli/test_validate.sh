@@ -65,6 +65,10 @@ expect_exit 2 "unknown algo" -- "$V" --algo pose "$D"
 expect_exit 1 "a classification folder is not a segmentation dataset" -- "$V" --algo segmentation "$D"
 expect_exit 1 "a classification folder is not a detection dataset" -- "$V" --algo detection "$D"
 expect_exit 2 "missing DIR" -- "$V" --algo classification
+expect_exit 0 "--json false (a platform's string boolean) is the text report" -- "$V" --algo classification "$D" --json false
+head -n 1 "$T/out" | grep -q "^classification dataset" && pass "  ... text, not JSON" || fail "--json false: $(head -c 200 "$T/out")"
+expect_exit 0 "--json true is the JSON report" -- "$V" --algo classification "$D" --json true
+jq -e '.algo == "classification"' "$T/out" >/dev/null && pass "  ... JSON" || fail "--json true: $(head -c 200 "$T/out")"
 expect_exit 2 "a misspelt flag is a usage error" -- "$V" --algo classification "$D" --jsn
 expect_stderr "not expected: --jsn; did you mean --json\?" "  ... suggesting the nearest flag"
 expect_exit 2 "a flag far from every known one" -- "$V" --algo classification "$D" --zzzzzzzz

@@ -3,6 +3,7 @@
 #include "em/core/log.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <string>
 #include <utility>
@@ -60,6 +61,34 @@ std::string suggestions(CLI::App& app, int argc, char** argv) {
   return out + "?";
 }
 
+bool is_boolean_word(std::string word) {
+  for (auto& c : word) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return word == "true" || word == "false" || word == "yes" || word == "no" || word == "1" || word == "0";
+}
+
+// argv without the program name, in CLI11's reversed order, with "--flag false" joined into "--flag=false" for the
+// options that take no value or an optional one: platforms pass booleans as separate strings, and a bare flag
+// takes a following word only when it is a boolean (so `em-predict --bf16 a.png` still predicts a.png).
+std::vector<std::string> parse_order(CLI::App& app, int argc, char** argv) {
+  std::vector<std::string> args;
+  bool options_ended = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    options_ended = options_ended || arg == "--";
+    const bool long_option = arg.size() > 2 && arg.compare(0, 2, "--") == 0 && arg.find('=') == std::string::npos;
+    if (!options_ended && long_option && i + 1 < argc && is_boolean_word(argv[i + 1])) {
+      const CLI::Option* option = app.get_option_no_throw(arg);
+      if (option != nullptr && option->get_expected_min() == 0) {
+        args.push_back(arg + "=" + argv[++i]);
+        continue;
+      }
+    }
+    args.push_back(arg);
+  }
+  std::reverse(args.begin(), args.end());
+  return args;
+}
+
 std::string footer(const ToolInfo& info) {
   std::string text = "\nUsage:\n  " + info.usage + "\n";
   if (!info.example.empty()) text += "\nExample:\n  " + info.example + "\n";
@@ -84,7 +113,7 @@ int run_main(int argc, char** argv, const ToolInfo& info, const std::function<vo
   app.add_flag("-v,--verbose", g_common.verbose, "Debug messages on stderr");
   try {
     bind(app);
-    app.parse(argc, argv);
+    app.parse(parse_order(app, argc, argv));
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) {  // --help, --version
       app.exit(e);
