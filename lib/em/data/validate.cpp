@@ -36,6 +36,18 @@ io::Json ValidationReport::to_json() const {
           {"summary", summary}};
 }
 
+namespace {
+// The text report's numbers to 4 significant digits (a pixel frequency of 0.123456789012345 reads 0.1235); the JSON
+// report keeps them whole.
+io::Json rounded_for_people(const io::Json& value) {
+  if (value.is_number_float()) return std::stod(fmt::format("{:.4g}", value.get<double>()));
+  if (!value.is_structured()) return value;
+  io::Json out = value;
+  for (auto it = out.begin(); it != out.end(); ++it) *it = rounded_for_people(*it);
+  return out;
+}
+}  // namespace
+
 std::string ValidationReport::to_text() const {
   std::string out = fmt::format("{} dataset {}\n", algo, dir);
   if (!problems.empty()) {
@@ -57,7 +69,7 @@ std::string ValidationReport::to_text() const {
       } else if (value.is_string()) {
         out += fmt::format("  {}: {}\n", key, value.get<std::string>());
       } else {
-        out += fmt::format("  {}: {}\n", key, io::dump_json(value));
+        out += fmt::format("  {}: {}\n", key, io::dump_json(rounded_for_people(value)));
       }
     }
   }

@@ -76,3 +76,16 @@ TEST_CASE("a missing dataset folder names the algorithm's layout from its row", 
   CHECK(s.problems.at(0).reason ==
         "no such dataset folder (expected DIR/train/train.json, DIR/resources/id2label.json)");
 }
+
+TEST_CASE("the text report rounds its numbers for people; the JSON report keeps them whole", "[data][validate]") {
+  em::data::ValidationReport report;
+  report.algo = "segmentation";
+  report.dir = "d";
+  report.summary["pixel_frequency"] = {{"sky", 0.123456789012345}, {"road", 2.5e-07}, {"count", 12345678}};
+  const std::string text = report.to_text();
+  CHECK_THAT(text, Catch::Contains("\"sky\":0.1235"));
+  CHECK_THAT(text, Catch::Contains("\"road\":2.5e-07"));
+  CHECK_THAT(text, Catch::Contains("\"count\":12345678"));
+  CHECK_THAT(text, !Catch::Contains("0.12345678"));
+  CHECK(report.to_json()["summary"]["pixel_frequency"]["sky"].get<double>() == 0.123456789012345);
+}
