@@ -3,6 +3,7 @@
 // reported as skipped (em_unit_tests exits 77, ctest's SKIP_RETURN_CODE), not passed.
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -33,5 +34,8 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// What fn() writes to stderr (stderr goes to a temporary file meanwhile).
+std::string stderr_of(const std::function<void()>& fn);
 
 }  // namespace em::test

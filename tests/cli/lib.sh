@@ -40,3 +40,16 @@ write_tiny_resnet_config() {
  "hidden_act": "relu", "downsample_in_first_stage": false, "downsample_in_bottleneck": false}
 JSON
 }
+
+# train_tiny_classifier TRAIN VALIDATION: a tiny ResNet trained one epoch on Fashion-MNIST under $T (for the
+# predict/serve tests); sets data (the dataset) and model (its model/ folder), or fails and finishes.
+train_tiny_classifier() {
+  data=$T/fashion
+  make_fashion_dataset "$data" "$1" "$2"
+  write_tiny_resnet_config "$T/tiny.json"
+  if ! "$EM_BIN/em-train" --algo classification --data "$data" --model_config "$T/tiny.json" --output_dir "$T/run" \
+       --threads 1 --num_workers 1 --per_device_train_batch_size 10 --num_train_epochs 1 -q >/dev/null 2>"$T/train.err"; then
+    fail "em-train could not make a model: $(tail -3 "$T/train.err")"; finish
+  fi
+  model=$T/run/model
+}

@@ -7,14 +7,7 @@ command -v curl >/dev/null || skip "curl is not installed (scripts/setup.sh inst
 command -v python3 >/dev/null || skip "python3 is not installed"
 [[ -x $EM_BIN/em-serve && -x $EM_BIN/em-train ]] || skip "em-serve or em-train is not built"
 
-data=$T/fashion
-make_fashion_dataset "$data" 20 10
-write_tiny_resnet_config "$T/tiny.json"
-if ! "$EM_BIN/em-train" --algo classification --data "$data" --model_config "$T/tiny.json" --output_dir "$T/run" \
-     --threads 1 --num_workers 1 --per_device_train_batch_size 10 --num_train_epochs 1 -q >/dev/null 2>"$T/train.err"; then
-  fail "em-train could not make a model: $(tail -3 "$T/train.err")"; finish
-fi
-model=$T/run/model
+train_tiny_classifier 20 10
 mapfile -t imgs < <(find "$data/validation" -name '*.png' | sort | head -n 2)
 "$EM_BIN/em-b64" "${imgs[0]}" >"$T/one.json"
 "$EM_BIN/em-b64" "${imgs[0]}" "${imgs[1]}" >"$T/two.json"

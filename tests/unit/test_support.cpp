@@ -3,6 +3,9 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <cstdlib>
 #include <random>
 #include <unistd.h>
@@ -31,6 +34,22 @@ std::optional<std::filesystem::path> shared_path(const std::string& rel) {
   auto p = find_shared(rel);
   if (!p) skip(rel + " is absent from shared/ (../shared is only in the team's checkouts and CI)");
   return p;
+}
+
+std::string stderr_of(const std::function<void()>& fn) {
+  TempDir dir;
+  const std::string path = (dir / "stderr.txt").string();
+  std::fflush(stderr);
+  const int saved = dup(fileno(stderr));
+  REQUIRE(std::freopen(path.c_str(), "w", stderr) != nullptr);
+  fn();
+  std::fflush(stderr);
+  dup2(saved, fileno(stderr));
+  close(saved);
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 TempDir::TempDir() {

@@ -25,10 +25,16 @@ std::string model_config_help() {
 // "default 500", or per algorithm where they differ: "default 0.1 (classification), 0.0002 (segmentation,
 // detection)" — from each algorithm's Hyperparameters::defaults, so --help shows what a run would use.
 std::string defaults_help(const train::ParamSpec& spec) {
+  static const std::vector<io::Json> defaults = [] {  // hyperparameters.json of each algorithm's defaults
+    std::vector<io::Json> d;
+    for (const AlgoInfo* row = algorithms_begin(); row != algorithms_end(); ++row)
+      d.push_back(train::Hyperparameters::defaults(row->algo).to_json());
+    return d;
+  }();
   std::vector<std::pair<std::string, std::string>> groups;  // (value, algorithms)
   for (const AlgoInfo* row = algorithms_begin(); row != algorithms_end(); ++row) {
     if (!spec.algos.contains(row->algo)) continue;
-    const io::Json value = train::Hyperparameters::defaults(row->algo).to_json().at(spec.name);
+    const io::Json& value = defaults[index_of(row->algo)].at(spec.name);
     const std::string text = value.is_string() ? value.get<std::string>() : io::dump_json(value);
     auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == text; });
     if (it == groups.end())

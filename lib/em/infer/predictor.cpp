@@ -36,11 +36,13 @@ std::unique_ptr<Predictor> Predictor::load(const std::string& model_dir, const P
   return kPredictors[index_of(models::algo_of_model_dir(model_dir))].load(model_dir, options);
 }
 
-std::vector<Prepared> Predictor::prepare_bytes(const std::vector<std::string>& images) const {
+std::vector<Prepared> Predictor::prepare_bytes(std::vector<std::string> images) const {
   std::vector<Prepared> prepared;
   prepared.reserve(images.size());
-  for (size_t i = 0; i < images.size(); ++i)
+  for (size_t i = 0; i < images.size(); ++i) {
     prepared.push_back(prepare(io::decode_image(images[i], fmt::format("request: instances[{}]", i), 3)));
+    std::string().swap(images[i]);  // the encoded bytes are not needed once prepared
+  }
   return prepared;
 }
 

@@ -47,8 +47,9 @@ class Predictor {
                                                         const std::string& output_dir,
                                                         int64_t max_batch_size = 16) const;
 
- protected:
-  std::vector<Prepared> prepare_bytes(const std::vector<std::string>& images) const;
+  // Decodes and prepares each instance's bytes (errors name "request: instances[i]"), releasing each encoded image
+  // once it is prepared: em-predict and em-serve decode requests alike.
+  std::vector<Prepared> prepare_bytes(std::vector<std::string> images) const;
 };
 
 // The response body: for one instance its list, for several a list of lists.

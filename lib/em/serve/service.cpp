@@ -22,15 +22,7 @@ InferenceService::InferenceService(std::unique_ptr<infer::Predictor> predictor, 
 InferenceService::~InferenceService() { stop(); }
 
 std::vector<infer::Prepared> InferenceService::prepare(const std::string& body) const {
-  std::vector<std::string> images = io::decode_request(body);
-  std::vector<infer::Prepared> prepared;
-  prepared.reserve(images.size());
-  for (size_t i = 0; i < images.size(); ++i) {
-    // The same decoding and naming as em-predict (Predictor::predict_bytes), so errors read the same.
-    prepared.push_back(predictor_->prepare(io::decode_image(images[i], fmt::format("request: instances[{}]", i), 3)));
-    std::string().swap(images[i]);  // the encoded bytes are not needed once prepared
-  }
-  return prepared;
+  return predictor_->prepare_bytes(io::decode_request(body));  // decoded and named as em-predict does
 }
 
 Reply InferenceService::infer(const std::string& body) {

@@ -1,34 +1,14 @@
 // Progress lines off a terminal (what CI logs and Makefiles see) and counts in messages.
 #include <catch2/catch.hpp>
 
-#include <cstdio>
-#include <fstream>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 
 #include "em/core/plural.hpp"
 #include "em/core/progress.hpp"
 #include "test_support.hpp"
 
 namespace {
-// Runs fn with stderr sent to a file; returns what it wrote.
-template <typename Fn>
-std::string stderr_of(Fn&& fn) {
-  em::test::TempDir dir;
-  const std::string path = (dir / "stderr.txt").string();
-  std::fflush(stderr);
-  const int saved = dup(fileno(stderr));
-  REQUIRE(std::freopen(path.c_str(), "w", stderr) != nullptr);
-  fn();
-  std::fflush(stderr);
-  dup2(saved, fileno(stderr));
-  close(saved);
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 int count(const std::string& text, const std::string& what) {
   int n = 0;
@@ -39,13 +19,13 @@ int count(const std::string& text, const std::string& what) {
 
 TEST_CASE("off a terminal the final line is printed once, not again after an update that showed it",
           "[core][progress]") {
-  const std::string text = stderr_of([] {
+  const std::string text = em::test::stderr_of([] {
     em::Progress p("eval validation", 4, "image");
     p.update(4);  // the first update draws
     p.finish();
   });
   CHECK(count(text, "image 4/4 (100%)") == 1);
-  const std::string changed = stderr_of([] {
+  const std::string changed = em::test::stderr_of([] {
     em::Progress p("train", 4, "step");
     p.update(1);  // drawn
     p.update(2);  // throttled (lines every 10 s off a terminal)
@@ -56,7 +36,7 @@ TEST_CASE("off a terminal the final line is printed once, not again after an upd
 }
 
 TEST_CASE("a resumed progress line starts at its step, not at 0", "[core][progress]") {
-  const std::string text = stderr_of([] {
+  const std::string text = em::test::stderr_of([] {
     em::Progress p("train", 15, "step");
     p.start_at(15);  // resumed from the last checkpoint of a finished run: nothing left to do
     p.finish();

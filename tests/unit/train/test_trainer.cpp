@@ -8,12 +8,10 @@
 #include "em/train/trainer.hpp"
 #include "test_support.hpp"
 
-#include <cstdio>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 using namespace em::train;
@@ -163,31 +161,18 @@ class UnlearningTask : public FakeTask {
   int scale_ = 0;
 };
 
-template <typename Fn>
-std::string stderr_of(Fn&& fn) {
-  em::test::TempDir dir;
-  const std::string path = (dir / "stderr.txt").string();
-  std::fflush(stderr);
-  const int saved = dup(fileno(stderr));
-  REQUIRE(std::freopen(path.c_str(), "w", stderr) != nullptr);
-  fn();
-  std::fflush(stderr);
-  dup2(saved, fileno(stderr));
-  close(saved);
-  return em::io::read_file(path);
-}
 }  // namespace
 
 TEST_CASE("a run that learned nothing ends with warnings that say so", "[train][trainer]") {
   em::test::TempDir tmp;
   UnlearningTask task;
-  const std::string err = stderr_of([&] { train(task, options(tmp / "run")); });
+  const std::string err = em::test::stderr_of([&] { train(task, options(tmp / "run")); });
   CHECK_THAT(err, Catch::Contains("every evaluation stayed at chance level (accuracy 0.3333, chance 0.3333)"));
   CHECK_THAT(err, Catch::Contains("the training loss rose over the run"));
   CHECK_THAT(err, Catch::Contains("docs/training.md"));
 
   em::test::TempDir tmp2;
   FakeTask healthy(7);
-  const std::string fine = stderr_of([&] { train(healthy, options(tmp2 / "run")); });
+  const std::string fine = em::test::stderr_of([&] { train(healthy, options(tmp2 / "run")); });
   CHECK_THAT(fine, !Catch::Contains("chance level"));
 }
