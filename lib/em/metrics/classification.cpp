@@ -1,5 +1,6 @@
 #include "em/metrics/classification.hpp"
 
+#include <algorithm>
 #include <set>
 
 #include "em/core/error.hpp"
@@ -28,6 +29,18 @@ void ClassificationAccumulator::merge(const ClassificationAccumulator& other) {
   if (other.labels_ != labels_) fail("classification metrics: cannot merge accumulators with different label lists");
   for (std::size_t i = 0; i < matrix_.size(); ++i) matrix_[i] += other.matrix_[i];
   num_samples_ += other.num_samples_;
+}
+
+std::vector<int64_t> ClassificationAccumulator::counts() const {
+  std::vector<int64_t> c = matrix_;
+  c.push_back(num_samples_);
+  return c;
+}
+
+void ClassificationAccumulator::set_counts(const std::vector<int64_t>& counts) {
+  if (counts.size() != matrix_.size() + 1) fail("classification metrics: {} counts for {} labels", counts.size(), labels_.size());
+  std::copy(counts.begin(), counts.end() - 1, matrix_.begin());
+  num_samples_ = counts.back();
 }
 
 ClassificationMetrics ClassificationAccumulator::compute() const {

@@ -49,6 +49,10 @@ class ClassificationAccumulator {
   void add(int64_t truth, int64_t predicted);
   // Adds another accumulator's counts (same labels), e.g. from parallel workers.
   void merge(const ClassificationAccumulator& other);
+  // Every count as one flat list (the confusion matrix, row-major, then the number of samples), and back: what
+  // data-parallel evaluation sums over ranks.
+  std::vector<int64_t> counts() const;
+  void set_counts(const std::vector<int64_t>& counts);
 
   // Throws em::Error when nothing was added (accuracy of zero samples is undefined).
   ClassificationMetrics compute() const;

@@ -1,5 +1,6 @@
 #include "em/metrics/segmentation.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -27,6 +28,23 @@ void SegmentationAccumulator::merge(const SegmentationAccumulator& other) {
     label_area_[c] += other.label_area_[c];
   }
   num_pixels_ += other.num_pixels_;
+}
+
+std::vector<int64_t> SegmentationAccumulator::counts() const {
+  std::vector<int64_t> c = intersect_area_;
+  c.insert(c.end(), pred_area_.begin(), pred_area_.end());
+  c.insert(c.end(), label_area_.begin(), label_area_.end());
+  c.push_back(num_pixels_);
+  return c;
+}
+
+void SegmentationAccumulator::set_counts(const std::vector<int64_t>& counts) {
+  const std::size_t k = intersect_area_.size();
+  if (counts.size() != 3 * k + 1) fail("segmentation metrics: {} counts for {} labels", counts.size(), k);
+  std::copy(counts.begin(), counts.begin() + k, intersect_area_.begin());
+  std::copy(counts.begin() + k, counts.begin() + 2 * k, pred_area_.begin());
+  std::copy(counts.begin() + 2 * k, counts.begin() + 3 * k, label_area_.begin());
+  num_pixels_ = counts.back();
 }
 
 SegmentationMetrics SegmentationAccumulator::compute() const {

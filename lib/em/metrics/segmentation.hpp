@@ -46,6 +46,10 @@ class SegmentationAccumulator {
   }
   // Adds another accumulator's areas (same num_labels/ignore_index/reduce_labels), e.g. from parallel workers.
   void merge(const SegmentationAccumulator& other);
+  // Every area as one flat list (intersections, predictions, labels per class, then the pixels seen), and back: what
+  // data-parallel evaluation sums over ranks.
+  std::vector<int64_t> counts() const;
+  void set_counts(const std::vector<int64_t>& counts);
 
   SegmentationMetrics compute() const;
 

@@ -216,8 +216,10 @@ DetrLoss detr_loss(const DetrOutput& output, const std::vector<DetrTarget>& targ
     check_target(targets[i], i, options.num_labels);
     total_boxes += targets[i].labels.size(0);
   }
-  // The original averages over the boxes of all processes, at least 1; a single process here.
-  const double num_boxes = std::max<double>(static_cast<double>(total_boxes), 1.0);
+  // The original averages over the boxes of all processes (their mean per process), at least 1.
+  double num_boxes = static_cast<double>(total_boxes);
+  if (options.mean_boxes_over_ranks) num_boxes = options.mean_boxes_over_ranks(num_boxes);
+  num_boxes = std::max(num_boxes, 1.0);
   torch::Tensor class_weight =
       torch::ones({options.num_labels + 1}, torch::TensorOptions().dtype(torch::kFloat).device(output.logits.device()));
   class_weight[options.num_labels] = options.eos_coefficient;

@@ -2,6 +2,7 @@
 // set-prediction loss (the original SetCriterion) and HF's post_process_object_detection.
 #pragma once
 #include <array>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -64,6 +65,9 @@ struct DetrLossOptions {
   double bbox_loss_coefficient = 5;
   double giou_loss_coefficient = 2;
   double eos_coefficient = 0.1;  // cross-entropy weight of the "no object" class (others weigh 1)
+  // Data-parallel training: the mean over processes of their batches' box counts (the original DETR's and HF's
+  // all-reduce of num_boxes), which normalises the box losses; unset: this batch's count.
+  std::function<double(double)> mean_boxes_over_ranks;
 
   static DetrLossOptions from_config(const DetrConfig& config);
 };

@@ -142,7 +142,7 @@ EvalResult ClassificationTask::evaluate(const EvalOptions& options) {
   std::vector<metrics::ClassificationPrediction> predictions;
   classifier_.model->eval();
   const EvalLoopOptions loop{static_cast<int64_t>(samples.size()), eval_batch_size_, num_workers_, options.split,
-                             options.show_progress};
+                             options.show_progress, options.group};
   run_eval_loop(
       loop, [&](int64_t begin, int64_t end) { return eval_batch(samples, begin, end); },
       [&](const tensor::Batch& batch) {
@@ -165,6 +165,9 @@ EvalResult ClassificationTask::evaluate(const EvalOptions& options) {
         }
       });
   if (!options.predictions_path.empty()) metrics::write_predictions_jsonl(options.predictions_path, predictions);
+  std::vector<int64_t> counts = acc.counts();
+  sum_over_ranks(options.group, counts);
+  acc.set_counts(counts);
 
   metrics::ClassificationMetrics m = acc.compute();
   EvalResult result;

@@ -9,7 +9,9 @@
 #include "em/models/model_folder.hpp"
 #include "em/train/eval_loop.hpp"
 
+#include <cstring>
 #include <mutex>
+#include <type_traits>
 #include <set>
 
 namespace em::train {
@@ -189,7 +191,14 @@ tensor::Batch DetectionTask::train_batch(const std::vector<int64_t>& indices, in
 LossOutput DetectionTask::loss(const tensor::Batch& batch) {
   if (batch.size() == 0) fail("a training batch has no readable image");
   models::DetrOutput out = detector_.model->forward(batch.pixel_values, batch.pixel_mask);
-  models::DetrLoss l = models::detr_loss(out, batch.boxes, models::DetrLossOptions::from_config(detector_.config));
+  models::DetrLossOptions options = models::DetrLossOptions::from_config(detector_.config);
+  if (loss_normalised_over_ranks())
+    options.mean_boxes_over_ranks = [this](double boxes) {
+      torch::Tensor t = torch::tensor({boxes}, torch::kFloat64).to(group_->device());
+      group_->all_reduce_sum(t);
+      return t.cpu().item<double>() / group_->size();
+    };
+  models::DetrLoss l = models::detr_loss(out, batch.boxes, options);
   LossOutput result{l.total, {}};
   for (const char* name : {"loss_ce", "loss_bbox", "loss_giou", "cardinality_error"}) {
     auto it = l.terms.find(name);
@@ -214,6 +223,25 @@ tensor::Batch DetectionTask::eval_batch(const data::CocoSplit& s, int64_t begin,
   return batch;
 }
 
+namespace {
+// Every rank's detections, in rank order (= image order, the shards being contiguous), on every rank: the bytes of
+// each CocoDetection as they are, so the scores are bit-exact.
+void gather_over_ranks(dist::Group* group, metrics::CocoResults& results) {
+  if (group == nullptr || group->single()) return;
+  static_assert(std::is_trivially_copyable_v<metrics::CocoDetection>);
+  const auto& mine = results.detections;
+  const std::string bytes(reinterpret_cast<const char*>(mine.data()), mine.size() * sizeof(metrics::CocoDetection));
+  std::vector<metrics::CocoDetection> all;
+  for (const std::string& part : group->all_gather_bytes(bytes)) {
+    const size_t n = part.size() / sizeof(metrics::CocoDetection);
+    const size_t at = all.size();
+    all.resize(at + n);
+    std::memcpy(static_cast<void*>(all.data() + at), part.data(), n * sizeof(metrics::CocoDetection));
+  }
+  results.detections = std::move(all);
+}
+}  // namespace
+
 EvalResult DetectionTask::evaluate(const EvalOptions& options) {
   const data::CocoSplit& s = split(options.split);
   if (s.images.empty()) fail("{}: split '{}' has no images to evaluate", s.annotation_path, options.split);
@@ -223,7 +251,7 @@ EvalResult DetectionTask::evaluate(const EvalOptions& options) {
   metrics::CocoResults results;
   detector_.model->eval();
   const EvalLoopOptions loop{static_cast<int64_t>(s.images.size()), eval_batch_size_, num_workers_, options.split,
-                             options.show_progress};
+                             options.show_progress, options.group};
   run_eval_loop(
       loop, [&](int64_t begin, int64_t end) { return eval_batch(s, begin, end); },
       [&](const tensor::Batch& batch) {
@@ -239,6 +267,7 @@ EvalResult DetectionTask::evaluate(const EvalOptions& options) {
           add_results(results, s.images[static_cast<size_t>(batch.indices[i])].id, detections[i], category_of_label);
       });
   if (!options.predictions_path.empty()) write_coco_results(options.predictions_path, results);
+  gather_over_ranks(options.group, results);
 
   metrics::CocoEvalResult coco = metrics::coco_evaluate(s, results);  // the split is the ground truth
   EvalResult result;

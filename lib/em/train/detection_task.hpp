@@ -33,6 +33,8 @@ class DetectionTask : public Task {
   int64_t train_size() const override { return static_cast<int64_t>(dataset_.train.images.size()); }
   tensor::Batch train_batch(const std::vector<int64_t>& indices, int64_t epoch) override;
   LossOutput loss(const tensor::Batch& batch) override;
+  void set_group(dist::Group* group) override { group_ = group; }
+  bool loss_normalised_over_ranks() const override { return group_ != nullptr && !group_->single(); }
   // Every query of every image (threshold 0, as DETR's own evaluation), scored with COCO box metrics against the
   // split as read for the batches (one parse of its annotation file). --predictions writes the COCO results list.
   EvalResult evaluate(const EvalOptions& options) override;
@@ -46,6 +48,7 @@ class DetectionTask : public Task {
   static constexpr double kBackboneLrScale = 0.1;
 
  private:
+  dist::Group* group_ = nullptr;
   const data::CocoSplit& split(const std::string& name);
   // Non-crowd boxes of one image as training targets (label indices), clipped to width x height; degenerate ones
   // dropped.

@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "em/dist/group.hpp"
 #include "em/tensor/batch.hpp"
 
 namespace em::train {
@@ -16,6 +17,9 @@ struct EvalLoopOptions {
   int num_workers = 2;       // loader threads (0 = build each batch on this thread)
   std::string split;         // for the progress line
   bool show_progress = true;
+  // Data-parallel evaluation: this rank takes its contiguous share of the items (rank order, so results gathered in
+  // rank order are in item order); nullptr or a group of one = every item.
+  dist::Group* group = nullptr;
 };
 
 // make_batch(begin, end) runs on loader threads (decode, preprocess, plain tensors only); consume(batch) runs here,
@@ -23,5 +27,11 @@ struct EvalLoopOptions {
 void run_eval_loop(const EvalLoopOptions& options,
                    const std::function<tensor::Batch(int64_t begin, int64_t end)>& make_batch,
                    const std::function<void(const tensor::Batch&)>& consume);
+
+// The items [begin, end) of `n` that rank `rank` of `world` evaluates.
+std::pair<int64_t, int64_t> eval_shard(int64_t n, int rank, int world);
+
+// Counts summed over the ranks of `group` (exact: int64), in place; nothing to do for nullptr or one process.
+void sum_over_ranks(dist::Group* group, std::vector<int64_t>& counts);
 
 }  // namespace em::train

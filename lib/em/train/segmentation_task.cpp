@@ -158,7 +158,7 @@ EvalResult SegmentationTask::evaluate(const EvalOptions& options) {
   metrics::SegmentationAccumulator acc(static_cast<int>(segmenter_.config.num_labels()), data::kIgnoreLabel);
   segmenter_.model->eval();
   const EvalLoopOptions loop{static_cast<int64_t>(samples.size()), eval_batch_size_, num_workers_, options.split,
-                             options.show_progress};
+                             options.show_progress, options.group};
   run_eval_loop(
       loop, [&](int64_t begin, int64_t end) { return eval_batch(samples, begin, end); },
       [&](const tensor::Batch& batch) {
@@ -174,6 +174,9 @@ EvalResult SegmentationTask::evaluate(const EvalOptions& options) {
       });
   if (write_predictions) log::info("wrote {} predicted label maps under {}", samples.size(), pred_dir.string());
 
+  std::vector<int64_t> counts = acc.counts();
+  sum_over_ranks(options.group, counts);
+  acc.set_counts(counts);
   const metrics::SegmentationMetrics m = acc.compute();
   EvalResult result;
   result.metrics = m.to_json(labels);

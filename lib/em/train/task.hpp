@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "em/core/algo.hpp"
+#include "em/dist/group.hpp"
 #include "em/tensor/batch.hpp"
 #include "em/io/json.hpp"
 #include "em/train/optimizer.hpp"
@@ -26,6 +27,9 @@ struct EvalOptions {
   std::string predictions_path;          // "" = none; else the predictions file/folder (format per algorithm)
   bool bf16 = false;
   bool show_progress = true;
+  // Data-parallel evaluation (the trainer's): each rank scores its share of the split and the counts (or, for
+  // detection, the detections) are combined over ranks, so every rank gets the metrics of the whole split.
+  dist::Group* group = nullptr;
 };
 
 struct EvalResult {
@@ -51,6 +55,11 @@ class Task {
   std::string main_metric() const { return algo_info(algo()).main_metric; }
   // The main metric of a model that guesses (classification: 1 / number of labels); <= 0 when there is none.
   virtual double chance_level() const { return 0; }
+  // Data-parallel training: the processes' group, for a loss that normalises over all of them (DETR's box count).
+  virtual void set_group(dist::Group* group) {}
+  // Whether loss() already normalises over the global batch (then the trainer does not weight it by this rank's
+  // share of the batch).
+  virtual bool loss_normalised_over_ranks() const { return false; }
 };
 
 }  // namespace em::train
