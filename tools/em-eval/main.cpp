@@ -1,4 +1,5 @@
 // em-eval: evaluate a trained model on a dataset split and print the metrics (docs/metrics.md) as JSON on stdout.
+#include "common/dist_cli.hpp"
 #include "common/predict_flags.hpp"
 #include "common/torch_cli.hpp"
 #include "em/io/file.hpp"
@@ -8,6 +9,8 @@ int main(int argc, char** argv) {
   em::train::EvalTaskOptions task_options;
   em::train::EvalOptions eval;
   bool compact = false;
+  int nproc_per_node = 1;
+  int64_t ddp_timeout = 1800;
   em::cli::ToolInfo info{
       "em-eval",
       "Evaluate a trained model on a split of a dataset folder; prints the metrics JSON on stdout "
@@ -33,12 +36,23 @@ int main(int argc, char** argv) {
             ->check(CLI::Range(0, 64));
         em::cli::bind_bf16_flag(app, eval.bf16);
         app.add_flag("--compact", compact, "One-line JSON instead of indented (collect runs as JSONL)");
+        em::cli::bind_nproc_flag(app, nproc_per_node);
+        app.add_option("--ddp_timeout", ddp_timeout,
+                       "Data-parallel runs: seconds to wait for the other processes before failing [default 1800]")
+            ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
       },
       [&] {
         if (eval.predictions_path == "-")
           em::usage_fail("--predictions: give a file; stdout carries the metrics JSON");
+        if (auto launched = em::cli::launch_local_workers(nproc_per_node, argc, argv)) return *launched;
+        auto group = em::cli::join_run(torch::kCPU, ddp_timeout);
+        if (!group->single() && !eval.predictions_path.empty())
+          em::usage_fail("--predictions: write them from one process (each of the {} processes scores only its share)",
+                         group->size());
         auto task = em::train::make_eval_task(task_options);
+        eval.group = group.get();  // each rank scores its share of the split; the counts are summed over ranks
         em::train::EvalResult result = task->evaluate(eval);
+        if (group->rank() != 0) return em::ExitCode::ok;  // rank 0 prints the metrics of the whole split
         em::io::write_stdout(em::io::dump_json(result.metrics, compact ? -1 : 2) + "\n");
         return em::ExitCode::ok;
       });

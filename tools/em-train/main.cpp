@@ -1,6 +1,7 @@
 // em-train: train one algorithm on a dataset folder and write a run directory (docs/run-directory.md).
 #include "common/torch_cli.hpp"
 #include "common/train_flags.hpp"
+#include "common/dist_cli.hpp"
 #include "em/core/log.hpp"
 #include "em/core/signals.hpp"
 #include "em/io/json.hpp"
@@ -9,6 +10,7 @@
 int main(int argc, char** argv) {
   em::cli::TrainFlags flags;
   CLI::App* parsed = nullptr;
+  int nproc_per_node = 1;
   em::cli::ToolInfo info{
       "em-train",
       "Train an algorithm (classification: ResNet, segmentation: SegFormer, detection: DETR) on a dataset folder. "
@@ -22,13 +24,17 @@ int main(int argc, char** argv) {
       argc, argv, info,
       [&](CLI::App& app) {
         em::cli::bind_train_flags(app, flags);
+        em::cli::bind_nproc_flag(app, nproc_per_node);
         parsed = &app;
       },
       [&] {
         em::train::TrainOptions opts = em::cli::resolve_train_options(*parsed, flags);
+        if (auto launched = em::cli::launch_local_workers(nproc_per_node, argc, argv)) return *launched;
+        auto group = em::cli::join_run(torch::kCPU, opts.hp.ddp_timeout);
         em::signals::install_stop_handlers();
         auto task = em::train::make_training_task(opts);
-        em::train::TrainResult result = em::train::train(*task, opts);
+        em::train::TrainResult result = em::train::train(*task, opts, group.get());
+        if (group->rank() != 0) return em::ExitCode::ok;  // rank 0 reports for the run
         em::io::Json summary = result.train_results;
         if (!result.eval_results.is_null()) summary["eval"] = result.eval_results;
         em::io::write_stdout(em::io::dump_json(summary) + "\n");

@@ -27,6 +27,8 @@ io::Json TrainerState::to_json() const {
                   {"best_metric", has_best ? io::Json(best_metric) : io::Json(nullptr)},
                   {"best_step", best_step},
                   {"evals_without_improvement", evals_without_improvement},
+                  {"world_size", world_size},
+                  {"global_batch_size", global_batch_size},
                   {"log_history", log_history}};
 }
 
@@ -45,6 +47,8 @@ TrainerState TrainerState::from_json(const io::Json& j, const std::string& what)
     if (s.has_best) s.best_metric = j.at("best_metric").get<double>();
     s.best_step = j.at("best_step").get<int64_t>();
     s.evals_without_improvement = j.at("evals_without_improvement").get<int64_t>();
+    s.world_size = j.value("world_size", int64_t{1});
+    s.global_batch_size = j.value("global_batch_size", int64_t{0});
     s.log_history = j.at("log_history");
   } catch (const nlohmann::json::exception& e) {
     fail("{}: not an emkit trainer state ({})", what, e.what());

@@ -27,6 +27,10 @@ struct TrainerState {
   double best_metric = -std::numeric_limits<double>::infinity();
   int64_t best_step = 0;
   int64_t evals_without_improvement = 0;
+  // The processes that trained and the global batch (per process x processes): a checkpoint resumes with another
+  // world size at the same sample position (0: a checkpoint from before data-parallel training, one process).
+  int64_t world_size = 1;
+  int64_t global_batch_size = 0;
   io::Json log_history = io::Json::array();  // HF trainer_state.json field: every logged object
 
   io::Json to_json() const;

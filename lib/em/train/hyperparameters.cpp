@@ -152,6 +152,10 @@ std::vector<Entry> make_table() {
                    kSegmentationDetection),
       EM_INT_PARAM(max_bad_samples, 0, kInf, "[0, inf)",
                    "Unreadable training images skipped (with a warning) before failing", kAll),
+      EM_BOOL_PARAM(sync_batchnorm,
+                    "Data-parallel runs: BatchNorm statistics over the global batch instead of each process's"),
+      EM_INT_PARAM(ddp_timeout, 1, kInf, "[1, inf)",
+                   "Data-parallel runs: seconds to wait for the other processes before failing", kAll),
       Entry{{"augmentation", "string", "detr|flip|none",
              "Detection training augmentation: detr = DETR's flip + multi-scale resize + random crop, flip = "
              "horizontal flip only, none = resize only",

@@ -38,6 +38,9 @@ struct Hyperparameters {
   int64_t image_size = 512;             // segmentation/detection input size
   int64_t max_bad_samples = 0;          // unreadable training images tolerated (skipped with a warning)
   std::string augmentation = "detr";    // detection: detr (flip + multi-scale + crop) | flip | none
+  // Data-parallel training (docs/distributed.md).
+  bool sync_batchnorm = false;          // BatchNorm statistics over the global batch
+  int64_t ddp_timeout = 1800;           // seconds a collective may wait for the other ranks (PyTorch's default)
 
   // The defaults for `algo`: this struct's, overridden by the algorithm's row (AlgoInfo::hyperparameter_defaults).
   static Hyperparameters defaults(Algo algo);

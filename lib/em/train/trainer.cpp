@@ -5,6 +5,7 @@
 #include "em/core/log.hpp"
 #include "em/core/signals.hpp"
 #include "em/data/sampling.hpp"
+#include "em/dist/sync_batchnorm.hpp"
 #include "em/tensor/autocast.hpp"
 #include "em/tensor/loader.hpp"
 
@@ -31,52 +32,118 @@ AdamWOptions adamw_options(const Hyperparameters& hp) {
   return adam;
 }
 
+// The models' BatchNorm layers reduce their statistics over the group while the trainer lives.
+void enable_sync_batchnorm(dist::Group& group) {
+  dist::set_sync_batchnorm([&group](torch::Tensor& t) { group.all_reduce_sum(t); });
+}
+
 int64_t eval_interval(const Hyperparameters& hp) {
   return hp.eval_strategy == "steps" ? (hp.eval_steps > 0 ? hp.eval_steps : hp.save_steps) : 0;
 }
 
 }  // namespace
 
-Trainer::Trainer(Task& task, const TrainOptions& opts, bool writer)
-    : task_(task),
+Trainer::Trainer(Task& task, const TrainOptions& opts, dist::Group* group, bool writer)
+    : own_group_(group ? nullptr : std::make_unique<dist::Group>()),
+      group_(group ? *group : *own_group_),
+      task_(task),
       opts_(opts),
       hp_(opts_.hp),
-      run_(opts_.output_dir, opts_.overwrite_output_dir, opts_.resume_from_checkpoint.has_value(), writer),
+      run_(opts_.output_dir, opts_.overwrite_output_dir, opts_.resume_from_checkpoint.has_value(),
+           writer && group_.rank() == 0),
       train_size_(task.train_size()),
       batch_size_(hp_.per_device_train_batch_size),
-      state_(initial_state(train_size_, batch_size_, hp_.num_train_epochs)),
+      global_batch_(batch_size_ * group_.size()),
+      state_(initial_state(train_size_, global_batch_, hp_.num_train_epochs)),
       warmup_steps_(static_cast<int64_t>(std::ceil(hp_.warmup_ratio * state_.total_steps))),
       schedule_(parse_schedule_type(hp_.lr_scheduler_type)),
       eval_every_(eval_interval(hp_)),
       optimizer_(task.param_groups(hp_.weight_decay), adamw_options(hp_)),
       hp_json_(hp_.to_json()) {
+  state_.world_size = group_.size();
+  state_.global_batch_size = global_batch_;
   const bool resuming = opts_.resume_from_checkpoint.has_value();
   if (resuming) resume(run_.resume_point(*opts_.resume_from_checkpoint));
   run_.open_logs(hp_json_, resuming ? state_.global_step : -1, state_.global_step);
+  if (!group_.single()) sync_start();
+}
+
+Trainer::~Trainer() {
+  if (!group_.single() && hp_.sync_batchnorm) dist::clear_sync_batchnorm();
+}
+
+// Data-parallel start: every rank begins from rank 0's weights and buffers (as DDP's constructor does), and gradients
+// are reduced from now on.
+void Trainer::sync_start() {
+  std::vector<torch::Tensor> state;
+  for (const auto& p : task_.model().parameters()) state.push_back(p);
+  for (const auto& b : task_.model().buffers()) state.push_back(b);
+  dist::broadcast_from_rank0(group_, state);
+  std::vector<torch::Tensor> trained;
+  for (const auto& p : task_.model().parameters())
+    if (p.requires_grad()) trained.push_back(p);
+  reducer_ = std::make_unique<dist::GradientReducer>(group_, trained);
+  task_.set_group(&group_);
+  if (hp_.sync_batchnorm) enable_sync_batchnorm(group_);
+  log::info("data-parallel: {} processes x batch {} = {} images per step; gradients in {}{}", group_.size(),
+            batch_size_, global_batch_, count_of(static_cast<int64_t>(reducer_->num_buckets()), "bucket"),
+            hp_.sync_batchnorm ? ", BatchNorm synchronised" : "");
+}
+
+// Without sync_batchnorm each rank's BatchNorm keeps its own running statistics; as DDP (broadcast_buffers), rank 0's
+// are copied to every rank before each forward, so the model that rank 0 saves and evaluates is the one every rank runs.
+void Trainer::sync_buffers() {
+  if (group_.single() || hp_.sync_batchnorm) return;
+  std::vector<torch::Tensor> buffers;
+  for (const auto& b : task_.model().buffers()) buffers.push_back(b);
+  dist::broadcast_from_rank0(group_, buffers);
 }
 
 void Trainer::resume(const fs::path& dir) {
   io::Json saved_hp = io::read_json_file((dir / run_dir::kHyperparameters).string());
-  for (const char* key : {"per_device_train_batch_size", "seed", "num_train_epochs", "learning_rate"})
+  for (const char* key : {"seed", "num_train_epochs", "learning_rate"})
     if (saved_hp.contains(key) && saved_hp[key] != hp_json_[key])
       log::warn("resuming with {} = {} but the checkpoint was trained with {}: the result will differ from an "
                 "uninterrupted run",
                 key, io::dump_json(hp_json_[key]), io::dump_json(saved_hp[key]));
   TrainerState saved = load_checkpoint(dir, task_, optimizer_);
-  if (saved.steps_per_epoch != state_.steps_per_epoch)
+  if (saved.global_batch_size == 0 && saved_hp.contains("per_device_train_batch_size"))
+    saved.global_batch_size = saved_hp["per_device_train_batch_size"].get<int64_t>();  // one process then
+  convert_position(saved);
+  if (saved.steps_per_epoch != state_.steps_per_epoch && saved.global_batch_size == global_batch_)
     log::warn("the dataset or batch size changed since {}: {} steps per epoch now, {} then", dir.string(),
               state_.steps_per_epoch, saved.steps_per_epoch);
   // This run's step counts (from its dataset and hyperparameters) win over the checkpoint's.
   saved.total_steps = state_.total_steps;
   saved.steps_per_epoch = state_.steps_per_epoch;
+  saved.world_size = state_.world_size;
+  saved.global_batch_size = state_.global_batch_size;
   state_ = std::move(saved);
   last_saved_step_ = state_.global_step;
   log::info("resuming from {} (step {} of {})", dir.string(), state_.global_step, state_.total_steps);
 }
 
+// A checkpoint taken with another global batch (another number of processes or batch per process) resumes at the
+// same sample position: the same epoch, and as many of its images as were already trained on (rounded down to a
+// whole step of this run, so at most a step's worth of images are seen again).
+void Trainer::convert_position(TrainerState& saved) const {
+  if (saved.global_batch_size <= 0 || saved.global_batch_size == global_batch_ || saved.steps_per_epoch <= 0) return;
+  const int64_t epoch = saved.global_step / saved.steps_per_epoch;
+  const int64_t seen = std::min(train_size_, (saved.global_step % saved.steps_per_epoch) * saved.global_batch_size);
+  const int64_t step = epoch * state_.steps_per_epoch + seen / global_batch_;
+  log::info("the checkpoint was trained by {} x batch {}, this run is {} x batch {}: step {} (epoch {}, {} of its "
+            "images) continues as step {}",
+            count_of(saved.world_size, "process", "processes"), saved.global_batch_size / std::max<int64_t>(1, saved.world_size),
+            count_of(group_.size(), "process", "processes"), batch_size_, saved.global_step, epoch, seen, step);
+  if (seen % global_batch_ != 0)
+    log::warn("{} images of epoch {} are trained on again: the global batch changed from {} to {}", seen % global_batch_,
+              epoch, saved.global_batch_size, global_batch_);
+  saved.global_step = step;
+}
+
 TrainResult Trainer::run() {
   log::info("training {}, {} ({} per epoch, batch {}), {}", count_of(train_size_, "image"),
-            count_of(state_.total_steps, "step"), state_.steps_per_epoch, batch_size_,
+            count_of(state_.total_steps, "step"), state_.steps_per_epoch, global_batch_,
             count_of(torch::get_num_threads(), "thread"));
   progress_.emplace("train", state_.total_steps, "step");
   progress_->start_at(state_.global_step);  // a resumed run's line starts where it is
@@ -86,7 +153,9 @@ TrainResult Trainer::run() {
   while (state_.global_step < state_.total_steps && !stop_early_) run_epoch();
   progress_->finish();
   save_final_model();
-  return finish();
+  TrainResult result = finish();
+  group_.barrier();  // every rank ends when rank 0 has written the model and results
+  return result;
 }
 
 // The rest of the current epoch (all of it, unless resuming mid-epoch): the epoch's permutation of the dataset
@@ -100,9 +169,7 @@ void Trainer::run_epoch() {
   tensor::PrefetchLoader loader(
       static_cast<size_t>(end - first),
       [&, epoch_index, first](size_t b) {
-        int64_t from = (first + static_cast<int64_t>(b)) * batch_size_, to = std::min(train_size_, from + batch_size_);
-        std::vector<int64_t> indices(order.begin() + from, order.begin() + to);
-        return task_.train_batch(indices, epoch_index);
+        return task_.train_batch(local_indices(order, first + static_cast<int64_t>(b)), epoch_index);
       },
       static_cast<int>(hp_.num_workers), std::max<int>(2, static_cast<int>(hp_.num_workers) * 2));
   while (auto batch = loader.next()) {
@@ -112,26 +179,54 @@ void Trainer::run_epoch() {
   }
 }
 
+// Global batch `step_in_epoch` is positions [step * G, min(N, (step + 1) * G)) of the epoch's permutation; this
+// rank takes positions rank, rank + W, ... of it (DistributedSampler's interleaving), so the union over ranks is the
+// batch a single process with batch G trains on. A last batch of fewer than W images gives each rank without one a
+// repeat of the batch's first images (DistributedSampler pads the same way).
+std::vector<int64_t> Trainer::local_indices(const std::vector<int64_t>& order, int64_t step_in_epoch) const {
+  const int64_t from = step_in_epoch * global_batch_, to = std::min(train_size_, from + global_batch_);
+  const int64_t rank = group_.rank(), world = group_.size();
+  std::vector<int64_t> indices;
+  for (int64_t pos = from + rank; pos < to; pos += world) indices.push_back(order[static_cast<size_t>(pos)]);
+  if (indices.empty()) indices.push_back(order[static_cast<size_t>(from + rank % (to - from))]);
+  return indices;
+}
+
+// This rank's share of the global batch relative to an equal share: its loss (a mean over its images) is scaled by
+// it, so that the mean of the ranks' gradients is the gradient of the mean loss over the global batch.
+double Trainer::share_weight(int64_t step_in_epoch, int64_t* share) const {
+  const int64_t from = step_in_epoch * global_batch_, len = std::min(train_size_, from + global_batch_) - from;
+  const int64_t rank = group_.rank(), world = group_.size();
+  const int64_t mine = rank < len ? (len - rank + world - 1) / world : 1;
+  if (share) *share = mine;
+  return static_cast<double>(mine * world) / static_cast<double>(std::max(len, world));
+}
+
 void Trainer::train_step(const tensor::Batch& batch) {
-  skipped_total_ += batch.skipped;
-  if (skipped_total_ > hp_.max_bad_samples)
-    fail("{} unreadable training images (over --max_bad_samples {}); fix or remove them (em-validate lists them)",
-         skipped_total_, hp_.max_bad_samples);
   const double lr = lr_at(schedule_, hp_.learning_rate, state_.global_step, state_.total_steps, warmup_steps_);
   optimizer_.set_lr(lr);
+  sync_buffers();
   LossOutput out;
   {
     tensor::Bf16Autocast autocast(hp_.bf16);
     out = task_.loss(batch);
   }
-  out.loss.backward();
+  int64_t share = 1;
+  double weight = share_weight(state_.global_step % state_.steps_per_epoch, &share);
+  if (task_.loss_normalised_over_ranks()) weight = 1.0;
+  (weight == 1.0 ? out.loss : out.loss * weight).backward();
+  if (reducer_) reducer_->finish();
+  const double loss = agree_on_step(out, share, batch.skipped, batch.size());
+  skipped_total_ += agreed_skipped_;
+  if (skipped_total_ > hp_.max_bad_samples)
+    fail("{} unreadable training images (over --max_bad_samples {}); fix or remove them (em-validate lists them)",
+         skipped_total_, hp_.max_bad_samples);
   const double grad_norm = clip_and_step();
-  const double loss = out.loss.item<double>();
   if (!std::isfinite(loss))
     fail("training diverged: loss is {} at step {}; lower learning_rate (now {}) — the last checkpoint is still in {}",
          loss, state_.global_step + 1, hp_.learning_rate, run_.root().string());
   ++state_.global_step;
-  images_stepped_ += batch.pixel_values.size(0);
+  images_stepped_ += agreed_images_;
   step_seconds_ += since_step_.seconds();
   since_step_ = Stopwatch{};
   state_.epoch = static_cast<double>(state_.global_step) / state_.steps_per_epoch;
@@ -145,6 +240,30 @@ void Trainer::train_step(const tensor::Batch& batch) {
   progress_->update(state_.global_step,
                     fmt::format("epoch {:.2f} loss {:.4f} lr {:.3g} {:.1f} img/s", state_.epoch, window_mean, lr,
                                 step_seconds_ > 0 ? images_stepped_ / step_seconds_ : 0.0));
+}
+
+// What every rank must agree on after a step, in one all-reduce: the global mean loss (and loss terms), the images
+// trained and skipped, and whether any rank was asked to stop. A single process takes its own values.
+double Trainer::agree_on_step(LossOutput& out, int64_t share, int64_t skipped, int64_t images) {
+  const double loss = out.loss.item<double>();
+  if (group_.single()) {
+    agreed_skipped_ = skipped;
+    agreed_images_ = images;
+    return loss;
+  }
+  std::vector<double> v{loss * share, static_cast<double>(share), static_cast<double>(skipped),
+                        signals::stop_requested() ? 1.0 : 0.0, static_cast<double>(images)};
+  for (const auto& [name, value] : out.terms) v.push_back(value * share);
+  torch::Tensor t = torch::tensor(v, torch::kFloat64).to(group_.device());
+  group_.all_reduce_sum(t);
+  t = t.cpu();
+  const double* s = t.data_ptr<double>();
+  agreed_skipped_ = static_cast<int64_t>(s[2]);
+  agreed_images_ = static_cast<int64_t>(s[4]);
+  stop_now_ = s[3] > 0;
+  size_t i = 5;
+  for (auto& [name, value] : out.terms) value = s[i++] / s[1];
+  return s[0] / s[1];
 }
 
 // clip_grad_norm_'s scaling happens inside the optimizer's pass over the gradients (same bits, one pass less).
@@ -190,7 +309,9 @@ void Trainer::after_step() {
 }
 
 void Trainer::evaluate() {
+  sync_buffers();
   EvalOptions eo;
+  eo.group = &group_;
   eo.bf16 = hp_.bf16;
   eo.show_progress = false;  // the training progress line is enough
   EvalResult result = task_.evaluate(eo);
@@ -242,14 +363,17 @@ void Trainer::save_checkpoint(const fs::path& model_files) {
 }
 
 // SIGINT/SIGTERM: the step that was running has finished; save it and stop (exit 130 in run_main).
+// In a data-parallel run every rank stops after the same step (the flag was agreed in agree_on_step), once rank 0
+// has written the checkpoint.
 void Trainer::stop_if_requested() {
-  if (!signals::stop_requested()) return;
+  if (!(group_.single() ? signals::stop_requested() : stop_now_)) return;
   if (last_saved_step_ != state_.global_step) save_checkpoint();
   progress_->finish();
-  throw Interrupted(fmt::format("stopped by signal {} at step {}; continue with --resume_from_checkpoint "
-                                "(checkpoint {})",
-                                signals::stop_signal(), state_.global_step,
-                                run_.checkpoint_path(state_.global_step).string()));
+  group_.barrier();
+  const std::string by = signals::stop_signal() ? fmt::format("by signal {}", signals::stop_signal())
+                                                : std::string("by a signal to another rank");
+  throw Interrupted(fmt::format("stopped {} at step {}; continue with --resume_from_checkpoint (checkpoint {})", by,
+                                state_.global_step, run_.checkpoint_path(state_.global_step).string()));
 }
 
 // The final model: the best evaluated one with load_best_model_at_end, else the last, which the final checkpoint
@@ -267,6 +391,14 @@ void Trainer::save_final_model() {
   run_.publish_final_model(staged);
 }
 
+// How long finish() waited for gradient communication after backward, per step: the engine's visible overhead.
+void Trainer::log_communication() const {
+  if (!reducer_ || reducer_->steps() == 0) return;
+  log::info("gradient all-reduce: {:.1f} ms per step waited after backward ({})",
+            1e3 * reducer_->wait_seconds() / static_cast<double>(reducer_->steps()),
+            count_of(static_cast<int64_t>(reducer_->num_buckets()), "bucket"));
+}
+
 TrainResult Trainer::finish() {
   TrainResult result;
   result.global_step = state_.global_step;
@@ -277,17 +409,24 @@ TrainResult Trainer::finish() {
                                   {"train_loss", state_.total_loss / std::max<int64_t>(1, state_.global_step)},
                                   {"train_runtime", runtime},
                                   {"train_samples_per_second",
-                                   runtime > 0 ? state_.global_step * batch_size_ / runtime : 0.0},
+                                   runtime > 0 ? state_.global_step * global_batch_ / runtime : 0.0},
                                   {"train_steps_per_second", runtime > 0 ? state_.global_step / runtime : 0.0},
                                   {"skipped_images", skipped_total_}};
+  if (reducer_) {
+    result.train_results["world_size"] = group_.size();
+    result.train_results["ddp_wait_s_per_step"] = reducer_->wait_seconds() / std::max<int64_t>(1, reducer_->steps());
+  }
+  log_communication();
   result.eval_results = last_eval_;
   run_.write_results(result.train_results, result.eval_results);
   warn_if_unhealthy();
   return result;
 }
 
-// A run that "worked" but learned nothing exits 0: say so at the end, where a user looks.
+// A run that "worked" but learned nothing exits 0: say so at the end, where a user looks (rank 0 speaks for a
+// data-parallel run: every rank saw the same losses and metrics).
 void Trainer::warn_if_unhealthy() const {
+  if (group_.rank() != 0) return;
   if (evaluations_ > 0 && evaluations_at_chance_ == evaluations_)
     log::warn("every evaluation stayed at chance level ({} {:.4f}, chance {:.4f}): the model learned nothing; with "
               "learning_rate {} try 1e-3 to 1e-4 (docs/training.md has good values per algorithm)",
@@ -303,6 +442,6 @@ void Trainer::log(io::Json record) {
   state_.log_history.push_back(std::move(record));
 }
 
-TrainResult train(Task& task, const TrainOptions& opts) { return Trainer(task, opts).run(); }
+TrainResult train(Task& task, const TrainOptions& opts, dist::Group* group) { return Trainer(task, opts, group).run(); }
 
 }  // namespace em::train

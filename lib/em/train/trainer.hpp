@@ -8,6 +8,8 @@
 #include <string>
 
 #include "em/core/progress.hpp"
+#include "em/dist/group.hpp"
+#include "em/dist/reducer.hpp"
 #include "em/io/json.hpp"
 #include "em/train/checkpoint.hpp"
 #include "em/train/hyperparameters.hpp"
@@ -42,8 +44,10 @@ std::unique_ptr<Task> make_training_task(const TrainOptions& opts);
 class Trainer {
  public:
   // Claims the output folder, builds AdamW, restores the checkpoint when resuming, writes hyperparameters.json and
-  // opens the logs. `writer`: whether this process writes the run directory (see RunDirectory).
-  Trainer(Task& task, const TrainOptions& opts, bool writer = true);
+  // opens the logs. `group`: the processes of a data-parallel run (nullptr: this one alone); rank 0 alone writes the
+  // run directory, and `writer` = false keeps even it from writing (see RunDirectory).
+  Trainer(Task& task, const TrainOptions& opts, dist::Group* group = nullptr, bool writer = true);
+  ~Trainer();
   // Trains to the end (or to a stop signal: checkpoint saved, then throws em::Interrupted), writes the final model
   // and *_results.json.
   TrainResult run();
@@ -55,8 +59,14 @@ class Trainer {
   };
 
   void resume(const std::filesystem::path& checkpoint);
+  void convert_position(TrainerState& saved) const;
   void run_epoch();
+  std::vector<int64_t> local_indices(const std::vector<int64_t>& order, int64_t step_in_epoch) const;
+  double share_weight(int64_t step_in_epoch, int64_t* share = nullptr) const;
+  void sync_start();
+  void sync_buffers();
   void train_step(const tensor::Batch& batch);
+  double agree_on_step(LossOutput& out, int64_t share, int64_t skipped, int64_t images);
   double clip_and_step();  // returns the gradient norm (0 without clipping)
   void log_step(double lr, double grad_norm, const std::map<std::string, double>& terms);
   void after_step();
@@ -68,19 +78,26 @@ class Trainer {
   TrainResult finish();
   void warn_if_unhealthy() const;
   void log(io::Json record);
+  void log_communication() const;
 
+  std::unique_ptr<dist::Group> own_group_;  // the group of one when none is given
+  dist::Group& group_;
   Task& task_;
   const TrainOptions opts_;
   const Hyperparameters& hp_;  // opts_.hp
   RunDirectory run_;
   const int64_t train_size_;
-  const int64_t batch_size_;
+  const int64_t batch_size_;   // per process
+  const int64_t global_batch_; // per process x processes: one optimizer step
   TrainerState state_;
   const int64_t warmup_steps_;
   const ScheduleType schedule_;
   const int64_t eval_every_;  // eval_strategy=steps: evaluate every this many steps; else 0
   AdamW optimizer_;
   const io::Json hp_json_;
+  std::unique_ptr<dist::GradientReducer> reducer_;  // data-parallel runs only
+  bool stop_now_ = false;
+  int64_t agreed_skipped_ = 0, agreed_images_ = 0;  // this step's, over every rank  // a stop was requested on some rank (agreed at the last step)
 
   std::optional<Progress> progress_;
   Stopwatch clock_;       // training time since the last checkpoint (state_.runtime_s holds what came before)
@@ -98,7 +115,7 @@ class Trainer {
   double last_main_metric_ = 0;
 };
 
-// Trainer(task, opts).run().
-TrainResult train(Task& task, const TrainOptions& opts);
+// Trainer(task, opts, group).run().
+TrainResult train(Task& task, const TrainOptions& opts, dist::Group* group = nullptr);
 
 }  // namespace em::train

@@ -5,11 +5,13 @@
 #include "em/io/file.hpp"
 #include "em/io/json.hpp"
 #include "em/tensor/safetensors.hpp"
+#include "em/dist/spawn.hpp"
 #include "em/train/trainer.hpp"
 #include "test_support.hpp"
 
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -132,7 +134,7 @@ TEST_CASE("a process that is not the writer trains the same and leaves the run d
   em::test::TempDir tmp;
   FakeTask writer_task(1), silent_task(1);
   TrainResult written = Trainer(writer_task, options(tmp / "written")).run();
-  TrainResult silent = Trainer(silent_task, options(tmp / "silent"), /*writer=*/false).run();
+  TrainResult silent = Trainer(silent_task, options(tmp / "silent"), /*group=*/nullptr, /*writer=*/false).run();
   CHECK(fs::exists(tmp / "written/model/model.safetensors"));
   CHECK(fs::exists(tmp / "written/checkpoint-15/trainer_state.json"));
   CHECK_FALSE(fs::exists(tmp / "silent"));
@@ -175,4 +177,68 @@ TEST_CASE("a run that learned nothing ends with warnings that say so", "[train][
   FakeTask healthy(7);
   const std::string fine = em::test::stderr_of([&] { train(healthy, options(tmp2 / "run")); });
   CHECK_THAT(fine, !Catch::Contains("chance level"));
+}
+
+namespace {
+// The logged losses of metrics.jsonl, in step order.
+std::vector<double> logged_losses(const fs::path& path) {
+  std::vector<double> losses;
+  std::istringstream in(em::io::read_file(path.string()));
+  for (std::string line; std::getline(in, line);) {
+    em::io::Json record = em::io::parse_json(line, path.string());
+    if (record.contains("loss")) losses.push_back(record["loss"].get<double>());
+  }
+  return losses;
+}
+}  // namespace
+
+TEST_CASE("two data-parallel ranks train like one process with their global batch, uneven last batch included",
+          "[train][trainer][dist]") {
+  // 20 samples, global batch 6: steps of 6, 6, 6 and 2 images per epoch; the ranks take 3 + 3 and, at the end, 1 + 1.
+  em::test::TempDir tmp;
+  TrainOptions single = options(tmp / "single");
+  single.hp.per_device_train_batch_size = 6;
+  single.hp.logging_steps = 1;
+  FakeTask single_task(1);
+  TrainResult one = train(single_task, single);
+  CHECK(one.global_step == 12);
+
+  TrainOptions dp = single;
+  dp.output_dir = (tmp / "dp").string();
+  dp.hp.per_device_train_batch_size = 3;
+  FakeTask tasks[2] = {FakeTask(1), FakeTask(5)};  // rank 1 starts elsewhere: rank 0's weights are broadcast
+  const int port = em::dist::free_local_port();
+  TrainResult results[2];
+  std::exception_ptr errors[2];
+  auto rank_main = [&](int rank) {
+    try {
+      em::dist::LaunchEnv env;
+      env.rank = rank;
+      env.world_size = env.local_world_size = 2;
+      env.local_rank = rank;
+      env.master_port = port;
+      env.launcher = "test";
+      auto group = em::dist::Group::join(env, torch::kCPU, std::chrono::seconds(30));
+      results[rank] = train(tasks[rank], dp, group.get());
+    } catch (...) {
+      errors[rank] = std::current_exception();
+    }
+  };
+  std::thread second(rank_main, 1);
+  rank_main(0);
+  second.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  CHECK(results[0].global_step == 12);
+  CHECK(results[1].global_step == 12);
+  const std::vector<double> a = logged_losses(tmp / "single/metrics.jsonl"), b = logged_losses(tmp / "dp/metrics.jsonl");
+  REQUIRE(a.size() == 12);
+  REQUIRE(b.size() == 12);  // rank 0 alone wrote it
+  for (size_t i = 0; i < a.size(); ++i) CHECK(b[i] == Approx(a[i]).epsilon(1e-6));
+  // Both ranks end with the same weights, those of the single process.
+  for (int rank = 0; rank < 2; ++rank) {
+    auto p1 = single_task.model().parameters(), p2 = tasks[rank].model().parameters();
+    for (size_t i = 0; i < p1.size(); ++i) CHECK(torch::allclose(p1[i], p2[i], 1e-5, 1e-6));
+  }
+  CHECK(results[0].train_results["world_size"] == 2);
 }
