@@ -108,11 +108,18 @@ Tensor global_grad_input(const Tensor& dy, Tensor xmu, const Tensor& sum_dy, con
       .mul_(per_channel(scale, type));
 }
 
+// An autograd input that may be absent (affine=false): LibTorch 1.13 rejects undefined tensors as inputs.
+c10::optional<Tensor> optional(const Tensor& t) {
+  return t.defined() ? c10::optional<Tensor>(t) : c10::optional<Tensor>();
+}
+
 // y = (x - mean) * invstd * weight + bias with the global statistics; backward over the global batch.
 struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> {
-  static Tensor forward(AutogradContext* ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                        const Tensor& mean, const Tensor& invstd, const Tensor& count,
-                        const AllReduceSum& all_reduce_sum) {
+  static Tensor forward(AutogradContext* ctx, const Tensor& x, const c10::optional<Tensor>& optional_weight,
+                        const c10::optional<Tensor>& optional_bias, const Tensor& mean, const Tensor& invstd,
+                        const Tensor& count, const AllReduceSum& all_reduce_sum) {
+    const Tensor weight = optional_weight ? *optional_weight : Tensor();
+    const Tensor bias = optional_bias ? *optional_bias : Tensor();
     const auto type = compute_type(x);
     const Tensor scale = weight.defined() ? invstd * weight.to(torch::kDouble) : invstd;
     Tensor shift = -mean * scale;
@@ -157,7 +164,8 @@ Tensor sync_batch_norm(const Tensor& x, torch::nn::BatchNorm2dImpl& bn, const Al
     update_running_stats(bn, stats);
     invstd = (stats.var + bn.options.eps()).rsqrt();
   }
-  return SyncBatchNormFunction::apply(x, bn.weight, bn.bias, stats.mean, invstd, stats.count, all_reduce_sum);
+  return SyncBatchNormFunction::apply(x, optional(bn.weight), optional(bn.bias), stats.mean, invstd, stats.count,
+                                      all_reduce_sum);
 }
 
 void set_sync_batchnorm(AllReduceSum fn) { process_all_reduce_sum = std::move(fn); }

@@ -105,7 +105,7 @@ struct Setup {
 // Largest differences between the ranks' SyncBatchNorm and native BatchNorm2d on the concatenated batch.
 struct Differences {
   double output = 0, running_mean = 0, running_var = 0, grad_input = 0, grad_weight = 0, grad_bias = 0;
-  double output_scale = 0, grad_input_scale = 0;  // max |native| of output and grad_input
+  double output_scale = 0, grad_input_scale = 0, grad_param_scale = 0;  // max |native| of each
   bool tracked_equal = true, layout_kept = true, dtype_kept = true;
   int64_t all_reduces = 0;  // rounds of the fake all-reduce over all steps
 };
@@ -171,6 +171,8 @@ void step(const Setup& s, torch::nn::BatchNorm2d& native, std::vector<torch::nn:
     }
     widen(d.grad_weight, max_abs_diff(grad_weight, native->weight.grad()));
     widen(d.grad_bias, max_abs_diff(grad_bias, native->bias.grad()));
+    widen(d.grad_param_scale, std::max(native->weight.grad().abs().max().item<double>(),
+                                       native->bias.grad().abs().max().item<double>()));
   }
   for (auto& bn : ranks) {
     widen(d.running_mean, max_abs_diff(bn->running_mean, native->running_mean));
@@ -206,8 +208,8 @@ void check_fp32(const Differences& d, int steps = 1) {
   CHECK(d.running_var <= 1e-5);
   CHECK(d.tracked_equal);
   CHECK(d.grad_input <= 1e-6);
-  CHECK(d.grad_weight <= 1e-6);
-  CHECK(d.grad_bias <= 1e-6);
+  CHECK(d.grad_weight <= 1e-5);  // sums over the batch of terms ~1: fp32 rounding ~1e-7 each
+  CHECK(d.grad_bias <= 1e-5);
   CHECK(d.layout_kept);
   CHECK(d.dtype_kept);
   CHECK(d.all_reduces == 2 * steps);  // one in forward, one in backward
@@ -259,8 +261,8 @@ TEST_CASE("sync batch norm of bf16 input under autocast gives bf16 close to nati
     CHECK(d.grad_input <= 0.01 * d.grad_input_scale);
     CHECK(d.running_mean <= 1e-5);  // statistics are computed in fp64 from the bf16 values
     CHECK(d.running_var <= 1e-5);
-    CHECK(d.grad_weight <= 1e-2);
-    CHECK(d.grad_bias <= 1e-2);
+    CHECK(d.grad_weight <= 0.01 * d.grad_param_scale);
+    CHECK(d.grad_bias <= 0.01 * d.grad_param_scale);
     CHECK(d.tracked_equal);
     CHECK(d.layout_kept);
     CHECK(d.dtype_kept);
