@@ -1,6 +1,7 @@
 #include "em/models/resnet.hpp"
 
 #include "em/core/error.hpp"
+#include "em/dist/sync_batchnorm.hpp"
 #include "em/models/config_fields.hpp"
 
 #include <set>
@@ -125,7 +126,7 @@ ResNetConvLayerImpl::ResNetConvLayerImpl(int64_t in_channels, int64_t out_channe
 }
 
 torch::Tensor ResNetConvLayerImpl::forward(const torch::Tensor& x) {
-  return activate_(normalization->forward(convolution->forward(x)), activation);
+  return activate_(dist::batch_norm_2d(*normalization, convolution->forward(x)), activation);
 }
 
 ResNetShortCutImpl::ResNetShortCutImpl(int64_t in_channels, int64_t out_channels, int64_t stride) {
@@ -135,7 +136,7 @@ ResNetShortCutImpl::ResNetShortCutImpl(int64_t in_channels, int64_t out_channels
 }
 
 torch::Tensor ResNetShortCutImpl::forward(const torch::Tensor& x) {
-  return normalization->forward(convolution->forward(x));
+  return dist::batch_norm_2d(*normalization, convolution->forward(x));
 }
 
 ResNetResidualLayerImpl::ResNetResidualLayerImpl(const ResNetConfig& config, int64_t in_channels,

@@ -1,6 +1,7 @@
 #include "em/models/segformer.hpp"
 
 #include "em/core/error.hpp"
+#include "em/dist/sync_batchnorm.hpp"
 #include "em/models/layers.hpp"
 #include "em/models/config_fields.hpp"
 
@@ -358,7 +359,7 @@ torch::Tensor SegformerDecodeHeadImpl::forward(const std::vector<torch::Tensor>&
       m = torch::upsample_bilinear2d(m, {out_h, out_w}, /*align_corners=*/false);
     parts[stages.size() - 1 - i] = m;  // HF concatenates the last stage first
   }
-  torch::Tensor h = torch::relu(batch_norm->forward(linear_fuse->forward(torch::cat(parts, 1))));
+  torch::Tensor h = torch::relu(dist::batch_norm_2d(*batch_norm, linear_fuse->forward(torch::cat(parts, 1))));
   return classifier->forward(maybe_dropout(h, classifier_dropout, is_training()));
 }
 
