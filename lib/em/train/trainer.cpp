@@ -65,11 +65,13 @@ Trainer::Trainer(Task& task, const TrainOptions& opts, dist::Group* group, bool 
   const bool resuming = opts_.resume_from_checkpoint.has_value();
   if (resuming) resume(run_.resume_point(*opts_.resume_from_checkpoint));
   run_.open_logs(hp_json_, resuming ? state_.global_step : -1, state_.global_step);
+  // One process runs the same BatchNorm code (its all-reduce is the identity), so N x B and 1 x N·B compute alike.
+  if (hp_.sync_batchnorm) enable_sync_batchnorm(group_);
   if (!group_.single()) sync_start();
 }
 
 Trainer::~Trainer() {
-  if (!group_.single() && hp_.sync_batchnorm) dist::clear_sync_batchnorm();
+  if (hp_.sync_batchnorm) dist::clear_sync_batchnorm();
 }
 
 // Data-parallel start: every rank begins from rank 0's weights and buffers (as DDP's constructor does), and gradients
@@ -84,7 +86,6 @@ void Trainer::sync_start() {
     if (p.requires_grad()) trained.push_back(p);
   reducer_ = std::make_unique<dist::GradientReducer>(group_, trained);
   task_.set_group(&group_);
-  if (hp_.sync_batchnorm) enable_sync_batchnorm(group_);
   log::info("data-parallel: {} processes x batch {} = {} images per step; gradients in {}{}", group_.size(),
             batch_size_, global_batch_, count_of(static_cast<int64_t>(reducer_->num_buckets()), "bucket"),
             hp_.sync_batchnorm ? ", BatchNorm synchronised" : "");
