@@ -25,6 +25,11 @@ torch::ScalarType compute_type(const Tensor& x) {
 // A per-channel vector [C] as [1, C, 1, 1] of `type`, to broadcast over x in either memory format.
 Tensor per_channel(const Tensor& v, torch::ScalarType type) { return v.to(type).view({1, -1, 1, 1}); }
 
+// invstd * weight per channel, fp64: the factor on (x - mean) in forward and on the gradient in backward.
+Tensor channel_scale(const Tensor& invstd, const Tensor& weight) {
+  return weight.defined() ? invstd * weight.to(torch::kDouble) : invstd;
+}
+
 // The autograd context carries only IValues from forward to backward; a registered custom class is the public way
 // to carry a C++ object (the all-reduce) in one.
 struct AllReduceHolder : torch::CustomClassHolder {
@@ -102,10 +107,9 @@ Tensor global_grad_input(const Tensor& dy, Tensor xmu, const Tensor& sum_dy, con
   all_reduce_sum(packed);
   const Tensor mean_dy = packed.slice(0, 0, channels) / count;
   const Tensor mean_dy_xmu = packed.slice(0, channels) / count;
-  const Tensor scale = weight.defined() ? invstd * weight.to(torch::kDouble) : invstd;
   return (dy - xmu.mul_(per_channel(invstd * invstd * mean_dy_xmu, type)))
       .sub_(per_channel(mean_dy, type))
-      .mul_(per_channel(scale, type));
+      .mul_(per_channel(channel_scale(invstd, weight), type));
 }
 
 // An autograd input that may be absent (affine=false): LibTorch 1.13 rejects undefined tensors as inputs.
@@ -121,7 +125,7 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
     const Tensor weight = optional_weight ? *optional_weight : Tensor();
     const Tensor bias = optional_bias ? *optional_bias : Tensor();
     const auto type = compute_type(x);
-    const Tensor scale = weight.defined() ? invstd * weight.to(torch::kDouble) : invstd;
+    const Tensor scale = channel_scale(invstd, weight);
     Tensor shift = -mean * scale;
     if (bias.defined()) shift += bias.to(torch::kDouble);
     ctx->save_for_backward({x, weight, bias, mean, invstd, count});
