@@ -131,7 +131,7 @@ int run_main(int argc, char** argv, const ToolInfo& info, const std::function<vo
   try {
     return static_cast<int>(body());
   } catch (const Error& e) {
-    log::error("{}", e.what());
+    if (*e.what() != '\0') log::error("{}", e.what());  // empty: said elsewhere (rank 0 of a data-parallel run)
     return static_cast<int>(e.code());
   } catch (const std::bad_alloc&) {
     log::error("out of memory");

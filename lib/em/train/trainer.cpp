@@ -371,6 +371,7 @@ void Trainer::stop_if_requested() {
   if (last_saved_step_ != state_.global_step) save_checkpoint();
   progress_->finish();
   group_.barrier();
+  if (group_.rank() != 0) throw Interrupted("");  // rank 0 tells; the others just stop (exit 130)
   const std::string by = signals::stop_signal() ? fmt::format("by signal {}", signals::stop_signal())
                                                 : std::string("by a signal to another rank");
   throw Interrupted(fmt::format("stopped {} at step {}; continue with --resume_from_checkpoint (checkpoint {})", by,
