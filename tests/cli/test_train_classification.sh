@@ -97,6 +97,28 @@ echo '{"learning_rat": 0.1}' >"$T/hp.json"
 expect_exit 2 "an unknown hyperparameter name is refused" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/x" --hyperparameters "$T/hp.json"
 expect_stderr "learning_rat" "the message names the unknown parameter"
 expect_exit 2 "threshold does not apply to classification" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/x" --threshold 0.3
+# A segmentation folder (train/images, train/annotations, train/train.json) would read as a classification dataset
+# with the labels "annotations" and "images": refused before anything is read or written, naming the layout.
+seg=$T/segfolder
+for split in train validation; do
+  mkdir -p "$seg/$split/images" "$seg/$split/annotations"
+  cp "$EM_SOURCE/tests/golden/image/rgb_37x23.png" "$seg/$split/images/a.png"
+  cp "$EM_SOURCE/tests/golden/image/gray_29x31.png" "$seg/$split/annotations/a.png"
+  echo '[{"image": "images/a.png", "seg_map": "annotations/a.png"}]' >"$seg/$split/$split.json"
+done
+expect_exit 1 "em-train --algo classification on a segmentation folder is refused" -- \
+  "$EM_BIN/em-train" --algo classification --data "$seg" --output_dir "$T/wrong" --threads 1 -q
+expect_stderr "segfolder: looks like a segmentation dataset \(train/images, train/annotations, train/train.json\), not classification: use --algo segmentation" \
+  "  ... naming the layout it looks like and the --algo to use"
+[[ ! -e $T/wrong ]] && pass "  ... before the output dir is made" || fail "the refused run wrote $T/wrong"
+if [[ -d ${EM_SHARED:-}/data/camvid-mini ]]; then
+  expect_exit 1 "em-train --algo classification on the real camvid-mini is refused" -- \
+    "$EM_BIN/em-train" --algo classification --data "$EM_SHARED/data/camvid-mini" --output_dir "$T/wrong" --threads 1 -q
+  expect_stderr "camvid-mini: looks like a segmentation dataset" "  ... as a segmentation dataset"
+fi
+expect_exit 1 "em-eval of a classification model on a segmentation folder is refused" -- \
+  "$EM_BIN/em-eval" --model "$T/a/model" --data "$seg" --threads 1
+expect_stderr "not classification: use --algo segmentation" "  ... with the same message"
 touch "$T/mine.txt"; mkdir -p "$T/keep" && echo "user data" >"$T/keep/notes.txt"
 cp -r "$T/a" "$T/b" && cp "$T/keep/notes.txt" "$T/b/notes.txt"
 expect_exit 0 "--overwrite_output_dir replaces a run" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/b" --num_train_epochs 1 --overwrite_output_dir

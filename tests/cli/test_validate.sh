@@ -64,6 +64,26 @@ expect_exit 1 "a missing dataset folder is invalid" -- "$V" --algo classificatio
 expect_exit 2 "unknown algo" -- "$V" --algo pose "$D"
 expect_exit 1 "a classification folder is not a segmentation dataset" -- "$V" --algo segmentation "$D"
 expect_exit 1 "a classification folder is not a detection dataset" -- "$V" --algo detection "$D"
+expect_stdout "looks like a classification dataset \(label folders train/cat, train/dog\), not detection: use --algo classification" \
+  "  ... the one problem names the layout it looks like"
+
+# Another algorithm's layout that would pass as this one's: a segmentation folder read as classification would have
+# two labels, "annotations" and "images". One problem, naming the layout and the --algo to use.
+S=$T/seg
+for split in train validation; do
+  mkdir -p "$S/$split/images" "$S/$split/annotations"
+  cp "$PNG" "$S/$split/images/a.png"; cp "$GRAY" "$S/$split/annotations/a.png"
+  echo '[{"image": "images/a.png", "seg_map": "annotations/a.png"}]' >"$S/$split/$split.json"
+done
+expect_exit 1 "a segmentation folder is not a classification dataset" -- "$V" --algo classification "$S"
+expect_stdout "seg: looks like a segmentation dataset \(train/images, train/annotations, train/train.json\), not classification: use --algo segmentation" \
+  "  ... naming the layout it looks like"
+grep -q '^invalid: 1 problem(s)$' "$T/out" && pass "  ... as its one problem" || fail "layout mismatch report: $(cat "$T/out")"
+if [[ -d ${EM_SHARED:-}/data/camvid-mini ]]; then
+  expect_exit 1 "the real camvid-mini is not a classification dataset" -- "$V" --algo classification "$EM_SHARED/data/camvid-mini" --json
+  jq -e '.valid == false and (.problems[0].reason | startswith("looks like a segmentation dataset"))' "$T/out" >/dev/null &&
+    pass "  ... the JSON report says it looks like segmentation" || fail "camvid-mini as classification: $(head -c 400 "$T/out")"
+fi
 expect_exit 2 "missing DIR" -- "$V" --algo classification
 expect_exit 0 "--json false (a platform's string boolean) is the text report" -- "$V" --algo classification "$D" --json false
 head -n 1 "$T/out" | grep -q "^classification dataset" && pass "  ... text, not JSON" || fail "--json false: $(head -c 200 "$T/out")"

@@ -5,6 +5,7 @@
 #include "em/data/classification_dataset.hpp"
 #include "em/data/segmentation_dataset.hpp"
 #include "em/data/coco_dataset.hpp"
+#include "em/data/layout.hpp"
 #include "em/io/file.hpp"
 #include "em/io/image.hpp"
 
@@ -132,6 +133,13 @@ static_assert(one_row_per_algo(kValidators), "kValidators: one validator per alg
 }  // namespace
 
 ValidationReport validate_dataset(Algo algo, const std::string& dir, int threads) {
+  // Another algorithm's folder may pass this one's checks (a segmentation split's images/ and annotations/ read as
+  // two labels): then that is the one problem, and nothing is decoded.
+  if (auto mismatch = layout_mismatch(algo, dir)) {
+    ValidationReport report = begin_report(algo, dir);
+    report.problems.push_back({dir, *mismatch});
+    return report;
+  }
   return kValidators[index_of(algo)].validate(dir, threads);
 }
 
