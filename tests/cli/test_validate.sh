@@ -21,6 +21,10 @@ if command -v jq >/dev/null; then
   jq -e '.valid == true and .problems == [] and .summary.splits.train.images == 3
          and .summary.splits.test.images == 1 and .summary.channels["1"] == 2' "$T/out" >/dev/null &&
     pass "JSON report: valid, counts per split, channels" || fail "JSON report: $(head -c 800 "$T/out")"
+  jq -c . "$T/out" >"$T/indented.json"
+  expect_exit 0 "--json --compact" -- "$V" --algo classification "$D" --json --compact
+  [[ $(wc -l <"$T/out") -eq 1 ]] && cmp -s <(jq -c . "$T/out") "$T/indented.json" &&
+    pass "  ... the same report on one line" || fail "--json --compact: $(head -c 300 "$T/out")"
 fi
 
 # A broken dataset: every kind of problem once.

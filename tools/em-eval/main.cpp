@@ -32,14 +32,14 @@ int main(int argc, char** argv) {
         app.add_option("--num_workers", task_options.num_workers, "Data loader threads")
             ->check(CLI::Range(0, 64));
         em::cli::bind_bf16_flag(app, eval.bf16);
-        app.add_flag("--compact", compact, "One-line JSON instead of indented (collect runs as JSONL)");
+        em::cli::bind_compact_flag(app, compact);
       },
       [&] {
         if (eval.predictions_path == "-")
           em::usage_fail("--predictions: give a file; stdout carries the metrics JSON");
         auto task = em::train::make_eval_task(task_options);
         em::train::EvalResult result = task->evaluate(eval);
-        em::io::write_stdout(em::io::dump_json(result.metrics, compact ? -1 : 2) + "\n");
+        em::io::write_stdout(em::cli::json_output(result.metrics, compact));
         return em::ExitCode::ok;
       });
 }
