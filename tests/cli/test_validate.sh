@@ -27,6 +27,29 @@ if command -v jq >/dev/null; then
     pass "  ... the same report on one line" || fail "--json --compact: $(head -c 300 "$T/out")"
 fi
 
+# The text report is lines and tables for people, not JSON: a column per split, a row per label.
+expect_exit 0 "the text report" -- "$V" --algo classification "$D"
+if grep -q '[{}]' "$T/out"; then fail "JSON in the text report: $(grep '[{}]' "$T/out" | head -3)"; else pass "  ... has no JSON in it"; fi
+expect_stdout '^ +train +validation +test$' "  ... the splits are the columns of a table"
+expect_stdout '^      cat +2 +1 +1$' "  ... with a row per label"
+
+# Duplicates by content, whatever the names: D's validation and test images are copies of train's (leakage).
+expect_stdout "validation/cat/a.png: same image as $D/train/cat/a.png: leakage from train into validation" \
+  "a validation image that is also in train is named with its train copy"
+expect_stdout "test/cat/t.png: same image as $D/train/cat/a.png: leakage from train into test" "  ... and a test image"
+cp -r "$D" "$T/dups" && cp "$PNG" "$T/dups/train/dog/again.png"
+cp "$T/dups/train/cat/b.jpg" "$T/dups/validation/cat/b.jpg" && rm -r "$T/dups/test"
+expect_exit 0 "duplicates are warnings" -- "$V" --algo classification "$T/dups"
+expect_stdout "train/dog/again.png: same bytes as $T/dups/train/cat/a.png: a duplicate image within train" \
+  "a copy within train is named with its first copy"
+expect_stdout "dups/validation: identical to $T/dups/train: the same 3 image\(s\), by content" \
+  "a validation split that is a copy of train gets one clear warning"
+grep -q "leakage from train into validation" "$T/out" && fail "identical splits also listed per image: $(cat "$T/out")" ||
+  pass "  ... instead of one per image"
+expect_exit 0 "duplicates in the JSON report" -- "$V" --algo classification "$T/dups" --json
+jq -e '.summary.duplicate_images == {"train": 1, "train & validation": 3}' "$T/out" >/dev/null &&
+  pass "  ... counted in the summary" || fail "duplicate_images: $(jq -c .summary.duplicate_images "$T/out")"
+
 # A broken dataset: every kind of problem once.
 B=$T/bad
 mkdir -p "$B"/train/{cat,dog,empty} "$B"/validation/{cat,bird}
