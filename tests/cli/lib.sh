@@ -23,6 +23,10 @@ expect_exit() {
 expect_stderr() {
   if grep -Eq -- "$1" "$T/err"; then pass "$2"; else fail "$2: stderr lacks /$1/: $(head -c 600 "$T/err")"; fi
 }
+# expect_stdout PATTERN DESCRIPTION: the same for the last command's stdout.
+expect_stdout() {
+  if grep -Eq -- "$1" "$T/out"; then pass "$2"; else fail "$2: stdout lacks /$1/: $(head -c 600 "$T/out")"; fi
+}
 
 # A small real classification dataset (Fashion-MNIST from Debian's dataset-fashion-mnist) at $1.
 make_fashion_dataset() {

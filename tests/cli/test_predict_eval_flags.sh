@@ -16,7 +16,7 @@ done
 
 # em-predict: --batch_size 1 runs each image alone.
 expect_exit 0 "em-predict --batch_size 1" -- "$EM_BIN/em-predict" --model "$model" --threads 1 --batch_size 1 "${imgs[@]}"
-python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if len(r) == 3 else 1)' "$T/out" &&
+python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; sys.exit(0 if len(r) == 3 else 1)' "$T/out" &&
   pass "em-predict --batch_size 1: one answer per image" || fail "em-predict --batch_size 1: $(head -c 300 "$T/out")"
 expect_exit 2 "em-predict --batch_size 0 is a usage error" -- "$EM_BIN/em-predict" --model "$model" --batch_size 0 "${imgs[0]}"
 expect_stderr "--batch_size" "the message names the flag"

@@ -50,12 +50,25 @@ img=${imgs[0]}
 set +e; "$EM_BIN/em-b64" "$img" | "$EM_BIN/em-predict" --model "$T/a/model" --top_k 3 >"$T/pred.json" 2>"$T/err"; rc=$?; set -e
 [[ $rc -eq 0 ]] && jq -e 'length == 3 and (.[0].score >= .[1].score) and (.[0].label|type=="string")' "$T/pred.json" >/dev/null &&
   pass "em-b64 | em-predict gives 3 labels sorted by score" || fail "em-predict: rc $rc $(cat "$T/pred.json") $(cat "$T/err")"
-expect_exit 0 "em-predict on image paths" -- "$EM_BIN/em-predict" --model "$T/a/model" "$img" "$img"
-jq -e 'length == 2 and (.[0] | length) == 5' "$T/out" >/dev/null && pass "two images: a list of two lists of top 5" || fail "em-predict: $(cat "$T/out")"
+img2=${imgs[1]}
+expect_exit 0 "em-predict on image paths" -- "$EM_BIN/em-predict" --model "$T/a/model" "$img" "$img2"
+[[ $(wc -l <"$T/out") -eq 2 ]] && jq -se --arg a "$img" --arg b "$img2" \
+  'map(.image) == [$a, $b] and all(.[]; (keys == ["image", "predictions"]) and (.predictions | length) == 5)' "$T/out" >/dev/null &&
+  pass "two images: JSONL, one {image, predictions} line per image, in order" || fail "em-predict: $(cat "$T/out")"
+# (Batched with another image, the scores may differ in the last digits from the request's batch of one.)
+jq -se --slurpfile one "$T/pred.json" '[.[0].predictions[:3], $one[0]] | transpose
+    | all(.[0].label == .[1].label and ((.[0].score - .[1].score) | fabs) < 1e-5)' "$T/out" >/dev/null &&
+  pass "  ... the predictions are the response em-b64 | em-predict gives" || fail "em-predict paths vs request: $(head -c 300 "$T/out") vs $(cat "$T/pred.json")"
+expect_exit 0 "em-predict on one image path" -- "$EM_BIN/em-predict" --model "$T/a/model" "$img" --compact
+jq -e --arg a "$img" '.image == $a and (.predictions | length) == 5' "$T/out" >/dev/null && [[ $(wc -l <"$T/out") -eq 1 ]] &&
+  pass "  ... one image: the same shape, one line (--compact is accepted)" || fail "em-predict one path: $(head -c 300 "$T/out")"
 expect_exit 0 "em-predict --bf16 IMAGE IMAGE" -- "$EM_BIN/em-predict" --model "$T/a/model" --bf16 "$img" "$img"
-jq -e 'length == 2' "$T/out" >/dev/null && pass "  ... a bare --bf16 does not take an image path" || fail "em-predict --bf16: $(head -c 200 "$T/out")"
+[[ $(wc -l <"$T/out") -eq 2 ]] && pass "  ... a bare --bf16 does not take an image path" || fail "em-predict --bf16: $(head -c 200 "$T/out")"
 expect_exit 0 "em-predict --bf16 false IMAGE (a platform's string boolean)" -- "$EM_BIN/em-predict" --model "$T/a/model" --bf16 false "$img"
-jq -e 'length == 5 and (.[0].label | type == "string")' "$T/out" >/dev/null && pass "  ... one image's answer" || fail "em-predict --bf16 false: $(head -c 200 "$T/out")"
+jq -e '(.predictions | length) == 5 and (.predictions[0].label | type == "string")' "$T/out" >/dev/null && pass "  ... one image's answer" || fail "em-predict --bf16 false: $(head -c 200 "$T/out")"
+set +e; "$EM_BIN/em-b64" "$img" "$img2" | "$EM_BIN/em-predict" --model "$T/a/model" >"$T/out" 2>"$T/err"; rc=$?; set -e
+[[ $rc -eq 0 ]] && jq -e 'type == "array" and length == 2 and (.[0] | type == "array") and (.[0][0].label | type == "string")' "$T/out" >/dev/null &&
+  pass "a request with two instances keeps the platform's shape: a list of two lists" || fail "em-predict request of two: rc $rc $(head -c 300 "$T/out")"
 expect_exit 2 "em-predict --output_dir with a classification model is a usage error" -- \
   "$EM_BIN/em-predict" --model "$T/a/model" --output_dir "$T/maps" "$img"
 expect_stderr "--output_dir .*only segmentation models write label maps \(this model is classification\)" \
@@ -97,9 +110,33 @@ echo '{"learning_rat": 0.1}' >"$T/hp.json"
 expect_exit 2 "an unknown hyperparameter name is refused" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/x" --hyperparameters "$T/hp.json"
 expect_stderr "learning_rat" "the message names the unknown parameter"
 expect_exit 2 "threshold does not apply to classification" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/x" --threshold 0.3
+# A segmentation folder (train/images, train/annotations, train/train.json) would read as a classification dataset
+# with the labels "annotations" and "images": refused before anything is read or written, naming the layout.
+seg=$T/segfolder
+for split in train validation; do
+  mkdir -p "$seg/$split/images" "$seg/$split/annotations"
+  cp "$EM_SOURCE/tests/golden/image/rgb_37x23.png" "$seg/$split/images/a.png"
+  cp "$EM_SOURCE/tests/golden/image/gray_29x31.png" "$seg/$split/annotations/a.png"
+  echo '[{"image": "images/a.png", "seg_map": "annotations/a.png"}]' >"$seg/$split/$split.json"
+done
+expect_exit 1 "em-train --algo classification on a segmentation folder is refused" -- \
+  "$EM_BIN/em-train" --algo classification --data "$seg" --output_dir "$T/wrong" --threads 1 -q
+expect_stderr "segfolder: looks like a segmentation dataset \(train/images, train/annotations, train/train.json\), not classification: use --algo segmentation" \
+  "  ... naming the layout it looks like and the --algo to use"
+[[ ! -e $T/wrong ]] && pass "  ... before the output dir is made" || fail "the refused run wrote $T/wrong"
+if [[ -d ${EM_SHARED:-}/data/camvid-mini ]]; then
+  expect_exit 1 "em-train --algo classification on the real camvid-mini is refused" -- \
+    "$EM_BIN/em-train" --algo classification --data "$EM_SHARED/data/camvid-mini" --output_dir "$T/wrong" --threads 1 -q
+  expect_stderr "camvid-mini: looks like a segmentation dataset" "  ... as a segmentation dataset"
+fi
+expect_exit 1 "em-eval of a classification model on a segmentation folder is refused" -- \
+  "$EM_BIN/em-eval" --model "$T/a/model" --data "$seg" --threads 1
+expect_stderr "not classification: use --algo segmentation" "  ... with the same message"
 touch "$T/mine.txt"; mkdir -p "$T/keep" && echo "user data" >"$T/keep/notes.txt"
 cp -r "$T/a" "$T/b" && cp "$T/keep/notes.txt" "$T/b/notes.txt"
-expect_exit 0 "--overwrite_output_dir replaces a run" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/b" --num_train_epochs 1 --overwrite_output_dir
+expect_exit 0 "--overwrite_output_dir replaces a run" -- "$EM_BIN/em-train" "${common[@]}" --output_dir "$T/b" --num_train_epochs 1 --overwrite_output_dir --compact
+[[ $(wc -l <"$T/out") -eq 1 ]] && jq -e '.global_step == 6' "$T/out" >/dev/null &&
+  pass "  ... --compact is accepted; the summary is one JSON line" || fail "em-train --compact: $(head -c 300 "$T/out")"
 [[ -f $T/b/notes.txt ]] && pass "a file emkit did not write survives --overwrite_output_dir" || fail "notes.txt deleted"
 [[ ! -d $T/b/checkpoint-24 ]] && pass "the old run's checkpoints are gone" || fail "old checkpoint-24 still there"
 

@@ -103,13 +103,13 @@ jq -e 'type == "array" and length > 0 and all(.[]; (keys == ["box", "label", "sc
   fail "em-predict response: $(head -c 500 "$T/pred.json")"
 jq -e '[.[].score] == ([.[].score] | sort | reverse)' "$T/pred.json" >/dev/null && pass "best first" || fail "not sorted"
 expect_exit 0 "em-predict --threshold 0 keeps every query" -- "$EM_BIN/em-predict" --model "$run/model" "$img" --threshold 0 --threads 1
-jq -e 'length == 48' "$T/out" >/dev/null && pass "--threshold 0: all 48 queries" || fail "--threshold 0: $(jq length "$T/out")"
+jq -e '.predictions | length == 48' "$T/out" >/dev/null && pass "--threshold 0: all 48 queries" || fail "--threshold 0: $(head -c 200 "$T/out")"
 expect_exit 0 "em-predict --threshold 1" -- "$EM_BIN/em-predict" --model "$run/model" "$img" --threshold 1 --threads 1
-[[ $(cat "$T/out") == "[]" ]] && pass "--threshold 1: nothing" || fail "--threshold 1: $(head -c 200 "$T/out")"
+[[ $(cat "$T/out") == "{\"image\":\"$img\",\"predictions\":[]}" ]] && pass "--threshold 1: nothing" || fail "--threshold 1: $(head -c 200 "$T/out")"
 expect_exit 0 "em-predict on two images of different sizes" -- "$EM_BIN/em-predict" --model "$run/model" \
   "$img" "$data/train/000000142238.jpg" --threads 1
-jq -e 'length == 2 and (.[1] | all(.[]; .box.ymax <= 427))' "$T/out" >/dev/null && pass "two images: two lists" ||
-  fail "two images: $(head -c 300 "$T/out")"
+jq -se --arg b "$data/train/000000142238.jpg" 'length == 2 and .[1].image == $b and (.[1].predictions | all(.[]; .box.ymax <= 427))' \
+  "$T/out" >/dev/null && pass "two images: two JSONL lines, each with its path" || fail "two images: $(head -c 300 "$T/out")"
 
 # 5. em-serve answers em-predict's bytes for the same request.
 if command -v curl >/dev/null; then

@@ -21,7 +21,34 @@ if command -v jq >/dev/null; then
   jq -e '.valid == true and .problems == [] and .summary.splits.train.images == 3
          and .summary.splits.test.images == 1 and .summary.channels["1"] == 2' "$T/out" >/dev/null &&
     pass "JSON report: valid, counts per split, channels" || fail "JSON report: $(head -c 800 "$T/out")"
+  jq -c . "$T/out" >"$T/indented.json"
+  expect_exit 0 "--json --compact" -- "$V" --algo classification "$D" --json --compact
+  [[ $(wc -l <"$T/out") -eq 1 ]] && cmp -s <(jq -c . "$T/out") "$T/indented.json" &&
+    pass "  ... the same report on one line" || fail "--json --compact: $(head -c 300 "$T/out")"
 fi
+
+# The text report is lines and tables for people, not JSON: a column per split, a row per label.
+expect_exit 0 "the text report" -- "$V" --algo classification "$D"
+if grep -q '[{}]' "$T/out"; then fail "JSON in the text report: $(grep '[{}]' "$T/out" | head -3)"; else pass "  ... has no JSON in it"; fi
+expect_stdout '^ +train +validation +test$' "  ... the splits are the columns of a table"
+expect_stdout '^      cat +2 +1 +1$' "  ... with a row per label"
+
+# Duplicates by content, whatever the names: D's validation and test images are copies of train's (leakage).
+expect_stdout "validation/cat/a.png: same image as $D/train/cat/a.png: leakage from train into validation" \
+  "a validation image that is also in train is named with its train copy"
+expect_stdout "test/cat/t.png: same image as $D/train/cat/a.png: leakage from train into test" "  ... and a test image"
+cp -r "$D" "$T/dups" && cp "$PNG" "$T/dups/train/dog/again.png"
+cp "$T/dups/train/cat/b.jpg" "$T/dups/validation/cat/b.jpg" && rm -r "$T/dups/test"
+expect_exit 0 "duplicates are warnings" -- "$V" --algo classification "$T/dups"
+expect_stdout "train/dog/again.png: same bytes as $T/dups/train/cat/a.png: a duplicate image within train" \
+  "a copy within train is named with its first copy"
+expect_stdout "dups/validation: identical to $T/dups/train: the same 3 image\(s\), by content" \
+  "a validation split that is a copy of train gets one clear warning"
+grep -q "leakage from train into validation" "$T/out" && fail "identical splits also listed per image: $(cat "$T/out")" ||
+  pass "  ... instead of one per image"
+expect_exit 0 "duplicates in the JSON report" -- "$V" --algo classification "$T/dups" --json
+jq -e '.summary.duplicate_images == {"train": 1, "train & validation": 3}' "$T/out" >/dev/null &&
+  pass "  ... counted in the summary" || fail "duplicate_images: $(jq -c .summary.duplicate_images "$T/out")"
 
 # A broken dataset: every kind of problem once.
 B=$T/bad
@@ -64,6 +91,26 @@ expect_exit 1 "a missing dataset folder is invalid" -- "$V" --algo classificatio
 expect_exit 2 "unknown algo" -- "$V" --algo pose "$D"
 expect_exit 1 "a classification folder is not a segmentation dataset" -- "$V" --algo segmentation "$D"
 expect_exit 1 "a classification folder is not a detection dataset" -- "$V" --algo detection "$D"
+expect_stdout "looks like a classification dataset \(label folders train/cat, train/dog\), not detection: use --algo classification" \
+  "  ... the one problem names the layout it looks like"
+
+# Another algorithm's layout that would pass as this one's: a segmentation folder read as classification would have
+# two labels, "annotations" and "images". One problem, naming the layout and the --algo to use.
+S=$T/seg
+for split in train validation; do
+  mkdir -p "$S/$split/images" "$S/$split/annotations"
+  cp "$PNG" "$S/$split/images/a.png"; cp "$GRAY" "$S/$split/annotations/a.png"
+  echo '[{"image": "images/a.png", "seg_map": "annotations/a.png"}]' >"$S/$split/$split.json"
+done
+expect_exit 1 "a segmentation folder is not a classification dataset" -- "$V" --algo classification "$S"
+expect_stdout "seg: looks like a segmentation dataset \(train/images, train/annotations, train/train.json\), not classification: use --algo segmentation" \
+  "  ... naming the layout it looks like"
+grep -q '^invalid: 1 problem(s)$' "$T/out" && pass "  ... as its one problem" || fail "layout mismatch report: $(cat "$T/out")"
+if [[ -d ${EM_SHARED:-}/data/camvid-mini ]]; then
+  expect_exit 1 "the real camvid-mini is not a classification dataset" -- "$V" --algo classification "$EM_SHARED/data/camvid-mini" --json
+  jq -e '.valid == false and (.problems[0].reason | startswith("looks like a segmentation dataset"))' "$T/out" >/dev/null &&
+    pass "  ... the JSON report says it looks like segmentation" || fail "camvid-mini as classification: $(head -c 400 "$T/out")"
+fi
 expect_exit 2 "missing DIR" -- "$V" --algo classification
 expect_exit 0 "--json false (a platform's string boolean) is the text report" -- "$V" --algo classification "$D" --json false
 head -n 1 "$T/out" | grep -q "^classification dataset" && pass "  ... text, not JSON" || fail "--json false: $(head -c 200 "$T/out")"

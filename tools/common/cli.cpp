@@ -100,6 +100,12 @@ std::string footer(const ToolInfo& info) {
 
 const CommonOptions& common_options() { return g_common; }
 
+void bind_compact_flag(CLI::App& app, bool& compact, const std::string& help) {
+  app.add_flag("--compact", compact, help);
+}
+
+std::string json_output(const io::Json& value, bool compact) { return io::dump_json(value, compact ? -1 : 2) + "\n"; }
+
 int run_main(int argc, char** argv, const ToolInfo& info, const std::function<void(CLI::App&)>& bind,
              const std::function<ExitCode()>& body) {
   log::set_program(info.name);

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "em/core/error.hpp"
+#include "em/io/json.hpp"
 
 namespace em::cli {
 
@@ -35,5 +36,13 @@ int run_main(int argc, char** argv, const ToolInfo& info, const std::function<vo
 
 // Access to the common options after parsing.
 const CommonOptions& common_options();
+
+// --compact: a tool's JSON result on one line instead of indented (em-eval, em-metrics, em-validate --json). The
+// tools whose JSON is one line per object already (em-predict, em-train) take it with their own help text, so that
+// a pipeline may pass --compact to every tool.
+inline const char* const kCompactHelp = "One-line JSON instead of indented (collect results as JSONL)";
+void bind_compact_flag(CLI::App& app, bool& compact, const std::string& help = kCompactHelp);
+// The JSON text a tool prints for `value`: one line when `compact`, else indented by 2; ends with a newline.
+std::string json_output(const io::Json& value, bool compact);
 
 }  // namespace em::cli

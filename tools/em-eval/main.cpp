@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
         app.add_option("--num_workers", task_options.num_workers, "Data loader threads")
             ->check(CLI::Range(0, 64));
         em::cli::bind_bf16_flag(app, eval.bf16);
-        app.add_flag("--compact", compact, "One-line JSON instead of indented (collect runs as JSONL)");
+        em::cli::bind_compact_flag(app, compact);
         em::cli::bind_nproc_flag(app, nproc_per_node);
         app.add_option("--ddp_timeout", ddp_timeout,
                        "Data-parallel runs: seconds to wait for the other processes before failing [default 1800]")
@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
         eval.group = group.get();  // each rank scores its share of the split; the counts are summed over ranks
         em::train::EvalResult result = task->evaluate(eval);
         if (group->rank() != 0) return em::ExitCode::ok;  // rank 0 prints the metrics of the whole split
-        em::io::write_stdout(em::io::dump_json(result.metrics, compact ? -1 : 2) + "\n");
+        em::io::write_stdout(em::cli::json_output(result.metrics, compact));
         return em::ExitCode::ok;
       });
 }

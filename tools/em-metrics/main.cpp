@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
             ->capture_default_str();
         app.add_flag("--reduce_labels", reduce_labels,
                      "segmentation: truth 0 becomes ignored and the other ids drop by one (ADE20K-style)");
-        app.add_flag("--compact", compact, "One-line JSON instead of indented");
+        em::cli::bind_compact_flag(app, compact);
         app.add_option("-o,--output", output, "Write the metrics here instead of stdout");
       },
       [&] {
@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
         options.reduce_labels = reduce_labels;
         options.threads = em::cli::common_options().threads;
         const em::io::Json result = em::metrics::score_files(em::parse_algo(algo), truth, pred, options);
-        em::io::write_file_atomic(output, em::io::dump_json(result, compact ? -1 : 2) + "\n");
+        em::io::write_file_atomic(output, em::cli::json_output(result, compact));
         return em::ExitCode::ok;
       });
 }

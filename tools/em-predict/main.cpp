@@ -12,14 +12,17 @@ int main(int argc, char** argv) {
   std::vector<std::string> images;
   em::infer::PredictOptions options;
   int64_t batch_size = 16;
+  bool compact = false;  // the output is one line per response already
   em::cli::ToolInfo info{
       "em-predict",
       "Predict with a trained model. Reads the inference request JSON ({\"instances\": [{\"data\": BASE64}]}) on "
-      "stdin (or --input FILE), or takes image paths, and prints the response JSON on stdout: classification "
+      "stdin (or --input FILE) and prints the platform's response JSON on stdout: classification "
       "[{\"score\",\"label\"}], detection [{\"score\",\"label\",\"box\"}], segmentation [{\"score\",\"label\",\"mask\"}]; "
-      "one list per image, wrapped in a list when there are several.",
+      "one list per instance, wrapped in a list when there are several. For image paths it prints JSONL, one line "
+      "{\"image\": PATH, \"predictions\": [...]} per image.",
       "em-predict --model RUN/model [IMAGE...] [--top_k K] [--threshold T] [--output_dir DIR] [--bf16]",
-      "em-b64 cat.png | em-predict --model run/model | jq '.[0].label'",
+      "em-b64 cat.png | em-predict --model run/model | jq '.[0].label'\n"
+      "  em-predict --model run/model *.png | jq -r '\"\\(.image)\\t\\(.predictions[0].label)\"'",
       "em-b64(1), em-serve(1), em-eval(1), docs/em-predict.md"};
   return em::cli::run_torch_main(
       argc, argv, info,
@@ -31,6 +34,7 @@ int main(int argc, char** argv) {
                        "Segmentation: also write each image's label map (PNG of label ids, original size) here: "
                        "IMAGE's name with .png, or <instance index>.png for a request");
         em::cli::bind_batch_size_flag(app, batch_size);
+        em::cli::bind_compact_flag(app, compact, "Accepted for uniformity: the output is one line per response already");
       },
       [&] {
         // Read the input first: a bad request fails fast, before the model loads.
@@ -49,7 +53,11 @@ int main(int argc, char** argv) {
         } else {
           results = predictor->predict_bytes_to_folder(payloads, label_map_names, output_dir, batch_size);
         }
-        em::io::write_stdout(em::infer::format_response(em::infer::make_response(std::move(results))));
+        if (images.empty()) {
+          em::io::write_stdout(em::infer::format_response(em::infer::make_response(std::move(results))));
+        } else {
+          em::io::write_stdout(em::infer::format_image_lines(images, std::move(results)));
+        }
         return em::ExitCode::ok;
       });
 }

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   em::cli::TrainFlags flags;
   CLI::App* parsed = nullptr;
   int nproc_per_node = 1;
+  bool compact = false;  // the summary is one line already
   em::cli::ToolInfo info{
       "em-train",
       "Train an algorithm (classification: ResNet, segmentation: SegFormer, detection: DETR) on a dataset folder. "
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
       [&](CLI::App& app) {
         em::cli::bind_train_flags(app, flags);
         em::cli::bind_nproc_flag(app, nproc_per_node);
+        em::cli::bind_compact_flag(app, compact, "Accepted for uniformity: the final summary is one JSON line already");
         parsed = &app;
       },
       [&] {
@@ -37,7 +39,7 @@ int main(int argc, char** argv) {
         if (group->rank() != 0) return em::ExitCode::ok;  // rank 0 reports for the run
         em::io::Json summary = result.train_results;
         if (!result.eval_results.is_null()) summary["eval"] = result.eval_results;
-        em::io::write_stdout(em::io::dump_json(summary) + "\n");
+        em::io::write_stdout(em::cli::json_output(summary, true));
         em::log::info("done: model in {}/model", opts.output_dir);
         return em::ExitCode::ok;
       });

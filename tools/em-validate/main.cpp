@@ -8,7 +8,7 @@
 
 int main(int argc, char** argv) {
   std::string algo, dir;
-  bool json = false;
+  bool json = false, compact = false;
   em::cli::ToolInfo info{
       "em-validate",
       "Check a dataset folder against the layout of an algorithm: decode every image and list every problem "
@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
       "label, image sizes; segmentation: pixel frequency per class and split; detection: boxes per class and by "
       "size). The report goes "
       "to stdout (text, or JSON with --json); exit 0 when the dataset is valid, 1 when it has problems.",
-      "em-validate --algo classification|segmentation|detection DIR [--json]",
+      "em-validate --algo classification|segmentation|detection DIR [--json [--compact]]",
       "em-validate --algo classification data/ --json | jq -r '.problems[] | \"\\(.path)\\t\\(.reason)\"'",
       "em-train(1), docs/datasets.md, docs/em-validate.md"};
   return em::cli::run_main(
@@ -25,12 +25,13 @@ int main(int argc, char** argv) {
         app.add_option("--algo", algo, em::algo_names(", ", ", "))->required();
         app.add_option("dir", dir, "The dataset folder (holds train/, validation/, optional test/)")->required();
         app.add_flag("--json", json, "Print the report as one JSON object instead of text");
+        em::cli::bind_compact_flag(app, compact, "With --json: the JSON report on one line instead of indented");
       },
       [&] {
         em::data::ValidationReport report =
             em::data::validate_dataset(em::parse_algo(algo), dir, em::cli::common_options().threads);
         if (json) {
-          em::io::write_stdout(em::io::dump_json(report.to_json(), 2) + "\n");
+          em::io::write_stdout(em::cli::json_output(report.to_json(), compact));
           if (!report.ok()) em::log::info("{}: invalid, {} problem(s)", dir, report.problems.size());
         } else {
           em::io::write_stdout(report.to_text());

@@ -2,6 +2,7 @@
 
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
+#include "em/data/duplicates.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -245,17 +246,21 @@ ValidationReport validate_detection(const std::string& dir, int threads) {
     if (s.name == "train") train = &s;
   const std::vector<std::vector<DecodedInfo>> decoded = decode_images(splits, threads);
   ImageStats images;
+  std::vector<ImageFingerprint> fingerprints;
   io::Json split_summaries = io::Json::object();
   for (size_t si = 0; si < splits.size(); ++si) {
     const CocoSplit& s = splits[si];
     report_file(s, train, report);
     for (size_t ii = 0; ii < s.images.size(); ++ii) {
-      check_image(s, s.images[ii], decoded[si][ii], report);
-      images.add(decoded[si][ii]);
+      const DecodedInfo& d = decoded[si][ii];
+      check_image(s, s.images[ii], d, report);
+      images.add(d);
+      fingerprints.push_back({s.images[ii].path, s.name, d.bytes, d.content_hash});
     }
     split_summaries[s.name] = split_summary(s);
   }
   summarize(train, std::move(split_summaries), images, report.summary);
+  report_duplicate_images(fingerprints, report);
   return report;
 }
 

@@ -5,6 +5,7 @@
 #include "em/core/parallel.hpp"
 #include "em/io/file.hpp"
 #include "em/io/json.hpp"
+#include "em/data/duplicates.hpp"
 #include "em/data/split.hpp"
 
 #include <algorithm>
@@ -429,12 +430,14 @@ struct EntryCheck {
   std::vector<Problem> problems, warnings;
   int width = 0, height = 0;
   bool ok = false;
+  uint64_t image_bytes = 0, image_hash = 0;  // for the duplicate check
 };
 
 // read_segmentation_sample's checks, reported instead of thrown; a usable entry's pixels are added to `histogram`.
 EntryCheck check_entry(const SegmentationEntry& e, const CheckedLabels& labels, Histogram& histogram) {
   EntryCheck r;
   const DecodedInfo image = decode_file(e.image);
+  r.image_bytes = image.bytes, r.image_hash = image.content_hash;
   if (!image.error.empty()) r.problems.push_back({e.image, image.error});
   io::Image map;
   bool map_ok = false;
@@ -466,6 +469,7 @@ struct SegmentationCounts {
   std::array<Histogram, 3> pixels{};
   std::array<int64_t, 3> usable{};
   ImageSizeCounts sizes;
+  std::vector<ImageFingerprint> images;  // every listed image (the seg maps may well repeat)
 };
 
 // Every listed entry checked on `threads` threads; problems and warnings in entry order.
@@ -485,6 +489,9 @@ SegmentationCounts check_entries(const std::vector<SegmentationSplitListing>& li
   });
 
   SegmentationCounts counts;
+  for (size_t i = 0; i < jobs.size(); ++i)
+    counts.images.push_back({jobs[i].entry->image, kSplits[jobs[i].split], results[i].image_bytes,
+                             results[i].image_hash});
   for (const auto& per_worker : histograms)
     for (size_t s = 0; s < 3; ++s)
       for (size_t v = 0; v < 256; ++v) counts.pixels[s][v] += per_worker[s][v];
@@ -549,6 +556,7 @@ ValidationReport validate_segmentation(const std::string& dir, int threads) {
   const std::vector<SegmentationSplitListing> listings = list_segmentation_splits(dir, report);
   const SegmentationCounts counts = check_entries(listings, labels, threads, report);
   summarise_segmentation(listings, labels, counts, report);
+  report_duplicate_images(counts.images, report);
   return report;
 }
 

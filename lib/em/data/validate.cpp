@@ -1,10 +1,13 @@
 #include "em/data/validate.hpp"
 
 #include "em/core/error.hpp"
+#include "em/core/hash.hpp"
 #include "em/core/parallel.hpp"
 #include "em/data/classification_dataset.hpp"
 #include "em/data/segmentation_dataset.hpp"
 #include "em/data/coco_dataset.hpp"
+#include "em/data/duplicates.hpp"
+#include "em/data/layout.hpp"
 #include "em/io/file.hpp"
 #include "em/io/image.hpp"
 
@@ -36,47 +39,6 @@ io::Json ValidationReport::to_json() const {
           {"summary", summary}};
 }
 
-namespace {
-// The text report's numbers to 4 significant digits (a pixel frequency of 0.123456789012345 reads 0.1235); the JSON
-// report keeps them whole.
-io::Json rounded_for_people(const io::Json& value) {
-  if (value.is_number_float()) return std::stod(fmt::format("{:.4g}", value.get<double>()));
-  if (!value.is_structured()) return value;
-  io::Json out = value;
-  for (auto it = out.begin(); it != out.end(); ++it) *it = rounded_for_people(*it);
-  return out;
-}
-}  // namespace
-
-std::string ValidationReport::to_text() const {
-  std::string out = fmt::format("{} dataset {}\n", algo, dir);
-  if (!problems.empty()) {
-    out += fmt::format("problems ({}):\n", problems.size());
-    for (const auto& p : problems) out += fmt::format("  {}: {}\n", p.path, p.reason);
-  }
-  if (!warnings.empty()) {
-    out += fmt::format("warnings ({}):\n", warnings.size());
-    for (const auto& p : warnings) out += fmt::format("  {}: {}\n", p.path, p.reason);
-  }
-  if (!summary.empty()) {
-    out += "summary:\n";
-    // Generic: one line per key; nested objects compact. Each algorithm's summary stays readable this way.
-    for (const auto& [key, value] : summary.items()) {
-      if (value.is_array() && std::all_of(value.begin(), value.end(), [](const io::Json& v) { return v.is_string(); })) {
-        std::vector<std::string> items;
-        for (const auto& v : value) items.push_back(v.get<std::string>());
-        out += fmt::format("  {}: {}\n", key, fmt::join(items, ", "));
-      } else if (value.is_string()) {
-        out += fmt::format("  {}: {}\n", key, value.get<std::string>());
-      } else {
-        out += fmt::format("  {}: {}\n", key, io::dump_json(rounded_for_people(value)));
-      }
-    }
-  }
-  out += ok() ? "valid\n" : fmt::format("invalid: {} problem(s)\n", problems.size());
-  return out;
-}
-
 std::string reason_about(const std::exception& error, const std::string& path) {
   const auto* e = dynamic_cast<const Error*>(&error);
   return e && e->path() == path ? e->reason() : error.what();
@@ -101,6 +63,7 @@ DecodedInfo decode_file(const std::string& path) {
   DecodedInfo r;
   try {
     const std::string bytes = io::read_file(path);
+    r.bytes = bytes.size(), r.content_hash = fnv1a_64(bytes);
     const io::ImageInfo info = io::image_info(bytes, path);
     r.width = info.width, r.height = info.height, r.channels = info.channels, r.format = info.format;
     io::decode_image(bytes, path, info.channels);
@@ -132,6 +95,13 @@ static_assert(one_row_per_algo(kValidators), "kValidators: one validator per alg
 }  // namespace
 
 ValidationReport validate_dataset(Algo algo, const std::string& dir, int threads) {
+  // Another algorithm's folder may pass this one's checks (a segmentation split's images/ and annotations/ read as
+  // two labels): then that is the one problem, and nothing is decoded.
+  if (auto mismatch = layout_mismatch(algo, dir)) {
+    ValidationReport report = begin_report(algo, dir);
+    report.problems.push_back({dir, *mismatch});
+    return report;
+  }
   return kValidators[index_of(algo)].validate(dir, threads);
 }
 
@@ -273,8 +243,13 @@ ValidationReport validate_classification(const std::string& dir, int threads) {
   }
   std::vector<std::string> paths;
   for (const auto& image : images) paths.push_back(image.path);
-  ClassificationCounts counts = count_decoded(images, decode_all(paths, threads), report);
+  const std::vector<DecodedInfo> decoded = decode_all(paths, threads);
+  ClassificationCounts counts = count_decoded(images, decoded, report);
   summarise_classification(labels, listings, counts, ignored, report.summary);
+  std::vector<ImageFingerprint> fingerprints;
+  for (size_t i = 0; i < images.size(); ++i)
+    fingerprints.push_back({images[i].path, images[i].split, decoded[i].bytes, decoded[i].content_hash});
+  report_duplicate_images(fingerprints, report);
   return report;
 }
 

@@ -28,7 +28,8 @@ struct ValidationReport {
   bool ok() const { return problems.empty(); }
   // {"algo", "dir", "valid", "problems": [{"path","reason"}], "warnings": [...], "summary": {...}}
   io::Json to_json() const;
-  // Lines for people: header, one "  PATH: REASON" line per problem and warning, the summary, the verdict.
+  // Lines for people: header, one "  PATH: REASON" line per problem and warning, the summary (report_text.cpp: a
+  // table with a column per split, numbers to 4 significant digits), the verdict.
   std::string to_text() const;
 };
 
@@ -51,6 +52,8 @@ struct DecodedInfo {
   int width = 0, height = 0, channels = 0;
   std::string format;
   std::string error;
+  uint64_t bytes = 0;         // the file's size (0 when it could not be read)
+  uint64_t content_hash = 0;  // fnv1a_64 of its bytes: identical files have identical (bytes, content_hash)
 };
 // Reads and fully decodes one file: the pixels too, not just the header, which catches truncation. A file that
 // does not decode gives its reason in `error`; nothing is thrown.

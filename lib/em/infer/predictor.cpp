@@ -72,4 +72,15 @@ io::Json make_response(std::vector<io::Json> per_instance) {
 
 std::string format_response(const io::Json& response) { return io::dump_json(response) + "\n"; }
 
+std::string format_image_lines(const std::vector<std::string>& paths, std::vector<io::Json> per_image) {
+  std::string out;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    io::Json line = io::Json::object();
+    line["image"] = paths[i];
+    line["predictions"] = std::move(per_image.at(i));
+    out += format_response(line);
+  }
+  return out;
+}
+
 }  // namespace em::infer

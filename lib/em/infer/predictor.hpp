@@ -56,4 +56,8 @@ class Predictor {
 io::Json make_response(std::vector<io::Json> per_instance);
 std::string format_response(const io::Json& response);  // compact JSON + "\n" (em-predict and em-serve alike)
 
+// em-predict's answer for image files (JSONL): one line {"image": PATH, "predictions": [...]} per image, in order,
+// for one image as for many, so that a glob matching one file gives the same shape.
+std::string format_image_lines(const std::vector<std::string>& paths, std::vector<io::Json> per_image);
+
 }  // namespace em::infer

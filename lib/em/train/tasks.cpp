@@ -1,5 +1,6 @@
 #include "em/train/tasks.hpp"
 
+#include "em/data/layout.hpp"
 #include "em/models/model_folder.hpp"
 #include "em/train/classification_task.hpp"
 #include "em/train/detection_task.hpp"
@@ -33,11 +34,14 @@ static_assert(one_row_per_algo(kTasks), "kTasks: one Task per algorithm, in enum
 }  // namespace
 
 std::unique_ptr<Task> make_training_task(const TrainOptions& options) {
+  data::require_layout(options.hp.algo, options.data_dir);
   return kTasks[index_of(options.hp.algo)].training(options);
 }
 
 std::unique_ptr<Task> make_eval_task(const EvalTaskOptions& options) {
-  return kTasks[index_of(models::algo_of_model_dir(options.model_dir))].evaluation(options);
+  const Algo algo = models::algo_of_model_dir(options.model_dir);
+  data::require_layout(algo, options.data_dir);
+  return kTasks[index_of(algo)].evaluation(options);
 }
 
 }  // namespace em::train

@@ -83,9 +83,50 @@ TEST_CASE("the text report rounds its numbers for people; the JSON report keeps 
   report.dir = "d";
   report.summary["pixel_frequency"] = {{"sky", 0.123456789012345}, {"road", 2.5e-07}, {"count", 12345678}};
   const std::string text = report.to_text();
-  CHECK_THAT(text, Catch::Contains("\"sky\":0.1235"));
-  CHECK_THAT(text, Catch::Contains("\"road\":2.5e-07"));
-  CHECK_THAT(text, Catch::Contains("\"count\":12345678"));
+  CHECK_THAT(text, Catch::Contains("  pixel_frequency: sky 0.1235, road 2.5e-07, count 12345678\n"));
   CHECK_THAT(text, !Catch::Contains("0.12345678"));
   CHECK(report.to_json()["summary"]["pixel_frequency"]["sky"].get<double>() == 0.123456789012345);
+}
+
+TEST_CASE("the text summary is tables and lines, not JSON: a column per split, a row per label", "[data][validate]") {
+  em::data::ValidationReport report;
+  report.algo = "classification";
+  report.dir = "d";
+  report.summary = em::io::parse_json(R"({
+      "labels": ["cat", "dog"], "num_labels": 2,
+      "splits": {"train": {"images": 41, "per_label": {"cat": 20, "dog": 21}},
+                 "validation": {"images": 7, "per_label": {"cat": 7}}},
+      "image_size": {"width": {"min": 28, "max": 640}, "distinct_sizes": 3},
+      "channels": {"1": 2, "3": 46},
+      "categories": [{"id": 1, "name": "person", "label": 0}, {"id": 18, "name": "dog", "label": 1}],
+      "duplicate_images": {"train & validation": 2}, "formats": {}})",
+                                              "summary");
+  const std::string expected = R"(classification dataset d
+summary:
+  labels: cat, dog
+  num_labels: 2
+  splits:
+                train  validation
+    images         41           7
+    per_label:
+      cat          20           7
+      dog          21           -
+  image_size:
+    width: min 28, max 640
+    distinct_sizes: 3
+  channels:
+    1: 2
+    3: 46
+  categories:
+    id  name    label
+     1  person      0
+    18  dog         1
+  duplicate_images:
+    train & validation: 2
+  formats: (none)
+valid
+)";
+  const std::string text = report.to_text();
+  CHECK(text == expected);
+  CHECK(text.find('{') == std::string::npos);
 }
