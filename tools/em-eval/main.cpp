@@ -2,19 +2,22 @@
 #include "common/predict_flags.hpp"
 #include "common/torch_cli.hpp"
 #include "em/io/file.hpp"
+#include "em/tensor/device.hpp"
 #include "em/train/tasks.hpp"
 
 int main(int argc, char** argv) {
   em::train::EvalTaskOptions task_options;
   em::train::EvalOptions eval;
   bool compact = false;
+  std::string device_spec = "auto";
   em::cli::ToolInfo info{
       "em-eval",
       "Evaluate a trained model on a split of a dataset folder; prints the metrics JSON on stdout "
       "(classification: accuracy, macro precision/recall/f1, per-class values, confusion matrix; segmentation: "
       "mean_iou, mean_accuracy, overall_accuracy, per-category IoU and accuracy; detection: the 12 COCO box metrics "
       "of pycocotools and per-class AP).",
-      "em-eval --model RUN/model --data DIR [--split validation|test|train] [--predictions FILE]",
+      "em-eval --model RUN/model --data DIR [--split validation|test|train] [--predictions FILE] "
+      "[--device auto|cpu|cuda[:N]]",
       "em-eval --model run/model --data fashion --split test --predictions preds.jsonl | jq .accuracy",
       "em-train(1), em-metrics(1), docs/em-eval.md, docs/metrics.md"};
   return em::cli::run_torch_main(
@@ -32,12 +35,17 @@ int main(int argc, char** argv) {
         app.add_option("--num_workers", task_options.num_workers, "Data loader threads")
             ->check(CLI::Range(0, 64));
         em::cli::bind_bf16_flag(app, eval.bf16);
+        em::cli::bind_device_flag(app, device_spec);
         app.add_flag("--compact", compact, "One-line JSON instead of indented (collect runs as JSONL)");
       },
       [&] {
         if (eval.predictions_path == "-")
           em::usage_fail("--predictions: give a file; stdout carries the metrics JSON");
+        const torch::Device device = em::tensor::resolve_device(device_spec, em::tensor::local_rank_from_env());
         auto task = em::train::make_eval_task(task_options);
+        // The model families read their device from the module (models::ModelParts::device), so moving the module
+        // is all evaluation needs: batches follow through to_model_input / detect, results come back to the CPU.
+        task->model().to(device);
         em::train::EvalResult result = task->evaluate(eval);
         em::io::write_stdout(em::io::dump_json(result.metrics, compact ? -1 : 2) + "\n");
         return em::ExitCode::ok;

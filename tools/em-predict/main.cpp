@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
       "stdin (or --input FILE), or takes image paths, and prints the response JSON on stdout: classification "
       "[{\"score\",\"label\"}], detection [{\"score\",\"label\",\"box\"}], segmentation [{\"score\",\"label\",\"mask\"}]; "
       "one list per image, wrapped in a list when there are several.",
-      "em-predict --model RUN/model [IMAGE...] [--top_k K] [--threshold T] [--output_dir DIR] [--bf16]",
+      "em-predict --model RUN/model [IMAGE...] [--top_k K] [--threshold T] [--output_dir DIR] [--bf16] "
+      "[--device auto|cpu|cuda[:N]]",
       "em-b64 cat.png | em-predict --model run/model | jq '.[0].label'",
       "em-b64(1), em-serve(1), em-eval(1), docs/em-predict.md"};
   return em::cli::run_torch_main(
