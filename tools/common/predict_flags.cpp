@@ -9,7 +9,14 @@ void bind_model_flag(CLI::App& app, std::string& model_dir) {
 }
 
 void bind_bf16_flag(CLI::App& app, bool& bf16) {
-  app.add_flag("--bf16", bf16, "bf16 autocast (faster on AVX-512/AMX CPUs)");
+  app.add_flag("--bf16", bf16, "bf16 autocast (faster on AVX-512/AMX CPUs and on GPUs since Ampere)");
+}
+
+void bind_device_flag(CLI::App& app, std::string& device) {
+  app.add_option("--device", device,
+                 "Where the model runs: auto (CUDA when present, else the CPU), cpu, cuda or cuda:N; under a launcher "
+                 "LOCAL_RANK picks the GPU (docs/devices.md)")
+      ->capture_default_str();
 }
 
 void bind_batch_size_flag(CLI::App& app, int64_t& batch_size, const std::string& old_name) {
@@ -36,6 +43,7 @@ void bind_predict_flags(CLI::App& app, std::string& model_dir, infer::PredictOpt
   app.add_option("--threshold", options.threshold, "Detection: score threshold (default: the one saved with the model)")
       ->check(CLI::Range(0.0, 1.0));
   bind_bf16_flag(app, options.bf16);
+  bind_device_flag(app, options.device);
 }
 
 }  // namespace em::cli

@@ -3,6 +3,7 @@
 #include "common/predict_flags.hpp"
 #include "common/torch_cli.hpp"
 #include "em/io/file.hpp"
+#include "em/tensor/device.hpp"
 #include "em/train/tasks.hpp"
 
 int main(int argc, char** argv) {
@@ -11,13 +12,15 @@ int main(int argc, char** argv) {
   bool compact = false;
   int nproc_per_node = 1;
   int64_t ddp_timeout = 1800;
+  std::string device_spec = "auto";
   em::cli::ToolInfo info{
       "em-eval",
       "Evaluate a trained model on a split of a dataset folder; prints the metrics JSON on stdout "
       "(classification: accuracy, macro precision/recall/f1, per-class values, confusion matrix; segmentation: "
       "mean_iou, mean_accuracy, overall_accuracy, per-category IoU and accuracy; detection: the 12 COCO box metrics "
       "of pycocotools and per-class AP).",
-      "em-eval --model RUN/model --data DIR [--split validation|test|train] [--predictions FILE]",
+      "em-eval --model RUN/model --data DIR [--split validation|test|train] [--predictions FILE] "
+      "[--device auto|cpu|cuda[:N]]",
       "em-eval --model run/model --data fashion --split test --predictions preds.jsonl | jq .accuracy",
       "em-train(1), em-metrics(1), docs/em-eval.md, docs/metrics.md"};
   return em::cli::run_torch_main(
@@ -36,6 +39,7 @@ int main(int argc, char** argv) {
             ->check(CLI::Range(0, 64));
         em::cli::bind_bf16_flag(app, eval.bf16);
         em::cli::bind_compact_flag(app, compact);
+        em::cli::bind_device_flag(app, device_spec);
         em::cli::bind_nproc_flag(app, nproc_per_node);
         app.add_option("--ddp_timeout", ddp_timeout,
                        "Data-parallel runs: seconds to wait for the other processes before failing [default 1800]")
@@ -45,11 +49,15 @@ int main(int argc, char** argv) {
         if (eval.predictions_path == "-")
           em::usage_fail("--predictions: give a file; stdout carries the metrics JSON");
         if (auto launched = em::cli::launch_local_workers(nproc_per_node, argc, argv)) return *launched;
-        auto group = em::cli::join_run(torch::kCPU, ddp_timeout);
+        const torch::Device device = em::tensor::resolve_device(device_spec, em::tensor::local_rank_from_env());
+        auto group = em::cli::join_run(device, ddp_timeout);
         if (!group->single() && !eval.predictions_path.empty())
           em::usage_fail("--predictions: write them from one process (each of the {} processes scores only its share)",
                          group->size());
         auto task = em::train::make_eval_task(task_options);
+        // The model families read their device from the module (models::ModelParts::device), so moving the module
+        // is all evaluation needs: batches follow through to_model_input / detect, results come back to the CPU.
+        task->model().to(device);
         eval.group = group.get();  // each rank scores its share of the split; the counts are summed over ranks
         em::train::EvalResult result = task->evaluate(eval);
         if (group->rank() != 0) return em::ExitCode::ok;  // rank 0 prints the metrics of the whole split

@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
       "[{\"score\",\"label\"}], detection [{\"score\",\"label\",\"box\"}], segmentation [{\"score\",\"label\",\"mask\"}]; "
       "one list per instance, wrapped in a list when there are several. For image paths it prints JSONL, one line "
       "{\"image\": PATH, \"predictions\": [...]} per image.",
-      "em-predict --model RUN/model [IMAGE...] [--top_k K] [--threshold T] [--output_dir DIR] [--bf16]",
+      "em-predict --model RUN/model [IMAGE...] [--top_k K] [--threshold T] [--output_dir DIR] [--bf16] "
+      "[--device auto|cpu|cuda[:N]]",
       "em-b64 cat.png | em-predict --model run/model | jq '.[0].label'\n"
       "  em-predict --model run/model *.png | jq -r '\"\\(.image)\\t\\(.predictions[0].label)\"'",
       "em-b64(1), em-serve(1), em-eval(1), docs/em-predict.md"};

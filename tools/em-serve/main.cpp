@@ -19,7 +19,8 @@ int main(int argc, char** argv) {
       "--max_batch_delay_ms). Errors are JSON {\"error\": ...}: 400 malformed request, 404, 405, 413 body over "
       "--max_body_bytes. One access-log line per request on stderr. SIGINT/SIGTERM: finish the requests in "
       "flight, exit 0; a second signal kills at once.",
-      "em-serve --model RUN/model [--host 127.0.0.1] [--port 8080] [--batch_size 16] [--max_batch_delay_ms 5]",
+      "em-serve --model RUN/model [--host 127.0.0.1] [--port 8080] [--batch_size 16] [--max_batch_delay_ms 5] "
+      "[--device auto|cpu|cuda[:N]]",
       "em-serve --model run/model --port 8080 & em-b64 cat.png | curl -s --data-binary @- "
       "http://127.0.0.1:8080/inference",
       "em-predict(1), em-b64(1), docs/em-serve.md, docs/http-api.md"};

@@ -5,8 +5,10 @@
 
 namespace em::infer {
 
-ClassificationPredictor::ClassificationPredictor(const std::string& model_dir, const PredictOptions& options)
+ClassificationPredictor::ClassificationPredictor(const std::string& model_dir, const PredictOptions& options,
+                                                 const torch::Device& device)
     : classifier_(models::Classifier::load(model_dir, /*channels_last=*/true)), options_(options) {
+  classifier_.to_device(device);
 }
 
 Prepared ClassificationPredictor::prepare(const io::Image& image) const {

@@ -8,7 +8,9 @@ namespace em::infer {
 
 class ClassificationPredictor : public Predictor {
  public:
-  ClassificationPredictor(const std::string& model_dir, const PredictOptions& options);
+  // The model folder's model on `device` (Predictor::load resolves --device).
+  ClassificationPredictor(const std::string& model_dir, const PredictOptions& options,
+                          const torch::Device& device = torch::kCPU);
   Algo algo() const override { return Algo::classification; }
   Prepared prepare(const io::Image& image) const override;
   std::vector<io::Json> predict(const std::vector<Prepared>& batch) const override;

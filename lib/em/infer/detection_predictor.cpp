@@ -5,8 +5,10 @@
 
 namespace em::infer {
 
-DetectionPredictor::DetectionPredictor(const std::string& model_dir, const PredictOptions& options)
+DetectionPredictor::DetectionPredictor(const std::string& model_dir, const PredictOptions& options,
+                                       const torch::Device& device)
     : detector_(models::Detector::load(model_dir)), options_(options) {
+  detector_.to_device(device);
   threshold_ = options.threshold >= 0 ? options.threshold : detector_.config.threshold;
 }
 

@@ -9,7 +9,9 @@ namespace em::infer {
 
 class DetectionPredictor : public Predictor {
  public:
-  DetectionPredictor(const std::string& model_dir, const PredictOptions& options);
+  // The model folder's model on `device` (Predictor::load resolves --device).
+  DetectionPredictor(const std::string& model_dir, const PredictOptions& options,
+                     const torch::Device& device = torch::kCPU);
   Algo algo() const override { return Algo::detection; }
   Prepared prepare(const io::Image& image) const override;
   // Images of different sizes are padded together with a pixel mask. Per image: detections scoring above the

@@ -2,10 +2,12 @@
 
 #include "em/core/chunks.hpp"
 #include "em/core/error.hpp"
+#include "em/core/log.hpp"
 #include "em/infer/classification_predictor.hpp"
 #include "em/infer/segmentation_predictor.hpp"
 #include "em/infer/detection_predictor.hpp"
 #include "em/models/model_folder.hpp"
+#include "em/tensor/device.hpp"
 
 #include <filesystem>
 
@@ -14,14 +16,16 @@ namespace em::infer {
 namespace {
 
 template <typename T>
-std::unique_ptr<Predictor> make(const std::string& model_dir, const PredictOptions& options) {
-  return std::make_unique<T>(model_dir, options);
+std::unique_ptr<Predictor> make(const std::string& model_dir, const PredictOptions& options,
+                                const torch::Device& device) {
+  return std::make_unique<T>(model_dir, options, device);
 }
 
 // Each algorithm's Predictor, by the Algo of core/algo.cpp's table.
 struct PredictorRow {
   Algo algo;
-  std::unique_ptr<Predictor> (*load)(const std::string& model_dir, const PredictOptions& options);
+  std::unique_ptr<Predictor> (*load)(const std::string& model_dir, const PredictOptions& options,
+                                     const torch::Device& device);
 };
 constexpr PredictorRow kPredictors[] = {
     {Algo::classification, make<ClassificationPredictor>},
@@ -33,7 +37,10 @@ static_assert(one_row_per_algo(kPredictors), "kPredictors: one Predictor per alg
 }  // namespace
 
 std::unique_ptr<Predictor> Predictor::load(const std::string& model_dir, const PredictOptions& options) {
-  return kPredictors[index_of(models::algo_of_model_dir(model_dir))].load(model_dir, options);
+  const torch::Device device = tensor::resolve_device(options.device, tensor::local_rank_from_env());
+  auto predictor = kPredictors[index_of(models::algo_of_model_dir(model_dir))].load(model_dir, options, device);
+  if (!device.is_cpu()) log::info("{}: running on {}", model_dir, device.str());
+  return predictor;
 }
 
 std::vector<Prepared> Predictor::prepare_bytes(std::vector<std::string> images) const {

@@ -17,6 +17,7 @@ struct PredictOptions {
   int64_t top_k = 5;        // classification: labels returned per image (HF pipeline default); 0 = all
   double threshold = -1;    // detection: score threshold; < 0 = the model's saved threshold
   bool bf16 = false;        // bf16 autocast for the forward pass
+  std::string device = "auto";  // --device: auto, cpu, cuda, cuda:N (tensor::resolve_device; LOCAL_RANK applies)
 };
 
 // One preprocessed image, ready to batch with others (em-serve batches across requests).
@@ -28,7 +29,9 @@ struct Prepared {
 class Predictor {
  public:
   virtual ~Predictor() = default;
-  // Reads the model folder; the algorithm comes from config.json's model_type.
+  // Reads the model folder; the algorithm comes from config.json's model_type. The model runs on options.device
+  // (resolved first: an unusable device is an em::UsageError before the model loads); answers are the same bytes
+  // on every device up to the last bits of the scores.
   static std::unique_ptr<Predictor> load(const std::string& model_dir, const PredictOptions& options);
 
   virtual Algo algo() const = 0;

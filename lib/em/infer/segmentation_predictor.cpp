@@ -12,8 +12,10 @@
 namespace em::infer {
 namespace fs = std::filesystem;
 
-SegmentationPredictor::SegmentationPredictor(const std::string& model_dir, const PredictOptions& options)
+SegmentationPredictor::SegmentationPredictor(const std::string& model_dir, const PredictOptions& options,
+                                             const torch::Device& device)
     : segmenter_(models::Segmenter::load(model_dir, /*channels_last=*/true)), options_(options) {
+  segmenter_.to_device(device);
 }
 
 Prepared SegmentationPredictor::prepare(const io::Image& image) const {

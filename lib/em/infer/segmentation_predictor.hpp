@@ -13,7 +13,9 @@ namespace em::infer {
 
 class SegmentationPredictor : public Predictor {
  public:
-  SegmentationPredictor(const std::string& model_dir, const PredictOptions& options);
+  // The model folder's model on `device` (Predictor::load resolves --device).
+  SegmentationPredictor(const std::string& model_dir, const PredictOptions& options,
+                        const torch::Device& device = torch::kCPU);
   Algo algo() const override { return Algo::segmentation; }
   Prepared prepare(const io::Image& image) const override;
   std::vector<io::Json> predict(const std::vector<Prepared>& batch) const override;

@@ -31,7 +31,7 @@ Classifier Classifier::load(const fs::path& dir, bool channels_last) {
 torch::Tensor Classifier::preprocess(const io::Image& image) const { return preprocess_image(preprocessor, image); }
 
 torch::Tensor Classifier::logits(const torch::Tensor& pixel_values, bool bf16) const {
-  return fp32_forward(*this, pixel_values, bf16);
+  return fp32_forward(*this, pixel_values, bf16).to(torch::kCPU);
 }
 
 }  // namespace em::models

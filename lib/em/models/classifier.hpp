@@ -31,7 +31,8 @@ struct Classifier : ModelParts<ResNetConfig, ResNetForImageClassification, Prepr
 
   // One decoded image -> [3, height, width], exactly as in training (RGB, bilinear resize, rescale, normalize).
   torch::Tensor preprocess(const io::Image& image) const;
-  // Eval-mode logits (fp32) for a batch; the caller holds NoGradGuard and chooses bf16.
+  // Eval-mode logits (fp32) for a batch, run on the module's device and returned on the CPU (every reader reads
+  // them there: [N, labels] is small); the caller holds NoGradGuard and chooses bf16.
   torch::Tensor logits(const torch::Tensor& pixel_values, bool bf16) const;
 };
 

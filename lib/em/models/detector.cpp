@@ -174,9 +174,11 @@ std::vector<ImageDetections> Detector::detect(const torch::Tensor& pixel_values,
     fail("detect: {} images but {} input and {} original sizes", n, input_sizes.size(), original_sizes.size());
   DetrOutput out;
   {
-    tensor::Bf16Autocast autocast(bf16);
+    const torch::Tensor x = to_model_input(pixel_values);
+    const torch::Tensor mask = pixel_mask.defined() ? pixel_mask.to(x.device(), /*non_blocking=*/true) : pixel_mask;
+    tensor::Bf16Autocast autocast(bf16, x.device());
     DetrForObjectDetection shared = model;  // a holder copy shares the module; forward is not const
-    out = shared->forward(pixel_values, pixel_mask);
+    out = shared->forward(x, mask);
   }
   // pred_boxes are relative to the padded input: scale by the padded size, then from the resized image back to the
   // original (target size = padded size in original pixels).

@@ -67,7 +67,7 @@ struct Detector : ModelParts<DetrConfig, DetrForObjectDetection, DetrImageProces
   // Eval-mode detections of a batch of preprocess()ed images of any sizes, padded together with a pixel mask (as
   // HF's processor and the original evaluation do); original_sizes[i] = (height, width) of image i before
   // preprocessing. Keeps queries whose best class scores > threshold (0 keeps every query: COCO evaluation).
-  // The caller holds a NoGradGuard.
+  // The forward pass runs on the module's device; detections come back on the host. The caller holds a NoGradGuard.
   std::vector<ImageDetections> detect(const std::vector<torch::Tensor>& images,
                                       const std::vector<std::array<int, 2>>& original_sizes, double threshold,
                                       bool bf16) const;

@@ -13,6 +13,7 @@
 #include "em/models/layers.hpp"
 #include "em/models/model_io.hpp"
 #include "em/tensor/autocast.hpp"
+#include "em/tensor/device.hpp"
 
 namespace em::models {
 
@@ -74,7 +75,8 @@ Module load_module(const Config& config, const std::filesystem::path& dir, bool 
 }
 
 // The parts every model family holds (Classifier, Segmenter and Detector derive from it): the architecture, the
-// module, the image processor that goes with it, and whether the module is channels-last.
+// module, the image processor that goes with it, and whether the module is channels-last. The module lives on one
+// device (the CPU until to_device()); inputs follow it through to_model_input().
 template <typename Config, typename Module, typename Processor>
 struct ModelParts {
   Config config;
@@ -86,23 +88,32 @@ struct ModelParts {
   void save(const std::filesystem::path& dir) const {
     save_model_dir(dir, config.to_json(), *model, preprocessor.to_json());
   }
-  // Moves conv weights to channels-last (faster convolutions on CPU); inputs follow through to_model_input().
+  // Moves conv weights to channels-last (faster convolutions on CPU and on GPU tensor cores); inputs follow through
+  // to_model_input(). Before or after to_device() alike: moving keeps each tensor's memory format.
   void use_channels_last() {
     to_channels_last(*model);
     channels_last = true;
   }
-  // pixel_values in the module's memory format.
+  // Moves the module's parameters and buffers to `device` (tensor::resolve_device). Call before building the
+  // optimizer: it holds the parameters the module has then.
+  void to_device(const torch::Device& device) { model->to(device); }
+  // Where the module is. Read from the module itself, so a move made through the bare module (Task::model().to())
+  // is followed too.
+  torch::Device device() const { return tensor::device_of(*model); }
+  // pixel_values on the module's device (asynchronous from pinned memory) and in its memory format; the same tensor
+  // when it is already both.
   torch::Tensor to_model_input(const torch::Tensor& pixel_values) const {
-    return channels_last ? pixel_values.contiguous(at::MemoryFormat::ChannelsLast) : pixel_values;
+    const torch::Tensor x = pixel_values.to(device(), /*non_blocking=*/true);
+    return channels_last ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
   }
 };
 
-// Eval-mode output of a one-input module (logits) in fp32, under bf16 autocast when asked; inputs in the module's
-// memory format. The caller holds NoGradGuard.
+// Eval-mode output of a one-input module (logits) in fp32 on the module's device, under bf16 autocast for that
+// device when asked; inputs moved there in the module's memory format. The caller holds NoGradGuard.
 template <typename Parts>
 torch::Tensor fp32_forward(const Parts& parts, const torch::Tensor& pixel_values, bool bf16) {
   const torch::Tensor x = parts.to_model_input(pixel_values);
-  tensor::Bf16Autocast autocast(bf16);
+  tensor::Bf16Autocast autocast(bf16, x.device());
   auto shared = parts.model;  // a holder copy shares the module; forward is not const
   return shared->forward(x).to(torch::kFloat32);
 }

@@ -32,15 +32,17 @@ struct Segmenter : ModelParts<SegformerConfig, SegformerForSemanticSegmentation,
 
   // One decoded image -> [3, height, width] as the model's processor does it (RGB, resize, rescale, normalize).
   torch::Tensor preprocess(const io::Image& image) const;
-  // Logits [N, num_labels, h/4, w/4] in fp32 for a batch; the caller holds NoGradGuard, sets eval mode and chooses bf16.
+  // Logits [N, num_labels, h/4, w/4] in fp32 for a batch, on the module's device (label_map_at upsamples them
+  // there); the caller holds NoGradGuard, sets eval mode and chooses bf16.
   torch::Tensor logits(const torch::Tensor& pixel_values, bool bf16) const;
 };
 
 // HF's post_process_semantic_segmentation with target_sizes: one image's logits [num_labels, h, w] upsampled
-// bilinearly (align_corners false) to height x width, then argmax over the labels -> int64 [height, width].
+// bilinearly (align_corners false) to height x width, then argmax over the labels -> int64 [height, width], on the
+// logits' device.
 torch::Tensor label_map_at(const torch::Tensor& logits, int64_t height, int64_t width);
 
-// An int64/uint8 [H, W] label map as a one-channel 8-bit image (ids must be < 256).
+// An int64/uint8 [H, W] label map (on any device) as a one-channel 8-bit image (ids must be < 256).
 io::Image label_map_image(const torch::Tensor& label_map);
 
 }  // namespace em::models

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "em/tensor/device.hpp"
+
 namespace em::tensor {
 namespace {
 
@@ -23,9 +25,11 @@ void limit_intra_op_threads_of_this_thread() {
 
 }  // namespace
 
-PrefetchLoader::PrefetchLoader(size_t num_batches, MakeBatch make_batch, int num_workers, int queue_depth)
+PrefetchLoader::PrefetchLoader(size_t num_batches, MakeBatch make_batch, int num_workers, int queue_depth,
+                               bool pin_memory)
     : num_batches_(num_batches),
       make_batch_(std::move(make_batch)),
+      pin_memory_(pin_memory),
       window_(static_cast<size_t>(std::max({queue_depth, num_workers, 1}))) {
   int n = static_cast<int>(std::min<size_t>(std::max(num_workers, 0), num_batches));
   workers_.reserve(n);
@@ -39,6 +43,10 @@ PrefetchLoader::~PrefetchLoader() {
   }
   work_cv_.notify_all();
   for (auto& t : workers_) t.join();
+}
+
+Batch PrefetchLoader::build(size_t batch_index) const {
+  return pin_memory_ ? tensor::pin_memory(make_batch_(batch_index)) : make_batch_(batch_index);
 }
 
 void PrefetchLoader::worker_loop() {
@@ -55,7 +63,7 @@ void PrefetchLoader::worker_loop() {
     }
     Result result;
     try {
-      result.batch = make_batch_(index);
+      result.batch = build(index);
     } catch (...) {
       result.error = std::current_exception();
     }
@@ -69,7 +77,7 @@ void PrefetchLoader::worker_loop() {
 
 std::optional<Batch> PrefetchLoader::next() {
   if (next_out_ >= num_batches_) return std::nullopt;
-  if (workers_.empty()) return make_batch_(next_out_++);  // advanced first: after a throw, the next call goes on
+  if (workers_.empty()) return build(next_out_++);  // advanced first: after a throw, the next call goes on
   Result result;
   {
     std::unique_lock<std::mutex> lock(mutex_);

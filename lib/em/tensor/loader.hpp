@@ -22,13 +22,16 @@ namespace em::tensor {
 // num_workers == 0 builds each batch in next(), on the calling thread (for debugging and tiny data).
 // Workers run LibTorch ops single-threaded (their OpenMP thread count is set to 1), so N workers use N cores,
 // not N x cores; keep make_batch to decode/resize/plain tensor building.
+// pin_memory (tensor::pin_memory_available(device) for a CUDA target): each batch's tensors are moved to
+// page-locked host memory by the worker that built it, so the consumer's to_device() copies run asynchronously.
 // next() and the destructor belong to one consumer thread. The destructor stops promptly: workers finish the batch
 // in hand, nothing new starts, and all are joined.
 class PrefetchLoader {
  public:
   using MakeBatch = std::function<Batch(size_t batch_index)>;
 
-  PrefetchLoader(size_t num_batches, MakeBatch make_batch, int num_workers = 2, int queue_depth = 4);
+  PrefetchLoader(size_t num_batches, MakeBatch make_batch, int num_workers = 2, int queue_depth = 4,
+                 bool pin_memory = false);
   ~PrefetchLoader();
   PrefetchLoader(const PrefetchLoader&) = delete;
   PrefetchLoader& operator=(const PrefetchLoader&) = delete;
@@ -43,9 +46,11 @@ class PrefetchLoader {
     std::exception_ptr error;
   };
   void worker_loop();
+  Batch build(size_t batch_index) const;
 
   size_t num_batches_;
   MakeBatch make_batch_;
+  bool pin_memory_;
   size_t window_;
   size_t next_out_ = 0;    // index next() returns next
   size_t next_claim_ = 0;  // index the next idle worker builds
