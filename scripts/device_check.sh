@@ -90,6 +90,9 @@ mkdir -p "$build"
 cmake_args=(-S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
             "-DCMAKE_PREFIX_PATH=$prefix${deps_prefix:+;$deps_prefix}"
             "-DCMAKE_CXX_FLAGS=-D_GLIBCXX_USE_CXX11_ABI=$cxx11_abi")
+# NCCL's header for data-parallel CUDA runs (docs/distributed.md): the wheel's nvidia-nccl package, or NCCL_ROOT.
+nccl_root=${NCCL_ROOT:-$("$python" -c 'import nvidia.nccl, os; print(os.path.dirname(nvidia.nccl.__file__))' 2>/dev/null || true)}
+[[ -n $nccl_root ]] && cmake_args+=("-DNCCL_ROOT=$nccl_root")
 if ! cmake "${cmake_args[@]}" >"$log" 2>&1; then stop "configure" "cmake failed: $(grep -m1 -i 'error' "$log" || tail -1 "$log") (log: $log)"; fi
 row "configure" "ok" "$build against $prefix"
 t0=$(date +%s)

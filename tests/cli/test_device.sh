@@ -54,6 +54,10 @@ if [[ $cuda_rc -eq 2 ]]; then
     "$EM_BIN/em-serve" --model "$model" --port 0 --threads 1 --device cuda
   expect_stderr "--device cuda: .*--device cpu" "em-serve says why and what to use, before it listens"
   grep -q "listening" "$T/err" && fail "em-serve --device cuda listened before failing" || pass "em-serve never listened"
+  expect_exit 2 "em-train --device cuda without CUDA" -- "$EM_BIN/em-train" --algo classification --data "$data" \
+    --output_dir "$T/train-cuda" --threads 1 --device cuda
+  expect_stderr "--device cuda: .*--device cpu" "em-train says why and what to use"
+  [[ ! -e $T/train-cuda ]] && pass "em-train wrote nothing" || fail "em-train --device cuda created its output folder"
 elif [[ $cuda_rc -eq 0 ]]; then
   pass "em-predict --device cuda (exit 0)"
   # Same labels first; scores within 1e-2 (TF32 convolutions on the GPU round differently from the CPU's fp32).

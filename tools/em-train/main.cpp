@@ -2,6 +2,8 @@
 #include "common/torch_cli.hpp"
 #include "common/train_flags.hpp"
 #include "common/dist_cli.hpp"
+#include "common/predict_flags.hpp"
+#include "em/tensor/device.hpp"
 #include "em/core/log.hpp"
 #include "em/core/signals.hpp"
 #include "em/io/json.hpp"
@@ -11,6 +13,7 @@ int main(int argc, char** argv) {
   em::cli::TrainFlags flags;
   CLI::App* parsed = nullptr;
   int nproc_per_node = 1;
+  std::string device_spec = "auto";
   bool compact = false;  // the summary is one line already
   em::cli::ToolInfo info{
       "em-train",
@@ -26,15 +29,19 @@ int main(int argc, char** argv) {
       [&](CLI::App& app) {
         em::cli::bind_train_flags(app, flags);
         em::cli::bind_nproc_flag(app, nproc_per_node);
+        em::cli::bind_device_flag(app, device_spec);
         em::cli::bind_compact_flag(app, compact, "Accepted for uniformity: the final summary is one JSON line already");
         parsed = &app;
       },
       [&] {
         em::train::TrainOptions opts = em::cli::resolve_train_options(*parsed, flags);
         if (auto launched = em::cli::launch_local_workers(nproc_per_node, argc, argv)) return *launched;
-        auto group = em::cli::join_run(torch::kCPU, opts.hp.ddp_timeout);
+        // Under a launcher LOCAL_RANK picks the GPU; the backend follows the device (NCCL for CUDA, Gloo for the CPU).
+        const torch::Device device = em::tensor::resolve_device(device_spec, em::tensor::local_rank_from_env());
+        auto group = em::cli::join_run(device, opts.hp.ddp_timeout);
         em::signals::install_stop_handlers();
         auto task = em::train::make_training_task(opts);
+        task->model().to(device);  // before the optimizer is built on its parameters
         em::train::TrainResult result = em::train::train(*task, opts, group.get());
         if (group->rank() != 0) return em::ExitCode::ok;  // rank 0 reports for the run
         em::io::Json summary = result.train_results;

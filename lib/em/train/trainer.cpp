@@ -7,6 +7,7 @@
 #include "em/data/sampling.hpp"
 #include "em/dist/sync_batchnorm.hpp"
 #include "em/tensor/autocast.hpp"
+#include "em/tensor/device.hpp"
 #include "em/tensor/loader.hpp"
 
 #include <cmath>
@@ -209,8 +210,10 @@ void Trainer::train_step(const tensor::Batch& batch) {
   sync_buffers();
   LossOutput out;
   {
-    tensor::Bf16Autocast autocast(hp_.bf16);
-    out = task_.loss(batch);
+    // The model's device: batches are moved there (the identity on the CPU), autocast is that device's.
+    const torch::Device device = tensor::device_of(task_.model());
+    tensor::Autocast autocast(hp_.bf16 ? tensor::Precision::bf16 : tensor::Precision::fp32, device);
+    out = task_.loss(tensor::to_device(batch, device));
   }
   int64_t share = 1;
   double weight = share_weight(state_.global_step % state_.steps_per_epoch, &share);
