@@ -63,7 +63,7 @@ class ScopedEnv {
 
 }  // namespace
 
-TEST_CASE("--device cpu is the CPU; auto is CUDA exactly when a CUDA device is visible", "[tensor][device]") {
+TEST_CASE("resolve_device: --device cpu is the CPU; auto is CUDA exactly when a CUDA device is visible", "[tensor][device]") {
   CHECK(resolve_device("cpu") == torch::Device(torch::kCPU));
   CHECK(resolve_device("cpu", 3) == torch::Device(torch::kCPU));
   const torch::Device automatic = resolve_device("auto");
@@ -73,7 +73,7 @@ TEST_CASE("--device cpu is the CPU; auto is CUDA exactly when a CUDA device is v
     CHECK(automatic == torch::Device(torch::kCPU));
 }
 
-TEST_CASE("--device cuda without CUDA is a usage error that says why and what to use", "[tensor][device]") {
+TEST_CASE("resolve_device: --device cuda without CUDA is a usage error that says why and what to use", "[tensor][device]") {
   if (torch::cuda::is_available()) {
     CHECK(resolve_device("cuda") == torch::Device(torch::kCUDA, 0));
     CHECK(resolve_device("cuda:0") == torch::Device(torch::kCUDA, 0));
