@@ -58,6 +58,15 @@ if [[ $cuda_rc -eq 2 ]]; then
     --output_dir "$T/train-cuda" --threads 1 --device cuda
   expect_stderr "--device cuda: .*--device cpu" "em-train says why and what to use"
   [[ ! -e $T/train-cuda ]] && pass "em-train wrote nothing" || fail "em-train --device cuda created its output folder"
+  # --fp16 is CUDA's: refused on the CPU before anything is written, also before --nproc_per_node starts workers.
+  expect_exit 2 "em-train --fp16 without CUDA" -- "$EM_BIN/em-train" --algo classification --data "$data" \
+    --output_dir "$T/train-fp16" --threads 1 --fp16
+  expect_stderr "--fp16: .*CUDA.*--bf16" "em-train --fp16 says it needs CUDA and what to use instead"
+  expect_exit 2 "em-train --fp16 --nproc_per_node 2 without CUDA" -- "$EM_BIN/em-train" --algo classification \
+    --data "$data" --output_dir "$T/train-fp16" --threads 1 --fp16 --nproc_per_node 2
+  grep -q "rank" "$T/err" && fail "em-train --fp16 --nproc_per_node started workers: $(head -c 300 "$T/err")" ||
+    pass "no worker was started"
+  [[ ! -e $T/train-fp16 ]] && pass "em-train --fp16 wrote nothing" || fail "em-train --fp16 created its output folder"
 elif [[ $cuda_rc -eq 0 ]]; then
   pass "em-predict --device cuda (exit 0)"
   # Same labels first; scores within 1e-2 (TF32 convolutions on the GPU round differently from the CPU's fp32).
@@ -98,7 +107,23 @@ PY
   fi
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+  # fp16 training on the GPU: loss scaling runs, its scale is in the results and in every checkpoint.
+  expect_exit 0 "em-train --device cuda --fp16" -- "$EM_BIN/em-train" --algo classification --data "$data" \
+    --output_dir "$T/train-fp16" --threads 1 --device cuda --fp16 --num_train_epochs 2 --save_steps 1 \
+    --learning_rate 1e-3 --per_device_train_batch_size 4
+  python3 - "$T/out" "$T/train-fp16" <<'PY' && pass "fp16: loss_scale reported and kept in the checkpoints" ||
+import glob, json, sys
+res = json.load(open(sys.argv[1]))
+states = [json.load(open(p)) for p in glob.glob(sys.argv[2] + "/checkpoint-*/trainer_state.json")]
+ok = res["loss_scale"] > 0 and states and all(s["grad_scaler"]["scale"] > 0 for s in states)
+sys.exit(0 if ok else 1)
+PY
+    fail "fp16: no loss_scale in $(head -c 300 "$T/out")"
 else
   fail "em-predict --device cuda: exit $cuda_rc (expected 0 with CUDA, 2 without): $(head -c 600 "$T/cuda.err")"
 fi
+# Two lower precisions at once: a usage error on any machine.
+expect_exit 2 "em-train --bf16 --fp16" -- "$EM_BIN/em-train" --algo classification --data "$data" \
+  --output_dir "$T/train-both" --threads 1 --bf16 --fp16
+expect_stderr "bf16 and fp16" "the message names both"
 finish

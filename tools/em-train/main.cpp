@@ -3,6 +3,7 @@
 #include "common/train_flags.hpp"
 #include "common/dist_cli.hpp"
 #include "common/predict_flags.hpp"
+#include "em/tensor/autocast.hpp"
 #include "em/tensor/device.hpp"
 #include "em/core/log.hpp"
 #include "em/core/signals.hpp"
@@ -35,6 +36,10 @@ int main(int argc, char** argv) {
       },
       [&] {
         em::train::TrainOptions opts = em::cli::resolve_train_options(*parsed, flags);
+        // --fp16 needs CUDA: refused (exit 2) before any worker starts or anything is written (without touching a
+        // GPU here: the workers pick theirs).
+        if (opts.hp.fp16 && (device_spec == "cpu" || !torch::cuda::is_available()))
+          em::tensor::check_precision(em::tensor::Precision::fp16, torch::kCPU);
         if (auto launched = em::cli::launch_local_workers(nproc_per_node, argc, argv)) return *launched;
         // Under a launcher LOCAL_RANK picks the GPU; the backend follows the device (NCCL for CUDA, Gloo for the CPU).
         const torch::Device device = em::tensor::resolve_device(device_spec, em::tensor::local_rank_from_env());

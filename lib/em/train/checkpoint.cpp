@@ -29,6 +29,7 @@ io::Json TrainerState::to_json() const {
                   {"evals_without_improvement", evals_without_improvement},
                   {"world_size", world_size},
                   {"global_batch_size", global_batch_size},
+                  {"grad_scaler", grad_scaler},
                   {"log_history", log_history}};
 }
 
@@ -49,6 +50,8 @@ TrainerState TrainerState::from_json(const io::Json& j, const std::string& what)
     s.evals_without_improvement = j.at("evals_without_improvement").get<int64_t>();
     s.world_size = j.value("world_size", int64_t{1});
     s.global_batch_size = j.value("global_batch_size", int64_t{0});
+    s.grad_scaler = j.value("grad_scaler", io::Json::object());
+    if (!s.grad_scaler.is_object()) fail("{}: grad_scaler is not an object", what);
     s.log_history = j.at("log_history");
   } catch (const nlohmann::json::exception& e) {
     fail("{}: not an emkit trainer state ({})", what, e.what());

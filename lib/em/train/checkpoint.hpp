@@ -31,6 +31,8 @@ struct TrainerState {
   // world size at the same sample position (0: a checkpoint from before data-parallel training, one process).
   int64_t world_size = 1;
   int64_t global_batch_size = 0;
+  // fp16 training's loss scaler (GradScaler::state(): torch's GradScaler.state_dict() keys); {} without one.
+  io::Json grad_scaler = io::Json::object();
   io::Json log_history = io::Json::array();  // HF trainer_state.json field: every logged object
 
   io::Json to_json() const;

@@ -146,7 +146,8 @@ std::vector<Entry> make_table() {
       EM_INT_PARAM(early_stopping_patience, 0, kInf, "[0, inf)",
                    "Stop after N evaluations without improvement (0 = off)", kAll),
       EM_FLOAT_PARAM(max_grad_norm, 0, kInf, false, "[0, inf)", "Clip the gradient norm (0 = off)", kAll),
-      EM_BOOL_PARAM(bf16, "bf16 autocast for forward passes (AMX/AVX-512 CPUs)"),
+      EM_BOOL_PARAM(bf16, "bf16 autocast for forward passes (AMX/AVX-512 CPUs, GPUs since Ampere)"),
+      EM_BOOL_PARAM(fp16, "fp16 autocast with dynamic loss scaling (CUDA only; the scale is kept in checkpoints)"),
       EM_INT_PARAM(num_workers, 0, 64, "[0, 64]", "Data loader threads (0 = load in the training thread)", kAll),
       EM_INT_PARAM(image_size, 32, 8192, "[32, 8192]", "Input size of segmentation / detection images",
                    kSegmentationDetection),
@@ -254,6 +255,7 @@ void Hyperparameters::validate() const {
   if (limits.whole_epochs && (num_train_epochs < 1 || num_train_epochs != std::floor(num_train_epochs)))
     usage_fail("hyperparameter num_train_epochs: invalid value '{}' (expected an integer in [1, inf) for {})",
                num_train_epochs, algo_name(algo));
+  if (bf16 && fp16) usage_fail("hyperparameters bf16 and fp16 are both true: choose one lower precision");
   if (learning_rate >= 0.01)
     log::warn("learning_rate {} is very high for AdamW (the platform's classification default is 0.1, kept for "
               "compatibility); 1e-3 to 1e-4 usually trains better (see docs/training.md)",

@@ -34,6 +34,7 @@ struct Hyperparameters {
   int64_t early_stopping_patience = 0;  // evaluations without improvement; 0 = off
   double max_grad_norm = 1.0;           // 0 = no clipping
   bool bf16 = false;
+  bool fp16 = false;                    // CUDA only: fp16 autocast with dynamic loss scaling
   int64_t num_workers = 2;              // data loader threads
   int64_t image_size = 512;             // segmentation/detection input size
   int64_t max_bad_samples = 0;          // unreadable training images tolerated (skipped with a warning)

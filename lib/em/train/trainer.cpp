@@ -38,6 +38,21 @@ void enable_sync_batchnorm(dist::Group& group) {
   dist::set_sync_batchnorm([&group](torch::Tensor& t) { group.all_reduce_sum(t); });
 }
 
+std::vector<torch::Tensor> trained_parameters(torch::nn::Module& model) {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : model.parameters())
+    if (p.requires_grad()) out.push_back(p);
+  return out;
+}
+
+// fp16 cannot run on the CPU and not together with bf16: em::UsageError before anything is written.
+GradScalerOptions scaler_options(const TrainOptions& opts, torch::nn::Module& model) {
+  tensor::check_precision(tensor::precision_of_flags(opts.hp.bf16, opts.hp.fp16), tensor::device_of(model));
+  GradScalerOptions o = opts.grad_scaler;
+  if (opts.hp.fp16) o.enabled = true;
+  return o;
+}
+
 int64_t eval_interval(const Hyperparameters& hp) {
   return hp.eval_strategy == "steps" ? (hp.eval_steps > 0 ? hp.eval_steps : hp.save_steps) : 0;
 }
@@ -50,6 +65,7 @@ Trainer::Trainer(Task& task, const TrainOptions& opts, dist::Group* group, bool 
       task_(task),
       opts_(opts),
       hp_(opts_.hp),
+      scaler_(scaler_options(opts_, task.model())),
       run_(opts_.output_dir, opts_.overwrite_output_dir, opts_.resume_from_checkpoint.has_value(),
            writer && group_.rank() == 0),
       train_size_(task.train_size()),
@@ -60,7 +76,8 @@ Trainer::Trainer(Task& task, const TrainOptions& opts, dist::Group* group, bool 
       schedule_(parse_schedule_type(hp_.lr_scheduler_type)),
       eval_every_(eval_interval(hp_)),
       optimizer_(task.param_groups(hp_.weight_decay), adamw_options(hp_)),
-      hp_json_(hp_.to_json()) {
+      hp_json_(hp_.to_json()),
+      trained_(trained_parameters(task.model())) {
   state_.world_size = group_.size();
   state_.global_batch_size = global_batch_;
   const bool resuming = opts_.resume_from_checkpoint.has_value();
@@ -82,10 +99,7 @@ void Trainer::sync_start() {
   for (const auto& p : task_.model().parameters()) state.push_back(p);
   for (const auto& b : task_.model().buffers()) state.push_back(b);
   dist::broadcast_from_rank0(group_, state);
-  std::vector<torch::Tensor> trained;
-  for (const auto& p : task_.model().parameters())
-    if (p.requires_grad()) trained.push_back(p);
-  reducer_ = std::make_unique<dist::GradientReducer>(group_, trained);
+  reducer_ = std::make_unique<dist::GradientReducer>(group_, trained_);
   task_.set_group(&group_);
   log::info("data-parallel: {} processes x batch {} = {} images per step; gradients in {}{}", group_.size(),
             batch_size_, global_batch_, count_of(static_cast<int64_t>(reducer_->num_buckets()), "bucket"),
@@ -109,6 +123,8 @@ void Trainer::resume(const fs::path& dir) {
                 "uninterrupted run",
                 key, io::dump_json(hp_json_[key]), io::dump_json(saved_hp[key]));
   TrainerState saved = load_checkpoint(dir, task_, optimizer_);
+  // The loss scale goes on from where it was (a checkpoint without one, e.g. of a bf16 run, keeps the initial scale).
+  scaler_.load_state(saved.grad_scaler, (dir / run_dir::kTrainerState).string());
   if (saved.global_batch_size == 0 && saved_hp.contains("per_device_train_batch_size"))
     saved.global_batch_size = saved_hp["per_device_train_batch_size"].get<int64_t>();  // one process then
   convert_position(saved);
@@ -173,7 +189,8 @@ void Trainer::run_epoch() {
       [&, epoch_index, first](size_t b) {
         return task_.train_batch(local_indices(order, first + static_cast<int64_t>(b)), epoch_index);
       },
-      static_cast<int>(hp_.num_workers), std::max<int>(2, static_cast<int>(hp_.num_workers) * 2));
+      static_cast<int>(hp_.num_workers), std::max<int>(2, static_cast<int>(hp_.num_workers) * 2),
+      tensor::pin_memory_available(tensor::device_of(task_.model())));
   while (auto batch = loader.next()) {
     train_step(*batch);
     after_step();
@@ -212,13 +229,14 @@ void Trainer::train_step(const tensor::Batch& batch) {
   {
     // The model's device: batches are moved there (the identity on the CPU), autocast is that device's.
     const torch::Device device = tensor::device_of(task_.model());
-    tensor::Autocast autocast(hp_.bf16 ? tensor::Precision::bf16 : tensor::Precision::fp32, device);
+    tensor::Autocast autocast(tensor::precision_of_flags(hp_.bf16, hp_.fp16), device);
     out = task_.loss(tensor::to_device(batch, device));
   }
   int64_t share = 1;
   double weight = share_weight(state_.global_step % state_.steps_per_epoch, &share);
   if (task_.loss_normalised_over_ranks()) weight = 1.0;
-  (weight == 1.0 ? out.loss : out.loss * weight).backward();
+  // fp16: the loss times the scale, so that small gradients do not underflow (divided back in clip_and_step).
+  scaler_.scale(weight == 1.0 ? out.loss : out.loss * weight).backward();
   if (reducer_) reducer_->finish();
   const double loss = agree_on_step(out, share, batch.skipped, batch.size());
   skipped_total_ += agreed_skipped_;
@@ -271,7 +289,20 @@ double Trainer::agree_on_step(LossOutput& out, int64_t share, int64_t skipped, i
 }
 
 // clip_grad_norm_'s scaling happens inside the optimizer's pass over the gradients (same bits, one pass less).
+// fp16: the gradients are unscaled first (after the all-reduce, so every rank sees the same inf/nan and skips the
+// same steps); a step with an inf or NaN gradient is skipped (weights and AdamW's moments unchanged) and the scale
+// backs off, as torch.cuda.amp.GradScaler; HF Trainer logs such a step's grad_norm as nan, so do we.
 double Trainer::clip_and_step() {
+  if (!scaler_.unscale_(trained_)) {
+    scaler_.step(trained_, [] {});  // counts the skip
+    optimizer_.zero_grad();
+    const double before = scaler_.get_scale();
+    scaler_.update();
+    log::debug("step {}: gradient overflow under loss scaling, step skipped; loss scale {} -> {}",
+               state_.global_step + 1, before, scaler_.get_scale());
+    state_.grad_scaler = scaler_.state();
+    return std::numeric_limits<double>::quiet_NaN();
+  }
   double grad_norm = 0;
   double grad_scale = 1.0;
   if (hp_.max_grad_norm > 0) {
@@ -281,6 +312,8 @@ double Trainer::clip_and_step() {
   }
   optimizer_.step(grad_scale);
   optimizer_.zero_grad();
+  scaler_.update();
+  state_.grad_scaler = scaler_.state();
   return grad_norm;
 }
 
@@ -417,6 +450,13 @@ TrainResult Trainer::finish() {
                                    runtime > 0 ? state_.global_step * global_batch_ / runtime : 0.0},
                                   {"train_steps_per_second", runtime > 0 ? state_.global_step / runtime : 0.0},
                                   {"skipped_images", skipped_total_}};
+  if (scaler_.enabled()) {
+    result.train_results["loss_scale"] = scaler_.get_scale();
+    result.train_results["skipped_steps"] = scaler_.skipped_steps();
+    if (scaler_.skipped_steps() > 0)
+      log::info("loss scaling: {} skipped (gradient overflow), scale now {}",
+                count_of(scaler_.skipped_steps(), "step"), scaler_.get_scale());
+  }
   if (reducer_) {
     result.train_results["world_size"] = group_.size();
     result.train_results["ddp_wait_s_per_step"] = reducer_->wait_seconds() / std::max<int64_t>(1, reducer_->steps());

@@ -12,6 +12,7 @@
 #include "em/dist/reducer.hpp"
 #include "em/io/json.hpp"
 #include "em/train/checkpoint.hpp"
+#include "em/train/grad_scaler.hpp"
 #include "em/train/hyperparameters.hpp"
 #include "em/train/run_directory.hpp"
 #include "em/train/schedule.hpp"
@@ -27,6 +28,15 @@ struct TrainOptions {
   std::string init;                                  // weights to start from ("" = random initialisation)
   bool overwrite_output_dir = false;
   std::optional<std::string> resume_from_checkpoint; // set: resume; "" = the latest checkpoint in output_dir
+  // Loss scaling (hp.fp16 turns it on with these values). Enabled without fp16, it runs the scaler's bookkeeping in
+  // fp32: with a power-of-two scale the steps are bit-identical to unscaled ones (the CPU tests check the fp16 path so).
+  GradScalerOptions grad_scaler = disabled_scaler();
+
+  static GradScalerOptions disabled_scaler() {
+    GradScalerOptions o;
+    o.enabled = false;
+    return o;
+  }
 };
 
 struct TrainResult {
@@ -85,6 +95,7 @@ class Trainer {
   Task& task_;
   const TrainOptions opts_;
   const Hyperparameters& hp_;  // opts_.hp
+  GradScaler scaler_;          // fp16: loss scaling (disabled otherwise); built before run_ claims the output folder
   RunDirectory run_;
   const int64_t train_size_;
   const int64_t batch_size_;   // per process
@@ -96,8 +107,9 @@ class Trainer {
   AdamW optimizer_;
   const io::Json hp_json_;
   std::unique_ptr<dist::GradientReducer> reducer_;  // data-parallel runs only
-  bool stop_now_ = false;
-  int64_t agreed_skipped_ = 0, agreed_images_ = 0;  // this step's, over every rank  // a stop was requested on some rank (agreed at the last step)
+  const std::vector<torch::Tensor> trained_;        // the parameters the optimizer steps
+  bool stop_now_ = false;  // a stop was requested on some rank (agreed at the last step)
+  int64_t agreed_skipped_ = 0, agreed_images_ = 0;  // this step's, over every rank
 
   std::optional<Progress> progress_;
   Stopwatch clock_;       // training time since the last checkpoint (state_.runtime_s holds what came before)

@@ -9,6 +9,7 @@
 #include "em/train/trainer.hpp"
 #include "test_support.hpp"
 
+#include <cmath>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -128,6 +129,90 @@ TEST_CASE("a run that crashed after a checkpoint, resumed, ends with the same we
   CHECK(metrics_without_times(tmp / "full/metrics.jsonl") == metrics_without_times(tmp / "crashed/metrics.jsonl"));
   CHECK(full.train_results["train_loss"] == resumed.train_results["train_loss"]);
   CHECK(full.eval_results == resumed.eval_results);
+}
+
+namespace {
+// fp16's loss scaling, run in fp32 on the CPU: the scale grows every 3 clean steps.
+TrainOptions scaled(TrainOptions opts) {
+  opts.grad_scaler.enabled = true;
+  opts.grad_scaler.growth_interval = 3;
+  return opts;
+}
+
+em::io::Json trainer_state(const fs::path& checkpoint) {
+  return em::io::read_json_file((checkpoint / "trainer_state.json").string());
+}
+}  // namespace
+
+TEST_CASE("loss scaling (fp16's path, in fp32 on the CPU) steps bit-identically, keeps its scale in checkpoints and "
+          "resumes with it",
+          "[train][trainer][fp16]") {
+  em::test::TempDir tmp;
+  FakeTask plain_task(1), scaled_task(1);
+  TrainResult plain = train(plain_task, options(tmp / "plain"));
+  TrainResult full = train(scaled_task, scaled(options(tmp / "scaled")));
+  // A power-of-two scale multiplies and divides every gradient exactly: the same steps, bit for bit.
+  for (const auto& p : plain_task.model().named_parameters())
+    CHECK(torch::equal(p.value(), scaled_task.model().named_parameters()[p.key()]));
+  CHECK(metrics_without_times(tmp / "plain/metrics.jsonl") == metrics_without_times(tmp / "scaled/metrics.jsonl"));
+  CHECK_FALSE(plain.train_results.contains("loss_scale"));
+  // 15 clean steps, growth every 3: 65536 x 2^5.
+  CHECK(full.train_results["loss_scale"].get<double>() == 65536.0 * 32);
+  CHECK(full.train_results["skipped_steps"].get<int64_t>() == 0);
+  const em::io::Json at8 = trainer_state(tmp / "scaled/checkpoint-8")["grad_scaler"];
+  CHECK(at8["scale"].get<double>() == 65536.0 * 4);
+  CHECK(at8["_growth_tracker"].get<int64_t>() == 2);
+  CHECK(at8["growth_interval"].get<int64_t>() == 3);
+  CHECK(trainer_state(tmp / "plain/checkpoint-8")["grad_scaler"] == em::io::Json::object());
+
+  // Crashed after checkpoint-8 and resumed: the scale (and its clean-step count) continue from the checkpoint.
+  {
+    FakeTask crashing(1, /*fail_at_call=*/10);
+    REQUIRE_THROWS_WITH(train(crashing, scaled(options(tmp / "crashed"))), "simulated crash");
+  }
+  FakeTask resumed_task(2);
+  TrainOptions resume = scaled(options(tmp / "crashed"));
+  resume.resume_from_checkpoint = "";
+  TrainResult resumed = train(resumed_task, resume);
+  CHECK(resumed.train_results["loss_scale"] == full.train_results["loss_scale"]);
+  CHECK(trainer_state(tmp / "crashed/checkpoint-12")["grad_scaler"] ==
+        trainer_state(tmp / "scaled/checkpoint-12")["grad_scaler"]);
+  CHECK(em::io::read_file((tmp / "scaled/model/model.safetensors").string()) ==
+        em::io::read_file((tmp / "crashed/model/model.safetensors").string()));
+}
+
+TEST_CASE("a step whose scaled gradients overflow is skipped: the weights and AdamW stay, the scale backs off",
+          "[train][trainer][fp16]") {
+  em::test::TempDir tmp;
+  TrainOptions opts = scaled(options(tmp / "run"));
+  opts.grad_scaler.init_scale = std::ldexp(1.0, 1000);  // the scaled loss is inf in fp32
+  opts.grad_scaler.backoff_factor = std::ldexp(1.0, -880);  // one back-off lands on 2^120: finite gradients again
+  opts.grad_scaler.growth_interval = 1000;
+  opts.hp.logging_steps = 1;
+  opts.hp.save_steps = 1;
+  FakeTask task(1);
+  em::tensor::TensorMap before;
+  for (const auto& p : task.model().named_parameters()) before[p.key()] = p.value().detach().clone();
+  TrainResult result = train(task, opts);
+  CHECK(result.train_results["skipped_steps"].get<int64_t>() == 1);
+  CHECK(result.train_results["loss_scale"].get<double>() == std::ldexp(1.0, 120));
+  CHECK(result.global_step == 15);  // a skipped step still counts (the schedule moves on, as HF's global_step)
+  // After step 1 (skipped): the starting weights, AdamW's moments zero and its step count 0; step 2 is its first.
+  const auto weights = em::tensor::load_safetensors((tmp / "run/checkpoint-1/model.safetensors").string());
+  for (const auto& [name, value] : before) CHECK(torch::equal(weights.at(name), value));
+  const auto adam1 = em::tensor::load_safetensors((tmp / "run/checkpoint-1/optimizer.safetensors").string());
+  CHECK(adam1.at("step").item<int64_t>() == 0);
+  const auto adam2 = em::tensor::load_safetensors((tmp / "run/checkpoint-2/optimizer.safetensors").string());
+  CHECK(adam2.at("step").item<int64_t>() == 1);
+  CHECK(trainer_state(tmp / "run/checkpoint-1")["grad_scaler"]["scale"].get<double>() == std::ldexp(1.0, 120));
+  // The skipped step's gradient norm is logged as NaN (HF Trainer's), i.e. null in JSON; the loss is the real one.
+  std::istringstream in(em::io::read_file((tmp / "run/metrics.jsonl").string()));
+  std::string first;
+  std::getline(in, first);
+  const em::io::Json record = em::io::parse_json(first, "metrics.jsonl");
+  CHECK(record["step"] == 1);
+  CHECK(record["grad_norm"].is_null());
+  CHECK(std::isfinite(record["loss"].get<double>()));
 }
 
 TEST_CASE("a process that is not the writer trains the same and leaves the run directory alone", "[train][trainer]") {
