@@ -7,6 +7,10 @@
 #include <optional>
 #include <string>
 
+namespace em::dist {
+class Group;
+}
+
 namespace em::test {
 
 // Path of ../shared/<rel> (EM_SHARED overrides ../shared), or nullopt when shared/ is absent; then the running test case counts as skipped
@@ -34,6 +38,10 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// Runs body(group) as ranks 0 and 1 of a Gloo group on loopback, on two threads of this process (as two processes
+// would); rethrows the first failure.
+void with_two_ranks(const std::function<void(em::dist::Group&)>& body);
 
 // What fn() writes to stderr (stderr goes to a temporary file meanwhile).
 std::string stderr_of(const std::function<void()>& fn);

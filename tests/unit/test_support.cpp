@@ -2,12 +2,16 @@
 
 #include <catch2/catch.hpp>
 
+#include "em/dist/group.hpp"
+#include "em/dist/spawn.hpp"
+
 #include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <cstdlib>
 #include <random>
+#include <thread>
 #include <unistd.h>
 
 namespace em::test {
@@ -63,6 +67,31 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
+}
+
+void with_two_ranks(const std::function<void(em::dist::Group&)>& body) {
+  const int port = em::dist::free_local_port();
+  std::exception_ptr errors[2];
+  auto run = [&](int rank) {
+    try {
+      em::dist::LaunchEnv env;
+      env.rank = rank;
+      env.world_size = 2;
+      env.local_rank = rank;
+      env.local_world_size = 2;
+      env.master_port = port;
+      env.launcher = "test";
+      auto group = em::dist::Group::join(env, torch::kCPU, std::chrono::seconds(30));
+      body(*group);
+    } catch (...) {
+      errors[rank] = std::current_exception();
+    }
+  };
+  std::thread one(run, 1);
+  run(0);
+  one.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
 }
 
 }  // namespace em::test

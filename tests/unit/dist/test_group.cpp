@@ -8,36 +8,9 @@
 #include "em/dist/group.hpp"
 #include "em/dist/reducer.hpp"
 #include "em/dist/spawn.hpp"
+#include "test_support.hpp"
 
-namespace {
-
-// Runs body(group) as ranks 0 and 1 on two threads; rethrows the first failure.
-void with_two_ranks(const std::function<void(em::dist::Group&)>& body) {
-  const int port = em::dist::free_local_port();
-  std::exception_ptr errors[2];
-  auto run = [&](int rank) {
-    try {
-      em::dist::LaunchEnv env;
-      env.rank = rank;
-      env.world_size = 2;
-      env.local_rank = rank;
-      env.local_world_size = 2;
-      env.master_port = port;
-      env.launcher = "test";
-      auto group = em::dist::Group::join(env, torch::kCPU, std::chrono::seconds(30));
-      body(*group);
-    } catch (...) {
-      errors[rank] = std::current_exception();
-    }
-  };
-  std::thread one(run, 1);
-  run(0);
-  one.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-}
-
-}  // namespace
+using em::test::with_two_ranks;
 
 TEST_CASE("a group of one makes every collective the identity", "[dist][group]") {
   em::dist::Group group;

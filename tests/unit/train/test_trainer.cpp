@@ -5,14 +5,12 @@
 #include "em/io/file.hpp"
 #include "em/io/json.hpp"
 #include "em/tensor/safetensors.hpp"
-#include "em/dist/spawn.hpp"
 #include "em/train/trainer.hpp"
 #include "test_support.hpp"
 
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
-#include <thread>
 #include <string>
 #include <vector>
 
@@ -292,28 +290,9 @@ TEST_CASE("two data-parallel ranks train like one process with their global batc
   dp.output_dir = (tmp / "dp").string();
   dp.hp.per_device_train_batch_size = 3;
   FakeTask tasks[2] = {FakeTask(1), FakeTask(5)};  // rank 1 starts elsewhere: rank 0's weights are broadcast
-  const int port = em::dist::free_local_port();
   TrainResult results[2];
-  std::exception_ptr errors[2];
-  auto rank_main = [&](int rank) {
-    try {
-      em::dist::LaunchEnv env;
-      env.rank = rank;
-      env.world_size = env.local_world_size = 2;
-      env.local_rank = rank;
-      env.master_port = port;
-      env.launcher = "test";
-      auto group = em::dist::Group::join(env, torch::kCPU, std::chrono::seconds(30));
-      results[rank] = train(tasks[rank], dp, group.get());
-    } catch (...) {
-      errors[rank] = std::current_exception();
-    }
-  };
-  std::thread second(rank_main, 1);
-  rank_main(0);
-  second.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  em::test::with_two_ranks(
+      [&](em::dist::Group& group) { results[group.rank()] = train(tasks[group.rank()], dp, &group); });
   CHECK(results[0].global_step == 12);
   CHECK(results[1].global_step == 12);
   const std::vector<double> a = logged_losses(tmp / "single/metrics.jsonl"), b = logged_losses(tmp / "dp/metrics.jsonl");
