@@ -1,5 +1,7 @@
 #include "common/cli.hpp"
 
+#include "em/io/image.hpp"
+
 #include "em/core/log.hpp"
 
 #include <algorithm>
@@ -115,6 +117,12 @@ int run_main(int argc, char** argv, const ToolInfo& info, const std::function<vo
   app.set_version_flag("--version", std::string(info.name) + " (emkit) " + EM_VERSION);
   if (!info.threads_help.empty())
     app.add_option("--threads", g_common.threads, info.threads_help)->check(CLI::NonNegativeNumber);
+  g_common.max_image_pixels = io::kDefaultMaxImagePixels;
+  app.add_option("--max_image_pixels", g_common.max_image_pixels,
+                 "Refuse images of more pixels, from their header, before decoding (decompression bombs; default: "
+                 "PIL's error threshold)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_flag("-q,--quiet", g_common.quiet, "Only warnings and errors on stderr");
   app.add_flag("-v,--verbose", g_common.verbose, "Debug messages on stderr");
   try {
@@ -132,6 +140,7 @@ int run_main(int argc, char** argv, const ToolInfo& info, const std::function<vo
     log::error("{}", e.what());
     return static_cast<int>(e.code());
   }
+  io::set_max_image_pixels(g_common.max_image_pixels);
   if (g_common.quiet) log::set_level(log::Level::warning);
   if (g_common.verbose) log::set_level(log::Level::debug);
   try {

@@ -23,11 +23,12 @@ struct ToolInfo {
   std::string threads_help = "Worker threads (0 = every CPU this process may use)";
 };
 
-// Flags every tool has: --quiet, --verbose, --version, and --threads where the tool runs threads.
+// Flags every tool has: --quiet, --verbose, --version, --max_image_pixels, and --threads where the tool runs threads.
 struct CommonOptions {
   int threads = 0;  // 0 = every usable CPU (em::tensor::set_compute_threads)
   bool quiet = false;
   bool verbose = false;
+  int64_t max_image_pixels = 0;  // set from io::kDefaultMaxImagePixels
 };
 
 // bind: declare the tool's options on `app`; body: do the work, return the exit code.

@@ -3,6 +3,7 @@
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
 #include "em/data/split.hpp"
+#include "em/io/file.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -36,6 +37,17 @@ std::vector<fs::directory_entry> sorted_entries(const fs::path& dir) {
   return entries;
 }
 
+// A listing's first problem as the error, with how many more there are.
+void fail_on_problems(const SplitListing& listing, const std::string& dir) {
+  if (listing.problems.empty()) return;
+  const auto& [path, reason] = listing.problems.front();
+  fail_at(path, "{}{}", reason,
+          listing.problems.size() > 1
+              ? fmt::format(" (and {} more problems; em-validate --algo classification {} lists them all)",
+                            listing.problems.size() - 1, dir)
+              : std::string());
+}
+
 }  // namespace
 
 size_t SplitListing::num_images() const {
@@ -61,11 +73,22 @@ SplitListing list_classification_split(const std::string& dir, const std::string
   for (const auto& entry : sorted_entries(root)) {
     if (entry.is_directory(ec)) {
       SplitListing::LabelFolder folder{entry.path().filename().string(), {}};
+      // The folder name is the label: it goes into config.json and every response, which hold only UTF-8.
+      if (!io::is_valid_utf8(folder.name)) {
+        listing.problems.emplace_back(entry.path().string(),
+                                      "label folder name is not valid UTF-8 (labels are written to config.json and "
+                                      "JSON responses); rename the folder");
+        continue;
+      }
       for (const auto& file : sorted_entries(entry.path())) {
-        if (!file.is_directory(ec) && has_image_extension(file.path().string()))
-          folder.images.push_back(file.path().string());
-        else
+        if (file.is_directory(ec) || !has_image_extension(file.path().string())) {
           listing.ignored.push_back(file.path().string());
+        } else if (std::string outside = io::outside_reason(root, folder.name + "/" + file.path().filename().string());
+                   !outside.empty()) {
+          listing.problems.emplace_back(file.path().string(), std::move(outside));
+        } else {
+          folder.images.push_back(file.path().string());
+        }
       }
       listing.folders.push_back(std::move(folder));
     } else if (has_image_extension(entry.path().string())) {
@@ -84,12 +107,14 @@ ClassificationDataset ClassificationDataset::scan(const std::string& dir, bool r
   ds.dir = dir;
   SplitListing train = list_classification_split(dir, "train");
   if (!train.exists) fail_at(train.dir, "missing split folder (expected {}/{{label}}/IMAGE)", train.dir);
+  fail_on_problems(train, dir);
   if (train.num_images() == 0)
     fail_at(train.dir, "no images (expected {}/{{label}}/IMAGE with extension png, jpg, jpeg, bmp, gif, tga, pnm)",
             train.dir);
   for (const auto& f : train.folders) ds.labels.push_back(f.name);
 
   auto collect = [&](const SplitListing& listing, std::vector<LabeledImage>& out) {
+    fail_on_problems(listing, dir);
     std::map<std::string, int64_t> index;
     for (size_t i = 0; i < ds.labels.size(); ++i) index[ds.labels[i]] = static_cast<int64_t>(i);
     for (const auto& f : listing.folders) {

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace em::data {
@@ -23,6 +24,9 @@ struct SplitListing {
   std::vector<LabelFolder> folders;        // sorted by name; hidden folders skipped
   std::vector<std::string> stray_images;   // image files directly in the split folder (belong in a label folder)
   std::vector<std::string> ignored;        // non-image files and nested folders inside label folders
+  // Entries that cannot be used as they are: a label folder whose name is not UTF-8, an image that is a link to a
+  // file outside the split folder. (path, reason); their images are not in `folders`.
+  std::vector<std::pair<std::string, std::string>> problems;
   size_t num_images() const;
 };
 

@@ -177,6 +177,13 @@ void read_image(dom::object obj, size_t index, const std::string& where, Reader&
       r.problem(where + ".id", fmt::format("duplicate image id {} (also images[{}])", *id, it->second));
     ok = ok && inserted;
   }
+  // The image is read from file_name: it must name a file inside the split folder (not /etc/passwd, ../x or a link
+  // out of the dataset). Ground truth read for metrics alone (em-metrics) reads no image.
+  if (ok && r.dataset() && !img.file_name.empty())
+    if (const std::string outside = io::outside_reason(r.split.dir, img.file_name); !outside.empty()) {
+      r.problem(where + ".file_name", outside);
+      ok = false;
+    }
   if (!ok) return;
   img.id = *id;
   img.path = (fs::path(r.split.dir) / img.file_name).string();
@@ -404,6 +411,12 @@ CocoSplit parse_coco(const simdjson::padded_string& text, const std::string& ann
   dom::element root_element;
   if (auto err = parser.parse(text).get(root_element)) {
     r.problem("", fmt::format("invalid JSON ({})", simdjson::error_message(err)));
+    return split;
+  }
+  try {
+    io::check_json_rules(root_element, annotation_path);
+  } catch (const Error& e) {
+    r.problem("", e.reason());
     return split;
   }
   dom::object root;

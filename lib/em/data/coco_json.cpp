@@ -41,6 +41,7 @@ std::string element_text(dom::element e) {
 
 simdjson::padded_string read_padded(const std::string& path) {
   if (path != "-") {
+    io::check_regular_file(path);  // not a FIFO or device, not larger than emkit reads
     simdjson::padded_string text;
     if (!simdjson::padded_string::load(path).get(text)) return text;
   }

@@ -3,6 +3,7 @@
 #include "em/core/error.hpp"
 #include "em/data/classification_dataset.hpp"
 #include "em/io/file.hpp"
+#include "em/io/json.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -47,7 +48,7 @@ bool holds_images(const fs::path& folder) {
 }
 
 // The first folder of a relative path ("images/0001.png" -> "images"); "" for a file beside the JSON file.
-std::string top_folder(const nlohmann::json& path) {
+std::string top_folder(const io::Json& path) {
   if (!path.is_string()) return "";
   const std::string p = path.get<std::string>();
   const auto slash = p.find('/');
@@ -61,11 +62,11 @@ struct JsonKind {
   std::vector<std::string> folders;
 };
 
-bool is_segmentation_entry(const nlohmann::json& e) {
+bool is_segmentation_entry(const io::Json& e) {
   return e.is_object() && e.contains("image") && e.contains("seg_map");
 }
 
-JsonKind kind_of(const nlohmann::json& j) {
+JsonKind kind_of(const io::Json& j) {
   JsonKind kind;
   if (j.is_object() && j.contains("images") && j.contains("annotations") && j.contains("categories")) {
     kind.algo = Algo::detection;
@@ -95,7 +96,8 @@ JsonKind read_kind(const fs::directory_entry& file) {
   const std::uintmax_t size = file.file_size(ec);
   if (ec || size > kMaxJsonBytes) return {};
   try {
-    return kind_of(nlohmann::json::parse(io::read_file(file.path().string()), nullptr, false));
+    const auto j = io::try_parse_json(io::read_file(file.path().string()));
+    return j ? kind_of(*j) : JsonKind{};
   } catch (const std::exception&) {
     return {};  // unreadable: the dataset's own reader names the reason
   }

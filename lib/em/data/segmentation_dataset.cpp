@@ -44,14 +44,6 @@ int64_t entry_at(const std::string& text, size_t end) {
   return entries - 1;
 }
 
-// A listed path must stay inside the split folder: predictions are written under the seg_map names.
-bool escapes_folder(const std::string& rel) {
-  fs::path p(rel);
-  if (p.is_absolute() || p.has_root_name() || p.has_root_directory()) return true;
-  for (const auto& part : p.lexically_normal())
-    if (part == "..") return true;
-  return false;
-}
 
 // Colour type and bit depth from a PNG's IHDR chunk; {-1, -1} when the bytes are not a PNG with one.
 std::pair<int, int> png_color_type_and_depth(std::string_view b) {
@@ -82,10 +74,6 @@ std::string size_mismatch_reason(const io::Image& label_map, const std::string& 
 }
 
 // "" when 8-bit label maps can hold every id of `labels`, else why not.
-std::string too_many_labels(const std::vector<std::string>& labels) {
-  if (labels.size() <= static_cast<size_t>(kIgnoreLabel)) return "";
-  return fmt::format("ids up to {} but 8-bit label maps hold the ids 0..254 (255 = ignore)", labels.size() - 1);
-}
 
 const char* kSplits[] = {"train", "validation", "test"};
 
@@ -120,7 +108,10 @@ io::Json read_split_entries(const std::string& file, SegmentationSplitListing& l
   }
   io::Json entries;
   try {
-    entries = io::Json::parse(text);
+    entries = io::Json::parse(text, io::json_rules(file));
+  } catch (const Error& e) {
+    listing.problems.push_back({file, reason_about(e, file)});
+    return nullptr;
   } catch (const nlohmann::json::parse_error& e) {
     int64_t entry = entry_at(text, e.byte > 0 ? e.byte - 1 : 0);
     listing.problems.push_back({file, fmt::format("invalid JSON: {}{}", io::parse_error_text(e),
@@ -160,10 +151,10 @@ std::optional<std::string> listed_file(const io::Json& e, const char* field, int
     return std::nullopt;
   }
   const std::string rel = it->get<std::string>();
-  if (escapes_folder(rel)) {
-    split.entry_problem(index, fmt::format("field \"{}\": \"{}\" must be a path inside the split folder {} "
-                                           "(relative, without ..)",
-                                           field, rel, split.listing.dir));
+  // Listed paths stay inside the split folder: files are read from them and predictions written under the seg_map
+  // names.
+  if (const std::string outside = io::outside_reason(split.root, rel); !outside.empty()) {
+    split.entry_problem(index, fmt::format("field \"{}\": {}", field, outside));
     return std::nullopt;
   }
   const fs::path full = split.root / rel;
@@ -252,8 +243,11 @@ std::vector<std::string> read_id2label(const fs::path& path) {
       id = std::stol(key, &used);
     } catch (const std::exception&) {
     }
-    if (key.empty() || used != key.size() || id < 0 || id > 65535)
-      fail_at(path.string(), "key \"{}\": expected a label id from 0 to 65535", key);
+    // Label maps are 8-bit PNGs: ids 0..254, 255 = ignore. A larger id could never occur in a map, and counting
+    // arrays sized by the largest id must stay small.
+    if (key.empty() || used != key.size() || id < 0 || id >= kIgnoreLabel)
+      fail_at(path.string(), "key \"{}\": expected a label id from 0 to {} (8-bit label maps hold the ids 0..{}, {} = "
+              "ignore)", key, kIgnoreLabel - 1, kIgnoreLabel - 1, kIgnoreLabel);
     if (!it.value().is_string())
       fail_at(path.string(), "key \"{}\": expected a string label name, got {}", key, io::dump_json(it.value()));
     if (!by_id.emplace(id, it.value().get<std::string>()).second)
@@ -284,9 +278,7 @@ std::vector<std::string> dataset_labels(const fs::path& dir) {
             "too)");
   if (where.misspelt)
     log::warn("{}: the seed's name for resources/id2label.json; accepted", where.path.string());
-  std::vector<std::string> labels = read_id2label(where.path);
-  if (const std::string reason = too_many_labels(labels); !reason.empty()) fail_at(where.path.string(), "{}", reason);
-  return labels;
+  return read_id2label(where.path);
 }
 
 }  // namespace
@@ -397,9 +389,7 @@ CheckedLabels check_id2label(const std::string& dir, ValidationReport& report) {
     report.problems.push_back({path, reason_about(e, path)});
     return labels;
   }
-  const std::string too_many = too_many_labels(labels.names);
-  labels.known = too_many.empty();
-  if (!labels.known) report.problems.push_back({path, too_many});
+  labels.known = true;
   return labels;
 }
 

@@ -171,6 +171,7 @@ void check_label_folders(const std::string& split, const SplitListing& listing,
                                               fs::path(p).filename().string())});
   for (const auto& p : listing.ignored)
     report.warnings.push_back({p, "ignored: not an image file (extension) or a nested folder"});
+  for (const auto& [path, reason] : listing.problems) report.problems.push_back({path, reason});
 }
 
 // What the decodable images hold, for the summary.

@@ -2,14 +2,30 @@
 // a crash or kill at any moment leaves either the old file or the complete new one, never a torn one.
 #pragma once
 #include <filesystem>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace em::io {
 
-// Reads a whole file ("-" = stdin). Throws em::Error(path, reason) on failure.
-std::string read_file(const std::string& path);
+// The most read_file reads from one file by default: 4 GiB (COCO's largest annotation file is ~0.5 GB), or the
+// environment's EM_MAX_FILE_BYTES.
+constexpr uint64_t kDefaultMaxFileBytes = uint64_t{4} << 30;
+uint64_t max_file_bytes();
+// Reads a whole regular file ("-" = stdin) of at most max_bytes (0 = max_file_bytes()). Throws em::Error(path,
+// reason) on failure, for a folder, a FIFO, a device or a socket (checked before reading: a link to /dev/zero named
+// .png must not hang or fill memory), and for a larger file (before reading it).
+std::string read_file(const std::string& path, uint64_t max_bytes = 0);
+// read_file's checks without reading, for readers that load the file themselves.
+void check_regular_file(const std::string& path, uint64_t max_bytes = 0);
+// Why `rel`, a file listed by a dataset or model folder relative to `root`, is not inside root; "" when it is.
+// Refused: an absolute path, ".." that leaves root, and (where the file exists) a symbolic link, of the file or of
+// a folder on the way, whose target lies outside root (root itself may be a link: it is resolved first).
+std::string outside_reason(const std::filesystem::path& root, const std::string& rel);
+// Whether `name` (a file or folder name, a label) is valid UTF-8: JSON and the HF config files hold only UTF-8.
+bool is_valid_utf8(std::string_view name);
+
 // Writes bytes to path atomically (creates parent folders). "-" writes to stdout.
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
 // The same for a file written as consecutive parts (no concatenated copy in memory).

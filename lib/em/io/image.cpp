@@ -1,5 +1,7 @@
 #include "em/io/image.hpp"
 
+#include <atomic>
+
 #include "em/core/error.hpp"
 #include "em/io/file.hpp"
 
@@ -129,6 +131,8 @@ bool is_truncation_reason(const std::string& reason) {
                      [&](const char* r) { return reason.find(r) != std::string::npos; });
 }
 
+std::atomic<int64_t> g_max_image_pixels{kDefaultMaxImagePixels};
+
 ImageInfo checked_info(std::string_view bytes, const std::string& what) {
   if (bytes.empty()) not_an_image(what, "zero bytes");
   ImageInfo info;
@@ -136,7 +140,9 @@ ImageInfo checked_info(std::string_view bytes, const std::string& what) {
   if (info.format.empty()) not_an_image(what, looks_like_text(bytes) ? "unknown format: text" : "unknown format");
   if (bytes.size() > static_cast<size_t>(INT32_MAX)) not_an_image(what, "file over 2 GiB");
   auto too_large = [&](int64_t w, int64_t h) {
-    if (w * h > kMaxImagePixels) not_an_image(what, fmt::format("too large: {}x{} pixels, limit {}", w, h, kMaxImagePixels));
+    const int64_t limit = max_image_pixels();
+    if (w * h > limit)
+      not_an_image(what, fmt::format("too large: {}x{} pixels, limit {} (--max_image_pixels)", w, h, limit));
   };
   auto [header_w, header_h] = header_dimensions(info.format, bytes);
   too_large(header_w, header_h);
@@ -154,6 +160,13 @@ ImageInfo checked_info(std::string_view bytes, const std::string& what) {
 }
 
 }  // namespace
+
+int64_t max_image_pixels() { return g_max_image_pixels.load(std::memory_order_relaxed); }
+
+void set_max_image_pixels(int64_t pixels) {
+  if (pixels < 1) usage_fail("--max_image_pixels: expected a number of pixels >= 1, got {}", pixels);
+  g_max_image_pixels.store(pixels, std::memory_order_relaxed);
+}
 
 std::string sniff_image_format(std::string_view b) {
   auto starts = [&](std::string_view magic) { return b.size() >= magic.size() && b.substr(0, magic.size()) == magic; };

@@ -27,8 +27,13 @@ struct ImageInfo {
 };
 
 // Decoders accepted (docs/datasets.md): PNG, JPEG, BMP, GIF (first frame), TGA, binary PNM (P5/P6).
-// Images above this many pixels are refused before decoding (PIL's decompression-bomb limit).
-constexpr int64_t kMaxImagePixels = 178956970;
+// Images above max_image_pixels() are refused from their header, before any pixel is decoded (a 20000x20000 PNG
+// is ~400 KB on disk and 1.2 GB decoded). The default is PIL's DecompressionBombError threshold (2 x
+// Image.MAX_IMAGE_PIXELS); every tool that decodes images sets it with --max_image_pixels.
+constexpr int64_t kDefaultMaxImagePixels = 178956970;
+int64_t max_image_pixels();
+// Process-wide (decoding threads read it); pixels >= 1.
+void set_max_image_pixels(int64_t pixels);
 
 // The format named by the file's magic bytes ("PNG", ...), or "" when none matches.
 std::string sniff_image_format(std::string_view bytes);

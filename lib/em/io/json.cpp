@@ -3,6 +3,11 @@
 #include "em/core/error.hpp"
 #include "em/io/file.hpp"
 
+#include <functional>
+#include <memory>
+#include <set>
+#include <vector>
+
 namespace em::io {
 
 std::string parse_error_text(const nlohmann::json::parse_error& e) {
@@ -11,11 +16,65 @@ std::string parse_error_text(const nlohmann::json::parse_error& e) {
   return pos == std::string::npos ? msg : msg.substr(pos);
 }
 
+namespace {
+
+// The two rules beyond the grammar (json.hpp), checked while nlohmann parses: before a too-deep container is built,
+// and at each key against the keys of its object so far. Throws em::Error(what, reason).
+class RuleChecker {
+ public:
+  explicit RuleChecker(std::string what) : what_(std::move(what)) {}
+  bool operator()(int depth, nlohmann::json::parse_event_t event, Json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    switch (event) {
+      case E::object_start:
+      case E::array_start:
+        if (depth + 1 > kMaxJsonDepth)
+          fail_at(what_, "invalid JSON: nested more than {} arrays/objects deep", kMaxJsonDepth);
+        keys_.emplace_back();
+        is_object_.push_back(event == E::object_start);
+        break;
+      case E::object_end:
+      case E::array_end:
+        keys_.pop_back();
+        is_object_.pop_back();
+        break;
+      case E::key:
+        if (!is_object_.empty() && is_object_.back() && parsed.is_string() &&
+            !keys_.back().insert(parsed.get_ref<const std::string&>()).second)
+          fail_at(what_, "invalid JSON: key \"{}\" appears twice in one object (readers disagree on which counts)",
+                  parsed.get_ref<const std::string&>());
+        break;
+      case E::value: break;
+    }
+    return true;
+  }
+
+ private:
+  const std::string what_;
+  std::vector<std::set<std::string>> keys_;
+  std::vector<bool> is_object_;
+};
+
+}  // namespace
+
+Json::parser_callback_t json_rules(const std::string& what) {
+  auto rules = std::make_shared<RuleChecker>(what);
+  return [rules](int depth, nlohmann::json::parse_event_t event, Json& parsed) { return (*rules)(depth, event, parsed); };
+}
+
 Json parse_json(const std::string& text, const std::string& what) {
   try {
-    return Json::parse(text);
+    return Json::parse(text, json_rules(what));
   } catch (const nlohmann::json::parse_error& e) {
     fail_at(what, "invalid JSON: {}", parse_error_text(e));
+  }
+}
+
+std::optional<Json> try_parse_json(const std::string& text) {
+  try {
+    return parse_json(text, "");
+  } catch (const Error&) {
+    return std::nullopt;
   }
 }
 

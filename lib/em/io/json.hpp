@@ -2,6 +2,7 @@
 // parsing with errors that name the file and position. Hot-path parsing (requests, safetensors headers) uses simdjson.
 #pragma once
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -10,8 +11,21 @@ namespace em::io {
 
 using Json = nlohmann::ordered_json;
 
+// Every JSON document emkit reads, whichever parser reads it, follows two rules beyond the grammar:
+//  - nesting at most kMaxJsonDepth arrays/objects deep: code that walks a document recursively (printing, copying,
+//    our readers) would overflow the stack on a million '[' in a 2 MB file; no file emkit reads needs more than ~6;
+//  - no key twice in one object: readers disagree about which one counts (Python's json and nlohmann keep the
+//    last, simdjson's lookups the first), so a file that means two things is refused rather than read one way.
+constexpr int kMaxJsonDepth = 128;
+
+// The two rules as a callback for Json::parse(text, json_rules(what)), for a reader that handles nlohmann's
+// parse_error itself; a broken rule throws em::Error(what, reason).
+Json::parser_callback_t json_rules(const std::string& what);
+
 // Parses text; `what` (a path or "request") prefixes the error message. Throws em::Error(what, reason).
 Json parse_json(const std::string& text, const std::string& what);
+// parse_json without the message: nullopt where it would throw (for lines that may be cut short, e.g. after a crash).
+std::optional<Json> try_parse_json(const std::string& text);
 Json read_json_file(const std::string& path);
 // nlohmann's parse error without its "[json.exception.parse_error.101] " tag: "parse error at line 4, column 2: ...".
 std::string parse_error_text(const nlohmann::json::parse_error& e);

@@ -1,5 +1,7 @@
 // Small helpers for simdjson's DOM, shared by the readers that report errors with JSON paths (COCO files).
 #pragma once
+#include <string>
+
 #include <simdjson.h>
 
 namespace em::io {
@@ -19,5 +21,9 @@ inline const char* json_type_name(simdjson::dom::element_type t) {
   }
   return "?";
 }
+
+// json.hpp's two rules (nesting at most kMaxJsonDepth deep, no key twice in one object) for a document simdjson
+// parsed: em::Error(what, reason naming the JSON path, e.g. $.annotations[3].bbox) when one is broken.
+void check_json_rules(simdjson::dom::element root, const std::string& what);
 
 }  // namespace em::io

@@ -7,6 +7,8 @@
 
 #include <simdjson.h>
 
+#include "em/io/json_dom.hpp"
+
 namespace em::io {
 
 std::string encode_request(const std::vector<std::string>& file_bytes) {
@@ -31,6 +33,7 @@ std::vector<std::string> decode_request(const std::string& body) {
          "as em-b64 IMAGE writes it",
          simdjson::error_message(err));
   }
+  check_json_rules(root, "request");
   if (!root.is_object()) fail("request: expected a JSON object {{\"instances\": [...]}}");
   simdjson::dom::element field;
   if (root.get_object().at_key("instances").get(field)) fail("request: missing field \"instances\"");

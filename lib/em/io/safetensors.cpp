@@ -14,6 +14,8 @@
 #include <fmt/ranges.h>
 #include <simdjson.h>
 
+#include "em/io/json_dom.hpp"
+
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "safetensors buffers are little-endian; readers use the bytes as they are");
 
@@ -169,6 +171,7 @@ SafetensorsHeader parse_safetensors_header(const char* data, size_t size, const 
   simdjson::dom::element root;
   if (auto err = parser.parse(header).get(root))
     fail_at(what, "invalid safetensors header JSON ({})", simdjson::error_message(err));
+  check_json_rules(root, what + ": safetensors header");
   simdjson::dom::object top;
   if (root.get_object().get(top)) fail_at(what, "safetensors header must be a JSON object");
 

@@ -83,6 +83,7 @@ CocoResults parse_results(const simdjson::padded_string& text, const std::string
   dom::parser parser;
   dom::element root;
   if (auto err = parser.parse(text).get(root)) fail("{}: invalid JSON ({})", what, simdjson::error_message(err));
+  io::check_json_rules(root, what);
   // coco.py loadRes: "results in not an array of objects".
   dom::array arr;
   if (root.get(arr))

@@ -163,7 +163,7 @@ TEST_CASE("a header announcing more pixels than the limit is refused before deco
   png += std::string("\x00\x00\x4e\x20\x00\x00\x4e\x20\x08\x02\x00\x00\x00", 13);
   png += std::string("\x00\x00\x00\x00", 4);  // CRC, not checked by stb
   png += std::string(64, '\0');
-  CHECK(decode_error(png) == "x.png: not an image (too large: 20000x20000 pixels, limit 178956970)");
+  CHECK(decode_error(png) == "x.png: not an image (too large: 20000x20000 pixels, limit 178956970 (--max_image_pixels))");
 }
 
 TEST_CASE("PNG encoding round-trips 1 to 4 channels and writes atomically", "[io][image]") {

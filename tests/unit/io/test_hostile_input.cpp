@@ -1,0 +1,134 @@
+// Hostile input refused at its root (docs/reliability.md): JSON nesting and duplicate keys, special and oversized
+// files, paths that leave their folder, names that are not UTF-8, decompression bombs.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <string>
+
+#include <sys/stat.h>
+
+#include <simdjson.h>
+
+#include "em/core/error.hpp"
+#include "em/io/file.hpp"
+#include "em/io/image.hpp"
+#include "em/io/json.hpp"
+#include "em/io/json_dom.hpp"
+#include "em/io/request.hpp"
+#include "test_support.hpp"
+
+namespace fs = std::filesystem;
+using Catch::Contains;
+
+namespace {
+std::string nested_arrays(int depth) { return std::string(static_cast<size_t>(depth), '[') + std::string(static_cast<size_t>(depth), ']'); }
+std::string nested_objects(int depth) {
+  std::string s;
+  for (int i = 0; i < depth; ++i) s += "{\"a\":";
+  s += "1";
+  return s + std::string(static_cast<size_t>(depth), '}');
+}
+void write(const fs::path& p, const std::string& bytes) { std::ofstream(p, std::ios::binary) << bytes; }
+}  // namespace
+
+TEST_CASE("JSON nested deeper than kMaxJsonDepth is refused by every parser, never a stack overflow", "[io][json][hostile]") {
+  using em::io::kMaxJsonDepth;
+  CHECK_NOTHROW(em::io::parse_json(nested_arrays(kMaxJsonDepth), "ok.json"));
+  CHECK_NOTHROW(em::io::parse_json(nested_objects(kMaxJsonDepth), "ok.json"));
+  CHECK_THROWS_WITH(em::io::parse_json(nested_arrays(kMaxJsonDepth + 1), "deep.json"),
+                    "deep.json: invalid JSON: nested more than 128 arrays/objects deep");
+  // What crashed every tool: a million levels of objects (a stack overflow on the way out).
+  CHECK_THROWS_AS(em::io::parse_json(nested_objects(1000000), "deep.json"), em::Error);
+  CHECK_THROWS_AS(em::io::parse_json(nested_arrays(1000000), "deep.json"), em::Error);
+  CHECK_FALSE(em::io::try_parse_json(nested_objects(200000)).has_value());
+
+  // simdjson's documents: the same limit, named with the JSON path.
+  simdjson::dom::parser parser;
+  const std::string deep = "{\"instances\": " + nested_arrays(kMaxJsonDepth + 5) + "}";
+  simdjson::dom::element root = parser.parse(deep);
+  CHECK_THROWS_WITH(em::io::check_json_rules(root, "x.json"), Contains("nested more than 128") && Contains("$.instances[0]"));
+  CHECK_THROWS_WITH(em::io::decode_request("{\"instances\": " + nested_arrays(kMaxJsonDepth + 5) + "}"),
+                    Contains("request") && Contains("nested more than 128"));
+}
+
+TEST_CASE("a key given twice in one object is refused: readers disagree on which one counts", "[io][json][hostile]") {
+  CHECK_THROWS_WITH(em::io::parse_json(R"({"seed": 1, "seed": 2})", "hp.json"),
+                    Contains("hp.json: invalid JSON: key \"seed\" appears twice"));
+  CHECK_THROWS_WITH(em::io::parse_json(R"([{"a": {"b": 1, "b": 1}}])", "x.json"), Contains("key \"b\" appears twice"));
+  // The same key in different objects, and keys differing in case, are fine.
+  const em::io::Json ok = em::io::parse_json(R"([{"a": 1}, {"a": 2, "A": 3}])", "x.json");
+  CHECK(ok[1]["A"] == 3);
+  CHECK_FALSE(em::io::try_parse_json(R"({"a": 1, "a": 1})").has_value());
+
+  CHECK_THROWS_WITH(em::io::decode_request(R"({"instances": [{"data": "AAAA"}], "instances": []})"),
+                    Contains("request") && Contains("key \"instances\" appears twice"));
+  simdjson::dom::parser parser;
+  simdjson::dom::element root = parser.parse(std::string(R"({"images": [{"id": 1, "file_name": "a", "id": 2}]})"));
+  CHECK_THROWS_WITH(em::io::check_json_rules(root, "coco.json"),
+                    Contains("key \"id\" appears twice in the object at $.images[0]"));
+}
+
+TEST_CASE("read_file reads only regular files, checked before reading, and no more than its limit", "[io][file][hostile]") {
+  em::test::TempDir tmp;
+  // A FIFO would block forever; a link to /dev/zero named .png would never end.
+  REQUIRE(::mkfifo((tmp / "fifo.png").c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(em::io::read_file((tmp / "fifo.png").string()), Contains("is not a regular file (a FIFO)"));
+  fs::create_symlink("/dev/zero", tmp / "zero.png");
+  CHECK_THROWS_WITH(em::io::read_file((tmp / "zero.png").string()), Contains("is not a regular file (a device)"));
+  CHECK_THROWS_WITH(em::io::read_file(tmp.path().string()), Contains("is a folder"));
+  CHECK_THROWS_WITH(em::io::check_regular_file((tmp / "zero.png").string()), Contains("(a device)"));
+  write(tmp / "ten.bin", std::string(10, 'x'));
+  CHECK(em::io::read_file((tmp / "ten.bin").string(), 10) == std::string(10, 'x'));
+  CHECK_THROWS_WITH(em::io::read_file((tmp / "ten.bin").string(), 9),
+                    Contains("larger than the 9 bytes emkit reads from one file"));
+  CHECK_THROWS_WITH(em::io::read_file((tmp / "missing").string()), Contains("cannot open"));
+}
+
+TEST_CASE("outside_reason refuses absolute paths, .. and links out of the folder", "[io][file][hostile]") {
+  em::test::TempDir tmp;
+  fs::create_directories(tmp / "data/train/cat");
+  fs::create_directories(tmp / "elsewhere");
+  write(tmp / "data/train/cat/a.png", "x");
+  write(tmp / "elsewhere/secret.png", "x");
+  const fs::path root = tmp / "data/train";
+  CHECK(em::io::outside_reason(root, "cat/a.png").empty());
+  CHECK(em::io::outside_reason(root, "cat/missing.png").empty());  // the reader says it is missing
+  CHECK(em::io::outside_reason(root, "cat/../cat/a.png").empty());
+  CHECK_THAT(em::io::outside_reason(root, "/etc/passwd"), Contains("is an absolute path"));
+  CHECK_THAT(em::io::outside_reason(root, "../../elsewhere/secret.png"), Contains("leaves"));
+  fs::create_symlink(tmp / "elsewhere/secret.png", tmp / "data/train/cat/link.png");
+  CHECK_THAT(em::io::outside_reason(root, "cat/link.png"), Contains("is a link to") && Contains("secret.png"));
+  fs::create_directory_symlink(tmp / "elsewhere", tmp / "data/train/dog");
+  CHECK_THAT(em::io::outside_reason(root, "dog/secret.png"), Contains("is a link to"));
+  // A link inside the folder, and a root that is itself a link, are fine.
+  fs::create_symlink(tmp / "data/train/cat/a.png", tmp / "data/train/cat/same.png");
+  CHECK(em::io::outside_reason(root, "cat/same.png").empty());
+  fs::create_directory_symlink(tmp / "data", tmp / "linked");
+  CHECK(em::io::outside_reason(tmp / "linked/train", "cat/a.png").empty());
+}
+
+TEST_CASE("is_valid_utf8 takes UTF-8 and nothing else", "[io][file][hostile]") {
+  CHECK(em::io::is_valid_utf8("cat"));
+  CHECK(em::io::is_valid_utf8("\xea\xb3\xa0\xec\x96\x91\xec\x9d\xb4"));  // 고양이
+  CHECK(em::io::is_valid_utf8("\xf0\x9f\x90\x88"));                       // U+1F408
+  CHECK_FALSE(em::io::is_valid_utf8("caf\xe9"));                          // Latin-1 é
+  CHECK_FALSE(em::io::is_valid_utf8("\xc0\xaf"));                         // overlong '/'
+  CHECK_FALSE(em::io::is_valid_utf8("\xed\xa0\x80"));                     // a surrogate
+  CHECK_FALSE(em::io::is_valid_utf8("\xe4\xb8"));                         // cut short
+  CHECK_FALSE(em::io::is_valid_utf8("\xf4\x90\x80\x80"));                 // past U+10FFFF
+}
+
+TEST_CASE("--max_image_pixels refuses an image from its header, before decoding", "[io][image][hostile]") {
+  em::io::Image img;
+  img.width = 20, img.height = 10, img.channels = 3;
+  img.pixels.assign(img.size(), 7);
+  const std::string png = em::io::encode_png(img);
+  CHECK(em::io::max_image_pixels() == em::io::kDefaultMaxImagePixels);
+  em::io::set_max_image_pixels(199);
+  CHECK_THROWS_WITH(em::io::decode_image(png, "x.png"),
+                    "x.png: not an image (too large: 20x10 pixels, limit 199 (--max_image_pixels))");
+  em::io::set_max_image_pixels(200);
+  CHECK(em::io::decode_image(png, "x.png").width == 20);
+  CHECK_THROWS_AS(em::io::set_max_image_pixels(0), em::UsageError);
+  em::io::set_max_image_pixels(em::io::kDefaultMaxImagePixels);
+}
