@@ -1,4 +1,5 @@
 #include "em/infer/classification_predictor.hpp"
+#include "em/tensor/finite.hpp"
 #include "em/tensor/image_tensor.hpp"
 
 #include "em/data/transforms.hpp"
@@ -20,6 +21,7 @@ std::vector<io::Json> ClassificationPredictor::predict(const std::vector<Prepare
   for (const auto& p : batch) inputs.push_back(p.pixel_values);
   torch::NoGradGuard no_grad;
   torch::Tensor probs = torch::softmax(classifier_.logits(tensor::stack_tensors(inputs), options_.bf16), 1);
+  tensor::require_finite(probs, "classification");
   const int64_t num_labels = probs.size(1);
   const int64_t k = options_.top_k > 0 ? std::min(options_.top_k, num_labels) : num_labels;
   auto [scores, ids] = probs.topk(k, 1, /*largest=*/true, /*sorted=*/true);

@@ -1,4 +1,5 @@
 #include "em/infer/segmentation_predictor.hpp"
+#include "em/tensor/finite.hpp"
 #include "em/tensor/image_tensor.hpp"
 
 #include "em/core/chunks.hpp"
@@ -27,6 +28,7 @@ std::vector<io::Image> SegmentationPredictor::label_maps(const std::vector<Prepa
   for (const auto& p : batch) inputs.push_back(p.pixel_values);
   torch::NoGradGuard no_grad;
   torch::Tensor logits = segmenter_.logits(tensor::stack_tensors(inputs), options_.bf16);
+  tensor::require_finite(logits, "segmentation");
   std::vector<io::Image> out;
   for (size_t i = 0; i < batch.size(); ++i)
     out.push_back(models::label_map_image(

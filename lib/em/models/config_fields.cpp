@@ -128,6 +128,14 @@ void check_model_type(const io::Json& json, const std::string& model_type, const
   }
 }
 
+void check_parameter_budget(double parameters, const std::string& what) {
+  if (!(parameters <= kMaxParameters))
+    fail("{}: the sizes in this config make a model of about {:.3g} parameters ({:.0f} GB in fp32); emkit builds "
+         "models of at most {:.0e} (the largest HF checkpoint of these families has ~0.1e9): check hidden_sizes, "
+         "depths, d_model, *_ffn_dim, *_layers, num_queries and num_labels",
+         what, parameters, parameters * 4 / 1e9, kMaxParameters);
+}
+
 std::vector<std::string> read_labels(const io::Json& json, std::vector<std::string> fallback, int64_t min_labels,
                                      const std::string& what) {
   std::vector<std::string> labels = std::move(fallback);
@@ -137,8 +145,9 @@ std::vector<std::string> read_labels(const io::Json& json, std::vector<std::stri
     if (n != json.end() && (!n->is_number_integer() || *n != static_cast<int64_t>(labels.size())))
       fail("{}: field \"num_labels\" is {} but \"id2label\" names {} labels", what, json_text(*n), labels.size());
   } else if (auto n = json.find("num_labels"); n != json.end()) {
-    if (!n->is_number_integer() || n->get<int64_t>() < min_labels)
-      fail("{}: field \"num_labels\": expected an integer >= {}, got {}", what, min_labels, json_text(*n));
+    if (!n->is_number_integer() || n->get<int64_t>() < min_labels || n->get<int64_t>() > kMaxLabels)
+      fail("{}: field \"num_labels\": expected an integer from {} to {}, got {}", what, min_labels, kMaxLabels,
+           json_text(*n));
     labels.clear();
     for (int64_t i = 0; i < n->get<int64_t>(); ++i) labels.push_back(fmt::format("LABEL_{}", i));
   }

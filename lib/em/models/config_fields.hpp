@@ -38,6 +38,15 @@ double number_field(const io::Json& obj, const char* key, double fallback, const
 bool bool_field(const io::Json& obj, const char* key, bool fallback, const std::string& what);
 std::string string_field(const io::Json& obj, const char* key, std::string fallback, const std::string& what);
 
+// Bounds checked before a model is built (config.json comes from anywhere: hidden_sizes 1e9 must be an error, not
+// an allocation). Labels: ImageNet-21k has 21,841. Parameters: the largest checkpoints of these families (DETR-R101,
+// SegFormer-B5, ResNet-152) have under 0.1e9.
+constexpr int64_t kMaxLabels = 1 << 20;
+constexpr double kMaxParameters = 2e9;
+// Fails ("WHAT: the sizes in this config make a model of about N parameters ...") above kMaxParameters. Each config's
+// validate() passes its own estimate (an upper bound from the sizes, in double: no overflow).
+void check_parameter_budget(double parameters, const std::string& what);
+
 // HF keeps id2label as {"0": "cat", ...}; the ids must be exactly 0..n-1, each once. Labels in id order.
 std::vector<std::string> parse_id2label(const io::Json& j, const std::string& what);
 

@@ -1,4 +1,5 @@
 #include "em/models/detector.hpp"
+#include "em/tensor/finite.hpp"
 #include "em/tensor/detection_tensors.hpp"
 #include "em/tensor/image_tensor.hpp"
 
@@ -180,6 +181,8 @@ std::vector<ImageDetections> Detector::detect(const torch::Tensor& pixel_values,
     DetrForObjectDetection shared = model;  // a holder copy shares the module; forward is not const
     out = shared->forward(x, mask);
   }
+  tensor::require_finite(out.logits, "detection");
+  tensor::require_finite(out.pred_boxes, "detection");
   // pred_boxes are relative to the padded input: scale by the padded size, then from the resized image back to the
   // original (target size = padded size in original pixels).
   std::vector<std::array<double, 2>> target_sizes;

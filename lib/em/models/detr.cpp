@@ -126,6 +126,14 @@ void DetrConfig::validate(const std::string& what) const {
   if (!(threshold >= 0 && threshold <= 1))
     fail("{}: field \"threshold\": expected a score in [0, 1], got {}", what, threshold);
   if (id2label.empty()) fail("{}: field \"id2label\": a detector needs at least one label", what);
+  // An upper bound of the weights: the ResNet backbone (ResNet-101's 45e6), encoder layers (4 d^2 attention + 2 d
+  // ffn), decoder layers (8 d^2 + 2 d ffn), the queries, the input projection (2048 d) and the heads.
+  const double d = static_cast<double>(d_model);
+  const double params = 45e6 + static_cast<double>(encoder_layers) * (4 * d * d + 2 * d * encoder_ffn_dim) +
+                        static_cast<double>(decoder_layers) * (8 * d * d + 2 * d * decoder_ffn_dim) +
+                        static_cast<double>(num_queries) * d + 2048 * d + 2 * d * d +
+                        d * static_cast<double>(id2label.size() + 1);
+  config::check_parameter_budget(params, what);
   // Names may repeat in a loaded config: facebook/detr-resnet-50 names its 91 COCO ids' gaps "N/A". Training sets
   // distinct names (set_labels).
 }

@@ -5,6 +5,7 @@
 #include "em/core/log.hpp"
 #include "em/data/transforms.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -59,9 +60,15 @@ PreprocessorConfig PreprocessorConfig::segmentation(int64_t image_size) {
   return p;
 }
 
+namespace {
+constexpr double kMaxNormalisedPixel = 1e4;
+constexpr int64_t kMaxInputSide = 8192;
+}  // namespace
+
 void PreprocessorConfig::validate(const std::string& what) const {
-  if (height < 1 || width < 1) fail("{}: field \"size\": expected positive height and width, got {}x{}", what,
-                                    height, width);
+  // The largest input emkit resizes to (image_size's range): a size of 1e9 must be an error, not an allocation.
+  if (height < 1 || width < 1 || height > kMaxInputSide || width > kMaxInputSide)
+    fail("{}: field \"size\": expected a height and width from 1 to {}, got {}x{}", what, kMaxInputSide, height, width);
   if (resample < 0 || resample > 5)
     fail("{}: field \"resample\": expected a PIL filter code 0..5 (2 = bilinear), got {}", what, resample);
   if (!(rescale_factor > 0) || !std::isfinite(rescale_factor))
@@ -72,6 +79,16 @@ void PreprocessorConfig::validate(const std::string& what) const {
   for (size_t i = 0; i < image_std.size(); ++i)
     if (!(image_std[i] > 0) || !std::isfinite(image_std[i]) || !std::isfinite(image_mean[i]))
       fail("{}: field \"image_std\"[{}]: expected a positive number, got {}", what, i, image_std[i]);
+  // Normalised pixels must stay ordinary numbers: a std of 1e-300 or a mean of 1e300 passes the checks above but
+  // turns every pixel into inf, then every score into NaN.
+  const double top = do_rescale ? 255.0 * rescale_factor : 255.0;
+  for (size_t i = 0; i < image_std.size() && do_normalize; ++i) {
+    const double extreme = std::max(std::fabs(image_mean[i]), std::fabs(top - image_mean[i])) / image_std[i];
+    if (!(extreme <= kMaxNormalisedPixel))
+      fail("{}: fields \"image_mean\"[{}] = {} and \"image_std\"[{}] = {} map pixels to values up to {:g}; expected "
+           "at most {:g} (HF checkpoints give about 2.6)",
+           what, i, image_mean[i], i, image_std[i], extreme, kMaxNormalisedPixel);
+  }
   if (!extra.is_object()) fail("{}: extra fields must form a JSON object", what);
 }
 

@@ -52,6 +52,17 @@ void ResNetConfig::validate(const std::string& what) const {
   if (layer_type != "bottleneck" && layer_type != "basic")
     fail("{}: field \"layer_type\": expected \"bottleneck\" or \"basic\", got \"{}\"", what, layer_type);
   parse_activation(hidden_act, what);
+  // An upper bound of the weights: each block's convolutions hold at most 18 width^2 (a basic block's two 3x3),
+  // plus the shortcut, the stem and the classifier.
+  double params = 49.0 * static_cast<double>(num_channels) * static_cast<double>(embedding_size);
+  double in = static_cast<double>(embedding_size);
+  for (size_t i = 0; i < hidden_sizes.size(); ++i) {
+    const double w = static_cast<double>(hidden_sizes[i]);
+    params += static_cast<double>(depths[i]) * (18.0 * w * w + 2.0 * in * w) + in * w;
+    in = w;
+  }
+  params += in * static_cast<double>(id2label.size());
+  config::check_parameter_budget(params, what);
   std::set<std::string> unique(id2label.begin(), id2label.end());
   if (unique.size() != id2label.size()) fail("{}: field \"id2label\": labels must be distinct", what);
 }

@@ -87,6 +87,21 @@ void SegformerConfig::validate(const std::string& what) const {
   if (decoder_hidden_size < 1)
     fail("{}: field \"decoder_hidden_size\": expected >= 1, got {}", what, decoder_hidden_size);
   if (id2label.empty()) fail("{}: field \"id2label\": a segmentation model needs at least one label", what);
+  // An upper bound of the weights: per stage the patch embedding (k^2 in h), per layer attention (4 h^2 + the
+  // reduction conv sr^2 h^2) and the Mix-FFN (2 ratio h^2 + its 3x3 depthwise conv); the decoder's MLPs and fusion.
+  double params = 0, in = static_cast<double>(num_channels);
+  for (size_t i = 0; i < hidden_sizes.size() && i < depths.size() && i < patch_sizes.size() && i < sr_ratios.size() &&
+                     i < mlp_ratios.size();
+       ++i) {
+    const double h = static_cast<double>(hidden_sizes[i]), k = static_cast<double>(patch_sizes[i]);
+    const double sr = static_cast<double>(sr_ratios[i]), r = static_cast<double>(mlp_ratios[i]);
+    params += k * k * in * h + static_cast<double>(depths[i]) * ((4.0 + sr * sr) * h * h + (2.0 * r + 9.0) * h * h);
+    params += h * static_cast<double>(decoder_hidden_size);
+    in = h;
+  }
+  const double d = static_cast<double>(decoder_hidden_size);
+  params += static_cast<double>(hidden_sizes.size()) * d * d + d * static_cast<double>(id2label.size());
+  config::check_parameter_budget(params, what);
   std::set<std::string> unique(id2label.begin(), id2label.end());
   if (unique.size() != id2label.size()) fail("{}: field \"id2label\": labels must be distinct", what);
 }
