@@ -8,6 +8,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <algorithm>
+#include <set>
 #include <random>
 #include <unistd.h>
 
@@ -81,6 +82,26 @@ bool is_ours(const fs::path& p) {
   return std::find(ours.begin(), ours.end(), name) != ours.end();
 }
 
+// The files emkit writes inside its folders (a model, a checkpoint, runs/): anything else there is the user's.
+bool is_our_file(const fs::path& file, bool in_runs) {
+  const std::string name = file.filename().string();
+  if (in_runs) return name.rfind("events.out.tfevents.", 0) == 0;
+  static const std::set<std::string> ours{"config.json",           "model.safetensors",     "preprocessor_config.json",
+                                          "optimizer.safetensors", "rng_state.safetensors", run_dir::kTrainerState,
+                                          run_dir::kHyperparameters};
+  return ours.count(name) > 0 || name.find(".tmp-") != std::string::npos;
+}
+
+// The first entry of emkit folder `dir` that emkit did not write ("" when there is none).
+std::string foreign_entry(const fs::path& dir) {
+  const bool in_runs = dir.filename() == run_dir::kRuns;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.is_directory(ec) || !is_our_file(entry.path(), in_runs)) return entry.path().string();
+  }
+  return "";
+}
+
 }  // namespace
 
 void prepare_output_dir(const fs::path& out, bool overwrite, bool resuming) {
@@ -96,6 +117,14 @@ void prepare_output_dir(const fs::path& out, bool overwrite, bool resuming) {
       usage_fail("{}: holds another run ({} ...); use --overwrite_output_dir to replace it, "
                  "--resume_from_checkpoint to continue it, or another --output_dir",
                  out.string(), ours.front().filename().string());
+    // Only what emkit wrote goes: a file the user put into model/ or runs/ stops the overwrite before anything is
+    // removed (it would be lost with the folder).
+    for (const auto& p : ours)
+      if (fs::is_directory(p, ec))
+        if (const std::string foreign = foreign_entry(p); !foreign.empty())
+          usage_fail("--overwrite_output_dir: {} was not written by emkit; move it out of {} first (emkit removes "
+                     "only its own files)",
+                     foreign, p.string());
     for (const auto& p : ours) {
       fs::remove_all(p, ec);
       if (ec) fail("{}: cannot remove ({})", p.string(), ec.message());
@@ -104,6 +133,19 @@ void prepare_output_dir(const fs::path& out, bool overwrite, bool resuming) {
   }
   fs::create_directories(out, ec);
   if (ec) fail("{}: cannot create the output folder ({})", out.string(), ec.message());
+}
+
+void remove_leftovers(const fs::path& out) {
+  std::error_code ec;
+  if (!fs::is_directory(out, ec)) return;
+  std::vector<fs::path> leftovers;
+  for (const auto& entry : fs::directory_iterator(out, ec))
+    if (entry.path().filename().string().rfind(".tmp-", 0) == 0) leftovers.push_back(entry.path());
+  for (const auto& p : leftovers) {
+    fs::remove_all(p, ec);
+    if (ec) log::warn("{}: cannot remove a killed run's leftover ({})", p.string(), ec.message());
+    else log::debug("removed {}, left by a killed run", p.string());
+  }
 }
 
 std::vector<std::pair<int64_t, fs::path>> list_checkpoints(const fs::path& out) {
@@ -182,9 +224,18 @@ void rotate_checkpoints(const fs::path& out, int64_t limit, int64_t keep_step) {
   for (const auto& [step, path] : all) {
     if (excess <= 0) break;
     if (step == keep_step) continue;
+    // Renamed out of the listing first (one atomic step), then removed: a kill during the removal leaves a hidden
+    // leftover (removed at the next start), never a checkpoint-N that looks complete but lacks files.
     std::error_code ec;
-    fs::remove_all(path, ec);
-    if (ec) log::warn("{}: cannot remove old checkpoint ({})", path.string(), ec.message());
+    const fs::path doomed = out / fmt::format(".tmp-removing-{}", path.filename().string());
+    fs::rename(path, doomed, ec);
+    if (ec) {
+      log::warn("{}: cannot remove old checkpoint ({})", path.string(), ec.message());
+    } else {
+      io::sync_directory(out);
+      fs::remove_all(doomed, ec);
+      if (ec) log::warn("{}: cannot remove old checkpoint ({})", doomed.string(), ec.message());
+    }
     --excess;
   }
 }

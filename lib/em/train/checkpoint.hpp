@@ -54,6 +54,9 @@ constexpr const char* kAllResults = "all_results.json";
 // Refuses an output folder that holds another run unless `overwrite` (then removes only what emkit writes there).
 // Files emkit did not write are never touched. Resuming claims the folder as it is.
 void prepare_output_dir(const std::filesystem::path& out, bool overwrite, bool resuming);
+// Removes the hidden .tmp-* entries a killed run left at the top of `out` (half-written checkpoints, checkpoints
+// being rotated away, staged models). Only while holding the run directory's lock: no live run owns them then.
+void remove_leftovers(const std::filesystem::path& out);
 
 // Complete checkpoints (with trainer_state.json) as (step, path), ascending.
 std::vector<std::pair<int64_t, std::filesystem::path>> list_checkpoints(const std::filesystem::path& out);

@@ -5,7 +5,12 @@
 #include "em/io/file.hpp"
 #include "em/train/tensorboard.hpp"
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <cmath>
 #include <ctime>
 #include <fstream>
@@ -25,8 +30,10 @@ class MetricsLog {
       std::string line;
       while (std::getline(in, line)) {
         if (line.empty()) continue;
-        auto j = io::Json::parse(line, nullptr, false);
-        if (!j.is_discarded() && j.contains("step") && j["step"].get<int64_t>() <= keep_until_step) kept += line + "\n";
+        const auto j = io::try_parse_json(line);  // a line cut short by a crash is dropped
+        if (j && j->is_object() && j->contains("step") && (*j)["step"].is_number_integer() &&
+            (*j)["step"].get<int64_t>() <= keep_until_step)
+          kept += line + "\n";
       }
     }
     io::write_file_atomic(path, kept);
@@ -60,12 +67,52 @@ class MetricsLog {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
-RunDirectory::RunDirectory(fs::path root, bool overwrite, bool resuming, bool writer)
-    : root_(std::move(root)), writer_(writer) {
-  if (writer_) prepare_output_dir(root_, overwrite, resuming);
+namespace {
+
+// The run directory's lock: an flock on OUT/.emkit.lock, which holds the owner's pid for the message. Returns the
+// descriptor to keep open.
+int lock_run_directory(const fs::path& root) {
+  std::error_code ec;
+  if (fs::exists(root, ec) && !fs::is_directory(root, ec)) fail("{}: exists and is not a folder", root.string());
+  fs::create_directories(root, ec);
+  if (ec) fail("{}: cannot create the output folder ({})", root.string(), ec.message());
+  const fs::path path = root / ".emkit.lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) fail("{}: cannot create the run directory's lock ({})", path.string(), std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int e = errno;
+    char buf[32] = {};
+    const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    if (e == EWOULDBLOCK)
+      fail("{}: another em-train{} is writing this run directory; wait for it, stop it, or use another --output_dir",
+           root.string(), n > 0 ? fmt::format(" (pid {})", std::string(buf, static_cast<size_t>(n))) : std::string());
+    fail("{}: cannot lock ({})", path.string(), std::strerror(e));
+  }
+  const std::string pid = std::to_string(::getpid());
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0)
+    log::debug("{}: cannot record the pid ({})", path.string(), std::strerror(errno));
+  return fd;
 }
 
-RunDirectory::~RunDirectory() = default;
+}  // namespace
+
+RunDirectory::RunDirectory(fs::path root, bool overwrite, bool resuming, bool writer)
+    : root_(std::move(root)), writer_(writer) {
+  if (!writer_) return;
+  lock_fd_ = lock_run_directory(root_);
+  try {
+    remove_leftovers(root_);
+    prepare_output_dir(root_, overwrite, resuming);
+  } catch (...) {
+    ::close(lock_fd_);
+    throw;
+  }
+}
+
+RunDirectory::~RunDirectory() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
 
 fs::path RunDirectory::checkpoint_path(int64_t step) const { return root_ / fmt::format("checkpoint-{}", step); }
 

@@ -17,8 +17,10 @@ class MetricsLog;
 
 class RunDirectory {
  public:
-  // Claims `root` for a run (prepare_output_dir: refuses another run's folder unless `overwrite`; resuming takes it
-  // as it is). `writer` = false: a process that trains but leaves the folder alone. That flag is the whole rule of
+  // Claims `root` for a run: takes its lock (OUT/.emkit.lock, an flock held while this object lives: a second
+  // em-train on the same folder is refused at once, never interleaves; the kernel releases it when a process dies),
+  // removes a killed run's hidden leftovers, then prepare_output_dir (refuses another run's folder unless
+  // `overwrite`; resuming takes it as it is). `writer` = false: a process that trains but leaves the folder alone. That flag is the whole rule of
   // who writes: data-parallel training will pass rank == 0 here, and every write method below checks it and nothing
   // else does. Reads (resume_point, has_best_model) work either way.
   RunDirectory(std::filesystem::path root, bool overwrite, bool resuming, bool writer = true);
@@ -66,6 +68,7 @@ class RunDirectory {
 
   std::filesystem::path root_;
   bool writer_;
+  int lock_fd_ = -1;
   std::unique_ptr<MetricsLog> metrics_;
   std::unique_ptr<EventWriter> events_;
 };
