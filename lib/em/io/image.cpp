@@ -121,6 +121,49 @@ size_t expected_uncompressed_size(const std::string& format, std::string_view b)
   return 0;
 }
 
+// Debian's stb_image (2.27) trusts a JPEG Huffman table's 16 code counts: when they add up to more than the 256
+// symbols a table holds, building the table writes past stbi__huffman's arrays into the decoder's heap state (found by
+// fuzz/fuzz_image). Such a table is refused here, before stb sees the file: true when a DHT segment declares one.
+// Up to the first scan the segments are walked as stb reads them; after it, where entropy-coded data may hide
+// markers from a simple walk, every FF C4 (the only bytes stb can take for a DHT marker; coded data stuffs its FFs)
+// is checked. Bytes past the end read as 0, as stb's reader gives them.
+bool jpeg_has_oversized_huffman_table(std::string_view b) {
+  auto at = [&](size_t i) -> uint32_t { return i < b.size() ? static_cast<uint8_t>(b[i]) : 0; };
+  // The DHT segment whose FF C4 marker ends at `pos` (its length field next): stb's loop over its tables.
+  auto oversized_dht = [&](size_t pos) {
+    int64_t left = int64_t((at(pos) << 8) | at(pos + 1)) - 2;
+    pos += 2;
+    while (left > 0 && pos < b.size()) {
+      const uint32_t q = at(pos++);
+      if ((q >> 4) > 1 || (q & 15) > 3) return false;  // stb refuses this table itself
+      uint32_t n = 0;
+      for (int i = 0; i < 16; ++i) n += at(pos++);
+      if (n > 256) return true;
+      pos += n;
+      left -= 17 + int64_t(n);
+    }
+    return false;
+  };
+  size_t pos = 2;  // after SOI
+  while (pos + 1 < b.size()) {
+    if (at(pos) != 0xFF) {  // padding between segments: stb skips it byte by byte
+      ++pos;
+      continue;
+    }
+    uint32_t marker = at(pos + 1);
+    while (marker == 0xFF && pos + 2 < b.size()) marker = at(++pos + 1);  // fill bytes
+    pos += 2;
+    if (marker == 0xC4 && oversized_dht(pos)) return true;
+    if (marker == 0xDA) break;  // the first scan
+    if (marker == 0xD9) return false;
+    if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // no length field
+    pos += (at(pos) << 8) | at(pos + 1);
+  }
+  for (; pos + 1 < b.size(); ++pos)
+    if (at(pos) == 0xFF && at(pos + 1) == 0xC4 && oversized_dht(pos + 2)) return true;
+  return false;
+}
+
 // stb's short reasons that mean the data stopped early (it reads zeros past the end, hence the JPEG ones).
 bool is_truncation_reason(const std::string& reason) {
   static const char* kReasons[] = {"outofdata", "expected marker", "no SOF", "bad APP len", "unexpected end",
@@ -140,6 +183,8 @@ ImageInfo checked_info(std::string_view bytes, const std::string& what) {
   };
   auto [header_w, header_h] = header_dimensions(info.format, bytes);
   too_large(header_w, header_h);
+  if (info.format == "JPEG" && jpeg_has_oversized_huffman_table(bytes))
+    not_an_image(what, "corrupt JPEG: bad DHT header (a Huffman table of more than 256 codes)");
   em_stbi_clear_failure_reason();
   if (!stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()),
                              &info.width, &info.height, &info.channels))
