@@ -164,6 +164,27 @@ bool jpeg_has_oversized_huffman_table(std::string_view b) {
   return false;
 }
 
+// stb reads a PNG's first IDAT into a buffer it has not allocated yet: when that chunk is empty (legal, and harmless
+// to the image) it copies 0 bytes to a null pointer, undefined behaviour that the compiler may build on (found by
+// fuzz/fuzz_image under UBSan). Returns the file without its empty IDAT chunks when it has some (stb ignores CRCs and
+// the chunk order is kept), else "" (decode the bytes as they are).
+std::string png_without_empty_idat(std::string_view b) {
+  std::string out;
+  size_t pos = 8, copied = 0;  // after the signature; bytes up to `copied` are in `out` or still to copy
+  while (pos + 12 <= b.size()) {
+    const uint32_t length = be32(b, pos);
+    if (length > b.size() - pos - 12) break;  // truncated or corrupt: left to stb as it is
+    if (length == 0 && b.substr(pos + 4, 4) == "IDAT") {
+      out.append(b.substr(copied, pos - copied));
+      copied = pos + 12;
+    }
+    pos += 12 + size_t(length);
+  }
+  if (copied == 0) return {};
+  out.append(b.substr(copied));
+  return out;
+}
+
 // stb's short reasons that mean the data stopped early (it reads zeros past the end, hence the JPEG ones).
 bool is_truncation_reason(const std::string& reason) {
   static const char* kReasons[] = {"outofdata", "expected marker", "no SOF", "bad APP len", "unexpected end",
@@ -225,9 +246,11 @@ Image decode_image(std::string_view bytes, const std::string& what, int want_cha
   ImageInfo info = checked_info(bytes, what);
   Image image;
   int channels_in_file = 0;
+  const std::string cleaned = info.format == "PNG" ? png_without_empty_idat(bytes) : std::string();
+  const std::string_view input = cleaned.empty() ? bytes : std::string_view(cleaned);
   em_stbi_clear_failure_reason();
   std::unique_ptr<stbi_uc, void (*)(void*)> data(
-      stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()),
+      stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(input.data()), static_cast<int>(input.size()),
                             &image.width, &image.height, &channels_in_file, want_channels),
       stbi_image_free);
   if (!data) decode_failed(what, info.format, bytes);
