@@ -200,7 +200,9 @@ ImageInfo checked_info(std::string_view bytes, const std::string& what) {
   if (info.format.empty()) not_an_image(what, looks_like_text(bytes) ? "unknown format: text" : "unknown format");
   if (bytes.size() > static_cast<size_t>(INT32_MAX)) not_an_image(what, "file over 2 GiB");
   auto too_large = [&](int64_t w, int64_t h) {
-    if (w * h > kMaxImagePixels) not_an_image(what, fmt::format("too large: {}x{} pixels, limit {}", w, h, kMaxImagePixels));
+    // Each side first: PNG's 32-bit sides multiply past int64 (found by fuzz/fuzz_image).
+    if (w > kMaxImagePixels || h > kMaxImagePixels || w * h > kMaxImagePixels)
+      not_an_image(what, fmt::format("too large: {}x{} pixels, limit {}", w, h, kMaxImagePixels));
   };
   auto [header_w, header_h] = header_dimensions(info.format, bytes);
   too_large(header_w, header_h);
