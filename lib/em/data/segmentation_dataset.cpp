@@ -117,6 +117,10 @@ io::Json read_split_entries(const std::string& file, SegmentationSplitListing& l
     listing.problems.push_back({file, fmt::format("invalid JSON: {}{}", io::parse_error_text(e),
                                                   entry >= 0 ? fmt::format(" (in entry {})", entry) : std::string())});
     return nullptr;
+  } catch (const nlohmann::json::out_of_range& e) {
+    // A number past a double's range ("1e400"): nlohmann's out_of_range 406 (found by fuzz/fuzz_segmentation_split).
+    listing.problems.push_back({file, fmt::format("invalid JSON: {}", io::parse_error_text(e))});
+    return nullptr;
   }
   if (!entries.is_array()) {
     listing.problems.push_back({file, fmt::format("expected a JSON array of {{\"image\": PATH, \"seg_map\": PATH}} "

@@ -123,6 +123,70 @@ size_t expected_uncompressed_size(const std::string& format, std::string_view b)
   return 0;
 }
 
+// Debian's stb_image (2.27) trusts a JPEG Huffman table's 16 code counts: when they add up to more than the 256
+// symbols a table holds, building the table writes past stbi__huffman's arrays into the decoder's heap state (found by
+// fuzz/fuzz_image). Such a table is refused here, before stb sees the file: true when a DHT segment declares one.
+// Up to the first scan the segments are walked as stb reads them; after it, where entropy-coded data may hide
+// markers from a simple walk, every FF C4 (the only bytes stb can take for a DHT marker; coded data stuffs its FFs)
+// is checked. Bytes past the end read as 0, as stb's reader gives them.
+bool jpeg_has_oversized_huffman_table(std::string_view b) {
+  auto at = [&](size_t i) -> uint32_t { return i < b.size() ? static_cast<uint8_t>(b[i]) : 0; };
+  // The DHT segment whose FF C4 marker ends at `pos` (its length field next): stb's loop over its tables.
+  auto oversized_dht = [&](size_t pos) {
+    int64_t left = int64_t((at(pos) << 8) | at(pos + 1)) - 2;
+    pos += 2;
+    while (left > 0 && pos < b.size()) {
+      const uint32_t q = at(pos++);
+      if ((q >> 4) > 1 || (q & 15) > 3) return false;  // stb refuses this table itself
+      uint32_t n = 0;
+      for (int i = 0; i < 16; ++i) n += at(pos++);
+      if (n > 256) return true;
+      pos += n;
+      left -= 17 + int64_t(n);
+    }
+    return false;
+  };
+  size_t pos = 2;  // after SOI
+  while (pos + 1 < b.size()) {
+    if (at(pos) != 0xFF) {  // padding between segments: stb skips it byte by byte
+      ++pos;
+      continue;
+    }
+    uint32_t marker = at(pos + 1);
+    while (marker == 0xFF && pos + 2 < b.size()) marker = at(++pos + 1);  // fill bytes
+    pos += 2;
+    if (marker == 0xC4 && oversized_dht(pos)) return true;
+    if (marker == 0xDA) break;  // the first scan
+    if (marker == 0xD9) return false;
+    if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // no length field
+    pos += (at(pos) << 8) | at(pos + 1);
+  }
+  for (; pos + 1 < b.size(); ++pos)
+    if (at(pos) == 0xFF && at(pos + 1) == 0xC4 && oversized_dht(pos + 2)) return true;
+  return false;
+}
+
+// stb reads a PNG's first IDAT into a buffer it has not allocated yet: when that chunk is empty (legal, and harmless
+// to the image) it copies 0 bytes to a null pointer, undefined behaviour that the compiler may build on (found by
+// fuzz/fuzz_image under UBSan). Returns the file without its empty IDAT chunks when it has some (stb ignores CRCs and
+// the chunk order is kept), else "" (decode the bytes as they are).
+std::string png_without_empty_idat(std::string_view b) {
+  std::string out;
+  size_t pos = 8, copied = 0;  // after the signature; bytes up to `copied` are in `out` or still to copy
+  while (pos + 12 <= b.size()) {
+    const uint32_t length = be32(b, pos);
+    if (length > b.size() - pos - 12) break;  // truncated or corrupt: left to stb as it is
+    if (length == 0 && b.substr(pos + 4, 4) == "IDAT") {
+      out.append(b.substr(copied, pos - copied));
+      copied = pos + 12;
+    }
+    pos += 12 + size_t(length);
+  }
+  if (copied == 0) return {};
+  out.append(b.substr(copied));
+  return out;
+}
+
 // stb's short reasons that mean the data stopped early (it reads zeros past the end, hence the JPEG ones).
 bool is_truncation_reason(const std::string& reason) {
   static const char* kReasons[] = {"outofdata", "expected marker", "no SOF", "bad APP len", "unexpected end",
@@ -140,12 +204,15 @@ ImageInfo checked_info(std::string_view bytes, const std::string& what) {
   if (info.format.empty()) not_an_image(what, looks_like_text(bytes) ? "unknown format: text" : "unknown format");
   if (bytes.size() > static_cast<size_t>(INT32_MAX)) not_an_image(what, "file over 2 GiB");
   auto too_large = [&](int64_t w, int64_t h) {
+    // Each side first: PNG's 32-bit sides multiply past int64 (found by fuzz/fuzz_image).
     const int64_t limit = max_image_pixels();
-    if (w * h > limit)
+    if (w > limit || h > limit || w * h > limit)
       not_an_image(what, fmt::format("too large: {}x{} pixels, limit {} (--max_image_pixels)", w, h, limit));
   };
   auto [header_w, header_h] = header_dimensions(info.format, bytes);
   too_large(header_w, header_h);
+  if (info.format == "JPEG" && jpeg_has_oversized_huffman_table(bytes))
+    not_an_image(what, "corrupt JPEG: bad DHT header (a Huffman table of more than 256 codes)");
   em_stbi_clear_failure_reason();
   if (!stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()),
                              &info.width, &info.height, &info.channels))
@@ -193,9 +260,11 @@ Image decode_image(std::string_view bytes, const std::string& what, int want_cha
   ImageInfo info = checked_info(bytes, what);
   Image image;
   int channels_in_file = 0;
+  const std::string cleaned = info.format == "PNG" ? png_without_empty_idat(bytes) : std::string();
+  const std::string_view input = cleaned.empty() ? bytes : std::string_view(cleaned);
   em_stbi_clear_failure_reason();
   std::unique_ptr<stbi_uc, void (*)(void*)> data(
-      stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()),
+      stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(input.data()), static_cast<int>(input.size()),
                             &image.width, &image.height, &channels_in_file, want_channels),
       stbi_image_free);
   if (!data) decode_failed(what, info.format, bytes);

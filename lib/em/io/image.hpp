@@ -44,7 +44,7 @@ ImageInfo image_info(std::string_view bytes, const std::string& what);
 // Decodes to want_channels (1 gray, 3 RGB, 4 RGBA; gray and alpha are converted as stb does: RGB = gray, alpha
 // dropped without blending). Errors are em::Error(what, reason), `what` a path or "request: instances[0]":
 //   "x.png: not an image (zero bytes)" / "(unknown format)" / "(unknown format: text)" / "(truncated PNG)" /
-//   "(corrupt JPEG: bad huffman code)" / "(too large: 20000x20000 pixels, limit 178956970)".
+//   "(corrupt JPEG: bad huffman code)" / "(too large: 20000x20000 pixels, limit 178956970 (--max_image_pixels))".
 Image decode_image(std::string_view bytes, const std::string& what, int want_channels = 3);
 // read_file + decode_image, errors name the path.
 Image read_image(const std::string& path, int want_channels = 3);

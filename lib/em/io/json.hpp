@@ -27,8 +27,9 @@ Json parse_json(const std::string& text, const std::string& what);
 // parse_json without the message: nullopt where it would throw (for lines that may be cut short, e.g. after a crash).
 std::optional<Json> try_parse_json(const std::string& text);
 Json read_json_file(const std::string& path);
-// nlohmann's parse error without its "[json.exception.parse_error.101] " tag: "parse error at line 4, column 2: ...".
-std::string parse_error_text(const nlohmann::json::parse_error& e);
+// nlohmann's parse error without its "[json.exception.parse_error.101] " tag: "parse error at line 4, column 2: ...";
+// the same for the out_of_range error a too large number gives: "number overflow parsing '1e400'".
+std::string parse_error_text(const nlohmann::json::exception& e);
 // Compact (indent < 0) or pretty; non-finite numbers become null.
 std::string dump_json(const Json& value, int indent = -1);
 // Writes pretty JSON + newline atomically.
