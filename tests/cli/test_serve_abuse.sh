@@ -3,7 +3,8 @@
 # /health nor hold SIGTERM; heads over --max_header_bytes get 431 (10 MB of headers included); bad chunked bodies,
 # pipelined and half-closed requests, keep-alive and connection floods are answered or closed; a request whose
 # images need more than --max_request_mb gets 413 before decoding; concurrent huge images wait for
-# --max_memory_in_flight_mb instead of decoding together. The server never dies and its RSS stays bounded.
+# --max_memory_in_flight_mb instead of decoding together; --max_connections gets its file descriptors. The server
+# never dies and its RSS stays bounded.
 source "$(dirname "$0")/lib.sh"
 command -v curl >/dev/null || skip "curl is not installed (scripts/setup.sh installs it)"
 command -v python3 >/dev/null || skip "python3 is not installed"
@@ -178,6 +179,28 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [[ $rc == 0 ]] && (( ms < 3500 )) && pass "SIGTERM with 22 slow clients: exit 0 after $ms ms" ||
   fail "SIGTERM with slow clients: exit $rc after $ms ms"
 wait "$slow" "$slowpost" || true
+
+# 10. --max_connections gets its file descriptors: a low soft limit (ulimit -n) is raised up to the hard one; a
+#     low hard limit lowers --max_connections, with a warning (else accept() fails before the eviction starts).
+# limited_server SOFT HARD: em-serve --max_connections 1000 under those limits; prints its soft limit once listening.
+limited_server() {
+  (ulimit -Sn "$1"; ulimit -Hn "$2"; exec "$EM_BIN/em-serve" --model "$model" --port 0 --threads 1 \
+    --max_connections 1000) 2>"$T/limited.err" &
+  local p=$!
+  for _ in $(seq 1 600); do
+    grep -q "listening on" "$T/limited.err" 2>/dev/null && break
+    kill -0 "$p" 2>/dev/null || break
+    sleep 0.05
+  done
+  awk '/^Max open files/ {print $4}' "/proc/$p/limits" 2>/dev/null || echo none
+  kill -TERM "$p"; wait "$p" || true
+}
+got=$(limited_server 200 4096)
+[[ $got == 1128 ]] && pass "ulimit -Sn 200: raised to 1128 for --max_connections 1000" || fail "soft limit: $got"
+got=$(limited_server 300 300)
+grep -q -- "--max_connections 1000: only 300 file descriptors allowed .* using 172" "$T/limited.err" &&
+  pass "ulimit -Hn 300: --max_connections lowered to 172, with a warning" ||
+  fail "hard limit 300: limit $got, stderr $(grep -v ' ms ' "$T/limited.err" | tail -n 3)"
 
 expect_exit 2 "--max_header_bytes 10 is a usage error" -- "$EM_BIN/em-serve" --model "$model" --max_header_bytes 10
 expect_stderr "--max_header_bytes" "the message names the flag"

@@ -11,6 +11,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -630,6 +631,25 @@ std::string exception_text(std::exception_ptr ep) {
   }
   return "unknown exception";
 }
+// --max_connections needs as many file descriptors, and the process more (threads, model files, the listener):
+// past the soft limit, accept() fails and new clients, /health's included, wait in the listen queue instead of
+// evicting the connection waiting longest. The soft limit is raised up to the hard one; if that is not enough,
+// max_connections is lowered to what fits.
+void allow_descriptors_for(ServeOptions& options) {
+  constexpr rlim_t kSpare = 128;
+  const rlim_t need = static_cast<rlim_t>(options.max_connections) + kSpare;
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= need) return;
+  rlimit raised = limit;
+  raised.rlim_cur = std::min(need, limit.rlim_max);
+  if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  if (limit.rlim_cur >= need) return;
+  const int fits = limit.rlim_cur > 2 * kSpare ? static_cast<int>(limit.rlim_cur - kSpare) : 64;
+  log::warn("--max_connections {}: only {} file descriptors allowed (ulimit -n, hard limit); using {}",
+            options.max_connections, static_cast<uint64_t>(limit.rlim_cur), fits);
+  options.max_connections = fits;
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -775,7 +795,8 @@ int HttpServer::bind() {
          errno != 0 ? std::strerror(errno) : "not an address of this machine?");
   // httplib listens with a backlog of 5: a burst of new connections would wait for SYN retries (1 s each).
   ::listen(s.listener(), SOMAXCONN);
-  s.start(o);
+  allow_descriptors_for(impl_->options);
+  s.start(impl_->options);
   return port;
 }
 
