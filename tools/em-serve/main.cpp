@@ -16,9 +16,10 @@ int main(int argc, char** argv) {
       "Serve a trained model over HTTP: POST /inference takes the request JSON ({\"instances\": [{\"data\": "
       "BASE64}]}) and answers the response JSON, byte for byte what em-predict prints; GET /health says the model "
       "is loaded. Concurrent requests are batched together (up to --batch_size images, waiting at most "
-      "--max_batch_delay_ms). Errors are JSON {\"error\": ...}: 400 malformed request, 404, 405, 413 body over "
-      "--max_body_bytes. One access-log line per request on stderr. SIGINT/SIGTERM: finish the requests in "
-      "flight, exit 0; a second signal kills at once.",
+      "--max_batch_delay_ms). Errors are JSON {\"error\": ...}: 400 malformed request, 404, 405, 408 head too slow, "
+      "413 body over --max_body_bytes or images over --max_request_mb, 431 head over --max_header_bytes, 503 busy. "
+      "One access-log line per request on stderr. SIGINT/SIGTERM: finish the requests in flight, exit 0; a second "
+      "signal kills at once.",
       "em-serve --model RUN/model [--host 127.0.0.1] [--port 8080] [--batch_size 16] [--max_batch_delay_ms 5] "
       "[--device auto|cpu|cuda[:N]]",
       "em-serve --model run/model --port 8080 & em-b64 cat.png | curl -s --data-binary @- "
@@ -39,10 +40,36 @@ int main(int argc, char** argv) {
                        "Longest wait for more images to join a batch")
             ->capture_default_str();
         app.add_option("--http_threads", options.http_threads,
-                       "Connections served at once (one thread each; more wait their turn)")
+                       "Requests handled at once, from a whole head to the answer (waiting connections hold none)")
             ->capture_default_str();
         app.add_option("--read_timeout", options.read_timeout_s,
-                       "Seconds a client may stay silent mid-request before it is answered 400 and dropped")
+                       "Seconds a client may stay silent mid-body before it is answered 400 and dropped")
+            ->capture_default_str();
+        app.add_option("--header_timeout_s", options.header_timeout_s,
+                       "Seconds from a request's first byte to its whole head (request line + headers); else 408")
+            ->capture_default_str();
+        app.add_option("--body_timeout_s", options.body_timeout_s,
+                       "Seconds from a request's head to its whole body; else 400")
+            ->capture_default_str();
+        app.add_option("--max_header_bytes", options.max_header_bytes, "Largest request head; larger ones get 431")
+            ->capture_default_str();
+        app.add_option("--max_connections", options.max_connections,
+                       "Connections open at once; past it the one waiting longest for a request is closed")
+            ->capture_default_str();
+        app.add_option("--keep_alive_timeout_s", options.keep_alive_timeout_s,
+                       "Seconds an idle keep-alive connection stays open")
+            ->capture_default_str();
+        app.add_option("--keep_alive_max_requests", options.keep_alive_max_requests,
+                       "Requests on one connection; the last one's answer closes it")
+            ->capture_default_str();
+        app.add_option("--max_request_mb", options.memory.request_mb,
+                       "MiB one request's decoded images and model inputs may take (from image headers); more: 413")
+            ->capture_default_str();
+        app.add_option("--max_memory_in_flight_mb", options.memory.in_flight_mb,
+                       "MiB all requests' images may take together; a request waits for room, then gets 503")
+            ->capture_default_str();
+        app.add_option("--memory_wait_ms", options.memory.wait_ms,
+                       "How long a request waits for room under --max_memory_in_flight_mb before its 503")
             ->capture_default_str();
         app.add_option("--measure_ceiling", ceiling_image,
                        "Do not serve: print the model's throughput (images/s) at batch sizes 1, 2, 4 ... "

@@ -16,6 +16,11 @@ Prepared ClassificationPredictor::prepare(const io::Image& image) const {
   return {classifier_.preprocess(image), image.width, image.height};
 }
 
+int64_t ClassificationPredictor::input_pixels(int width, int height) const {
+  const auto& p = classifier_.preprocessor;
+  return p.do_resize ? p.width * p.height : int64_t{width} * height;
+}
+
 std::vector<io::Json> ClassificationPredictor::predict(const std::vector<Prepared>& batch) const {
   std::vector<torch::Tensor> inputs;
   for (const auto& p : batch) inputs.push_back(p.pixel_values);

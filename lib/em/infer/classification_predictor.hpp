@@ -13,6 +13,7 @@ class ClassificationPredictor : public Predictor {
                           const torch::Device& device = torch::kCPU);
   Algo algo() const override { return Algo::classification; }
   Prepared prepare(const io::Image& image) const override;
+  int64_t input_pixels(int width, int height) const override;
   std::vector<io::Json> predict(const std::vector<Prepared>& batch) const override;
 
  private:

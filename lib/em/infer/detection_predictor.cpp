@@ -16,6 +16,11 @@ Prepared DetectionPredictor::prepare(const io::Image& image) const {
   return {detector_.preprocess(image), image.width, image.height};
 }
 
+int64_t DetectionPredictor::input_pixels(int width, int height) const {
+  const auto [h, w] = detector_.preprocessor.output_size(height, width);
+  return int64_t{h} * w;
+}
+
 std::vector<io::Json> DetectionPredictor::predict(const std::vector<Prepared>& batch) const {
   std::vector<torch::Tensor> images;
   std::vector<std::array<int, 2>> original_sizes;

@@ -14,6 +14,7 @@ class DetectionPredictor : public Predictor {
                      const torch::Device& device = torch::kCPU);
   Algo algo() const override { return Algo::detection; }
   Prepared prepare(const io::Image& image) const override;
+  int64_t input_pixels(int width, int height) const override;
   // Images of different sizes are padded together with a pixel mask. Per image: detections scoring above the
   // threshold, best first; boxes clipped to the image and truncated to integer pixels as HF's pipeline does.
   std::vector<io::Json> predict(const std::vector<Prepared>& batch) const override;

@@ -37,6 +37,9 @@ class Predictor {
   virtual Algo algo() const = 0;
   // Thread-safe: em-serve calls these from many threads.
   virtual Prepared prepare(const io::Image& image) const = 0;
+  // Pixels (height x width) of the model input prepare() makes of a width x height image, from the preprocessor
+  // config alone: em-serve budgets a request's memory from image headers before decoding anything.
+  virtual int64_t input_pixels(int width, int height) const = 0;
   // One response list per image (docs/em-predict.md), for a batch of any size.
   virtual std::vector<io::Json> predict(const std::vector<Prepared>& batch) const = 0;
 

@@ -23,6 +23,11 @@ Prepared SegmentationPredictor::prepare(const io::Image& image) const {
   return {segmenter_.preprocess(image), image.width, image.height};
 }
 
+int64_t SegmentationPredictor::input_pixels(int width, int height) const {
+  const auto& p = segmenter_.preprocessor;
+  return p.do_resize ? p.width * p.height : int64_t{width} * height;
+}
+
 std::vector<io::Image> SegmentationPredictor::label_maps(const std::vector<Prepared>& batch) const {
   std::vector<torch::Tensor> inputs;
   for (const auto& p : batch) inputs.push_back(p.pixel_values);

@@ -18,6 +18,7 @@ class SegmentationPredictor : public Predictor {
                         const torch::Device& device = torch::kCPU);
   Algo algo() const override { return Algo::segmentation; }
   Prepared prepare(const io::Image& image) const override;
+  int64_t input_pixels(int width, int height) const override;
   std::vector<io::Json> predict(const std::vector<Prepared>& batch) const override;
 
   // The label map of each image (one channel, label ids, the image's original size).

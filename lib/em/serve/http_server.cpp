@@ -10,14 +10,24 @@
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <functional>
+#include <mutex>
 #include <optional>
+#include <string_view>
+#include <thread>
+#include <vector>
 
 namespace em::serve {
 namespace {
@@ -40,8 +50,8 @@ double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-// What the httplib callbacks of one request share. A connection is served by one thread from its first byte to
-// its close, so thread-local state is per request (reset before each one).
+// What the httplib callbacks of one request share. A request is served by one worker thread from its head to its
+// answer, so thread-local state is per request (reset before each one).
 struct RequestState {
   Clock::time_point start = Clock::now();
   bool routed = false;     // passed our pre-routing (headers parsed and understood)
@@ -51,40 +61,75 @@ struct RequestState {
 };
 thread_local RequestState t_request;
 
-// A socket as httplib's Stream, owned by our connection loop: unlike httplib's per-request stream, its read
-// buffer lives as long as the connection, and writes never raise SIGPIPE.
+// The stop as the connections see it: once stopping, no read waits past the grace period.
+struct StopState {
+  std::atomic<bool> stopping{false};
+  std::atomic<Clock::rep> grace_end{Clock::time_point::max().time_since_epoch().count()};
+  Clock::time_point read_limit() const { return Clock::time_point(Clock::duration(grace_end.load())); }
+  void begin() {
+    grace_end = (Clock::now() + std::chrono::seconds(HttpServer::kStopGraceSeconds)).time_since_epoch().count();
+    stopping = true;
+  }
+};
+
+int64_t ms_until(Clock::time_point t) {
+  if (t == Clock::time_point::max()) return std::numeric_limits<int>::max();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t - Clock::now()).count();
+}
+
+// The numeric address of a socket's peer (or its own end).
+void socket_address(int fd, bool peer, std::string& ip, int& port) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  auto* a = reinterpret_cast<sockaddr*>(&addr);
+  if ((peer ? ::getpeername(fd, a, &len) : ::getsockname(fd, a, &len)) != 0) return;
+  char host[NI_MAXHOST], serv[NI_MAXSERV];
+  if (::getnameinfo(a, len, host, sizeof(host), serv, sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+    ip = host;
+    port = std::atoi(serv);
+  }
+}
+
+bool poll_one(int fd, short events, int timeout_ms) {
+  pollfd p{fd, events, 0};
+  for (;;) {
+    int r = ::poll(&p, 1, timeout_ms);
+    if (r < 0 && errno == EINTR) continue;
+    return r > 0;
+  }
+}
+
+// One request's socket as httplib's Stream. It starts with the bytes the head reader received (the whole head,
+// perhaps more), and hands back what it read past this request (pipelined requests). Reads wait at most
+// read_timeout of silence, and never past the body deadline or the stop's grace; writes never raise SIGPIPE.
 class ConnectionStream final : public httplib::Stream {
  public:
-  ConnectionStream(int fd, int read_timeout_ms, int write_timeout_ms)
-      : fd_(fd), read_timeout_ms_(read_timeout_ms), write_timeout_ms_(write_timeout_ms) {}
+  ConnectionStream(int fd, std::string received, int read_timeout_ms, int write_timeout_ms,
+                   Clock::time_point deadline, const StopState& stop)
+      : fd_(fd), buffer_(std::move(received)), read_timeout_ms_(read_timeout_ms),
+        write_timeout_ms_(write_timeout_ms), deadline_(deadline), stop_(stop) {}
 
-  bool has_buffered() const { return offset_ < size_; }
-  bool wait(short events, int timeout_ms) const {
-    pollfd p{fd_, events, 0};
-    for (;;) {
-      int r = ::poll(&p, 1, timeout_ms);
-      if (r < 0 && errno == EINTR) continue;
-      return r > 0;
-    }
-  }
+  bool has_buffered() const { return offset_ < buffer_.size(); }
+  std::string take_buffered() { return buffer_.substr(offset_); }
 
-  bool is_readable() const override { return has_buffered() || wait(POLLIN, read_timeout_ms_); }
-  bool is_writable() const override { return wait(POLLOUT, write_timeout_ms_); }
+  bool is_readable() const override { return has_buffered() || wait_readable(); }
+  bool is_writable() const override { return poll_one(fd_, POLLOUT, write_timeout_ms_); }
 
   ssize_t read(char* ptr, size_t size) override {
     if (has_buffered()) {
-      size_t n = std::min(size, size_ - offset_);
-      std::memcpy(ptr, buffer_ + offset_, n);
+      size_t n = std::min(size, buffer_.size() - offset_);
+      std::memcpy(ptr, buffer_.data() + offset_, n);
       offset_ += n;
       return static_cast<ssize_t>(n);
     }
-    // Large reads go straight to the caller; small ones (httplib reads header lines byte by byte) fill the buffer.
-    const bool direct = size >= sizeof(buffer_);
-    ssize_t n = receive(direct ? ptr : buffer_, direct ? size : sizeof(buffer_));
-    if (n <= 0 || direct) return n;
+    // Large reads go straight to the caller; small ones (httplib reads lines byte by byte) fill the buffer.
+    constexpr size_t kChunk = 16384;
+    if (size >= kChunk) return receive(ptr, size);
+    buffer_.resize(kChunk);
     offset_ = 0;
-    size_ = static_cast<size_t>(n);
-    return read(ptr, size);
+    ssize_t n = receive(buffer_.data(), kChunk);
+    buffer_.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    return n <= 0 ? n : read(ptr, size);
   }
 
   ssize_t write(const char* ptr, size_t size) override {
@@ -93,12 +138,12 @@ class ConnectionStream final : public httplib::Stream {
       if (n >= 0) return n;
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
-      if (!wait(POLLOUT, write_timeout_ms_)) return -1;
+      if (!poll_one(fd_, POLLOUT, write_timeout_ms_)) return -1;
     }
   }
 
-  void get_remote_ip_and_port(std::string& ip, int& port) const override { address(true, ip, port); }
-  void get_local_ip_and_port(std::string& ip, int& port) const override { address(false, ip, port); }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override { socket_address(fd_, true, ip, port); }
+  void get_local_ip_and_port(std::string& ip, int& port) const override { socket_address(fd_, false, ip, port); }
   socket_t socket() const override { return fd_; }
 
  private:
@@ -108,35 +153,377 @@ class ConnectionStream final : public httplib::Stream {
       if (n >= 0) return n;
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
-      if (!wait(POLLIN, read_timeout_ms_)) return -1;  // the client went silent: give up on it
+      if (!wait_readable()) return -1;  // silent too long, past the deadline, or stopping: give up on it
     }
   }
-  void address(bool peer, std::string& ip, int& port) const {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof(addr);
-    auto* a = reinterpret_cast<sockaddr*>(&addr);
-    if ((peer ? ::getpeername(fd_, a, &len) : ::getsockname(fd_, a, &len)) != 0) return;
-    char host[NI_MAXHOST], serv[NI_MAXSERV];
-    if (::getnameinfo(a, len, host, sizeof(host), serv, sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
-      ip = host;
-      port = std::atoi(serv);
+  // In slices, so that a stop shortens a wait already begun.
+  bool wait_readable() const {
+    const auto silent_until = Clock::now() + std::chrono::milliseconds(read_timeout_ms_);
+    for (;;) {
+      const auto limit = std::min({silent_until, deadline_, stop_.read_limit()});
+      const int64_t left = ms_until(limit);
+      if (left <= 0) return false;
+      if (poll_one(fd_, POLLIN, static_cast<int>(std::min<int64_t>(left, 100)))) return true;
     }
   }
-
   int fd_;
+  std::string buffer_;
+  size_t offset_ = 0;
   int read_timeout_ms_, write_timeout_ms_;
-  char buffer_[16384];
-  size_t offset_ = 0, size_ = 0;
+  Clock::time_point deadline_;
+  const StopState& stop_;
 };
 
-// httplib's server with our connection loop in place of its own (process_and_close_socket is its documented
-// override point, as SSLServer uses): idle keep-alive connections notice a stop at once, a request answered before
-// its body was read closes the connection (the unread body must not parse as the next request), and that close
-// drains the client's remaining bytes first, so the kernel does not reset the connection under our reply.
+std::string peer_address(int fd) {
+  std::string ip = "-";
+  int port = 0;
+  socket_address(fd, true, ip, port);
+  return ip;
+}
+
+// An open connection outside a request: its socket, the bytes received and not yet served, its count of requests.
+struct Connection {
+  int fd = -1;
+  std::string pending;      // a partial head, or a whole one (and perhaps requests pipelined behind it)
+  size_t scanned = 0;       // pending[0, scanned) holds no head end
+  size_t served = 0;        // requests answered on it
+  Clock::time_point since;  // when it began waiting (the longest waiting is closed first when too many are open)
+  Clock::time_point deadline;
+  bool head_started = false;  // a first byte of the next request has arrived
+  bool closing = false;       // answered and shut for writing: what the client still sends is swallowed
+  size_t swallowed = 0;
+};
+
+bool starts_with_nocase(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), s.begin(), [](char a, char b) {
+           return a == std::tolower(static_cast<unsigned char>(b));
+         });
+}
+
+// Whether a request head announces a body (a Content-Length other than 0, or a Transfer-Encoding). Only picks the
+// queue: httplib parses the head itself.
+bool announces_body(std::string_view head) {
+  for (size_t line = head.find("\r\n"); line != std::string_view::npos; line = head.find("\r\n", line + 2)) {
+    std::string_view field = head.substr(line + 2, head.find("\r\n", line + 2) - (line + 2));
+    if (starts_with_nocase(field, "transfer-encoding:")) return true;
+    if (starts_with_nocase(field, "content-length:")) {
+      std::string_view value = field.substr(15);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+      if (value != "0") return true;
+    }
+  }
+  return false;
+}
+
+// What a worker does with a connection after one request.
+enum class After { keep, close, drain };
+
+// Every connection between requests, and the threads that serve requests. One poll thread (the head reader)
+// watches the waiting connections: it gathers each request head against --header_timeout_s and
+// --max_header_bytes, closes idle keep-alive connections, and puts a connection with a whole head in the ready
+// queue, which http_threads workers serve one request at a time; one more worker serves only requests without a
+// body (GET /health), so they never wait behind uploads or the model. A connection done with a request comes back
+// to the head reader, so neither slow nor idle clients ever hold a worker. A reply that must close the connection
+// with the client still sending (408, 431, an unread body) is followed by a short swallow of its bytes, so the
+// kernel does not reset the connection under the reply.
+class ConnectionPool {
+ public:
+  using ServeOne = std::function<After(Connection&)>;
+
+  ConnectionPool(const ServeOptions& options, const StopState& stop, ServeOne serve_one)
+      : options_(options), stop_(stop), serve_one_(std::move(serve_one)) {
+    wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake_fd_ < 0) fail("eventfd: {}", std::strerror(errno));
+  }
+  ~ConnectionPool() {
+    shut_down();
+    ::close(wake_fd_);
+  }
+
+  void start() {
+    reader_ = std::thread([this] { read_heads(); });
+    for (int i = 0; i < options_.http_threads; ++i) workers_.emplace_back([this] { work(false); });
+    workers_.emplace_back([this] { work(true); });
+  }
+  // From the accept thread.
+  void add(int fd) {
+    int one = 1;  // replies are written as header + body: without this, Nagle delays the body by an ACK
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    auto c = std::make_unique<Connection>();
+    c->fd = fd;
+    ++open_;
+    hand_to_reader(std::move(c));
+  }
+  // After stop_.begin(): the head reader serves the heads already received, closes every other waiting
+  // connection and ends; the workers finish the ready queue and end.
+  void shut_down() {
+    wake();
+    if (reader_.joinable()) reader_.join();
+    for (auto& w : workers_)
+      if (w.joinable()) w.join();
+    workers_.clear();
+  }
+  // Has the head reader look at the stop (or new connections) now.
+  void wake() {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
+  }
+
+ private:
+  void hand_to_reader(std::unique_ptr<Connection> c) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!reader_done_) {
+        incoming_.push_back(std::move(c));
+        c = nullptr;
+      }
+    }
+    if (c)
+      close_now(*c);
+    else
+      wake();
+  }
+  void close_now(Connection& c) {
+    ::close(c.fd);
+    --open_;
+  }
+
+  // --- the head reader ---------------------------------------------------------------------------------------
+  void read_heads() {
+    std::vector<std::unique_ptr<Connection>> waiting;
+    std::vector<pollfd> fds;
+    for (;;) {
+      {
+        std::vector<std::unique_ptr<Connection>> arrived;
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          arrived.swap(incoming_);
+        }
+        for (auto& c : arrived) {
+          if (!c->closing) {
+            begin_wait(*c);
+            check_head(c);
+          }
+          if (c) waiting.push_back(std::move(c));
+        }
+      }
+      if (stop_.stopping) return finish(waiting);
+      close_the_longest_waiting(waiting);
+
+      fds.assign(1, pollfd{wake_fd_, POLLIN, 0});
+      int64_t timeout = 1000;
+      for (auto& c : waiting) {
+        fds.push_back(pollfd{c->fd, POLLIN, 0});
+        timeout = std::min(timeout, std::max<int64_t>(0, ms_until(c->deadline) + 1));
+      }
+      if (::poll(fds.data(), fds.size(), static_cast<int>(timeout)) < 0 && errno != EINTR)
+        fail("poll: {}", std::strerror(errno));
+      if (fds[0].revents) {
+        uint64_t n;
+        [[maybe_unused]] ssize_t r = ::read(wake_fd_, &n, sizeof(n));
+      }
+      const auto now = Clock::now();
+      for (size_t i = 0; i < waiting.size(); ++i) {
+        auto& c = waiting[i];
+        bool open = true;
+        if (fds[i + 1].revents) open = receive(c);
+        if (open && c && now >= c->deadline) open = expire(*c);
+        if (!open) {
+          close_now(*c);
+          c = nullptr;
+        }
+      }
+      waiting.erase(std::remove(waiting.begin(), waiting.end(), nullptr), waiting.end());
+    }
+  }
+
+  void begin_wait(Connection& c) {
+    c.since = Clock::now();
+    c.scanned = 0;
+    c.head_started = !c.pending.empty();
+    // A new connection has --header_timeout_s to send its head; a kept-alive one may idle first.
+    c.deadline = c.since + std::chrono::seconds(c.served == 0 || c.head_started ? options_.header_timeout_s
+                                                                                 : options_.keep_alive_timeout_s);
+  }
+
+  // Reads what the client sent; false when the connection is to be closed now. Moves a connection whose head is
+  // whole to the ready queue (then `c` is null).
+  bool receive(std::unique_ptr<Connection>& c) {
+    char buf[16384];
+    if (c->closing) {
+      ssize_t n = ::recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return true;
+      if (n > 0) c->swallowed += static_cast<size_t>(n);
+      return n > 0 && c->swallowed < (16u << 20);
+    }
+    // At most one byte past the limit is read: enough to know the head is too large.
+    const size_t limit = static_cast<size_t>(options_.max_header_bytes) + 1;
+    const size_t room = c->pending.size() < limit ? limit - c->pending.size() : 1;
+    ssize_t n = ::recv(c->fd, buf, std::min(room, sizeof(buf)), MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return true;
+    if (n <= 0) return false;  // closed by the client (or reset) before a whole head: nothing to answer
+    if (!c->head_started) {
+      c->head_started = true;
+      c->deadline = Clock::now() + std::chrono::seconds(options_.header_timeout_s);
+    }
+    c->pending.append(buf, static_cast<size_t>(n));
+    check_head(c);
+    return true;
+  }
+
+  // A whole head goes to the ready queue (`c` becomes null); a head that cannot fit is answered 431.
+  void check_head(std::unique_ptr<Connection>& c) {
+    const size_t max = static_cast<size_t>(options_.max_header_bytes);
+    const size_t from = c->scanned >= 3 ? c->scanned - 3 : 0;
+    const size_t end = c->pending.find("\r\n\r\n", from);
+    c->scanned = c->pending.size();
+    if (end != std::string::npos && end + 4 <= max) {
+      const bool light = !announces_body(std::string_view(c->pending).substr(0, end));
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        (light ? ready_light_ : ready_).push_back(std::move(c));
+      }
+      any_ready_.notify_one();
+      if (light) light_ready_.notify_one();
+    } else if (end != std::string::npos || c->pending.size() > max) {
+      reply_and_close(*c, 431, "Request Header Fields Too Large",
+                      fmt::format("request head (request line and headers) over {} bytes (--max_header_bytes)",
+                                  options_.max_header_bytes));
+    }
+  }
+
+  // On a deadline: an idle connection closes, a partial head is answered 408, a swallow ends.
+  bool expire(Connection& c) {
+    if (c.closing || c.pending.empty()) return false;
+    reply_and_close(c, 408, "Request Timeout",
+                    fmt::format("request head not received whole within {} s (--header_timeout_s)",
+                                options_.header_timeout_s));
+    return true;
+  }
+
+  // The status line and JSON body written here, not by httplib: the request never reached it.
+  void reply_and_close(Connection& c, int status, const char* reason, const std::string& message) {
+    const std::string body = error_reply(status, message).body;
+    const std::string reply = fmt::format(
+        "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        status, reason, body.size(), body);
+    [[maybe_unused]] ssize_t n = ::send(c.fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    log::info("- - {} {:.1f} ms {}: {}", status, std::chrono::duration<double, std::milli>(Clock::now() - c.since)
+                                                     .count(), peer_address(c.fd), message);
+    start_swallow(c);
+  }
+  void start_swallow(Connection& c) {
+    ::shutdown(c.fd, SHUT_WR);
+    c.closing = true;
+    c.pending.clear();
+    c.pending.shrink_to_fit();
+    c.deadline = Clock::now() + std::chrono::seconds(1);
+  }
+
+  // Past --max_connections: the longest waiting connections go (an idle keep-alive one, or the slowest head).
+  void close_the_longest_waiting(std::vector<std::unique_ptr<Connection>>& waiting) {
+    while (open_ > options_.max_connections && !waiting.empty()) {
+      auto oldest = std::min_element(waiting.begin(), waiting.end(),
+                                     [](const auto& a, const auto& b) { return a->since < b->since; });
+      log::debug("{} connections open (--max_connections {}): closing the one waiting longest", open_.load(),
+                 options_.max_connections);
+      close_now(**oldest);
+      waiting.erase(oldest);
+    }
+  }
+
+  // Stopping: a connection not served yet whose request has arrived whole is still served; the rest close.
+  void finish(std::vector<std::unique_ptr<Connection>>& waiting) {
+    for (auto& c : waiting) {
+      if (!c->closing && c->served == 0) {
+        char buf[16384];
+        ssize_t n;
+        while (c->pending.size() <= static_cast<size_t>(options_.max_header_bytes) &&
+               (n = ::recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+          c->pending.append(buf, static_cast<size_t>(n));
+        c->scanned = 0;
+        check_head(c);
+        if (!c) continue;
+      }
+      close_now(*c);
+    }
+    waiting.clear();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      reader_done_ = true;
+      for (auto& c : incoming_) close_now(*c);
+      incoming_.clear();
+    }
+    any_ready_.notify_all();
+    light_ready_.notify_all();
+  }
+
+  // --- the workers -------------------------------------------------------------------------------------------
+  // Requests without a body come first; the light worker serves only those.
+  void work(bool light_only) {
+    for (;;) {
+      std::unique_ptr<Connection> c;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        auto has_work = [&] { return !ready_light_.empty() || (!light_only && !ready_.empty()); };
+        (light_only ? light_ready_ : any_ready_).wait(lock, [&] { return has_work() || reader_done_; });
+        if (!has_work()) return;
+        auto& queue = ready_light_.empty() ? ready_ : ready_light_;
+        c = std::move(queue.front());
+        queue.pop_front();
+      }
+      const After after = serve_one_(*c);
+      if (after == After::close) {
+        ::shutdown(c->fd, SHUT_RDWR);
+        close_now(*c);
+        continue;
+      }
+      if (after == After::drain) start_swallow(*c);
+      hand_to_reader(std::move(c));
+    }
+  }
+
+  const ServeOptions& options_;
+  const StopState& stop_;
+  ServeOne serve_one_;
+  int wake_fd_ = -1;
+  std::atomic<int> open_{0};
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Connection>> incoming_;  // new or back from a worker, for the head reader
+  std::deque<std::unique_ptr<Connection>> ready_;        // a whole head received, for the workers
+  std::deque<std::unique_ptr<Connection>> ready_light_;  // the same without a body (GET /health)
+  std::condition_variable any_ready_, light_ready_;
+  bool reader_done_ = false;
+  std::thread reader_;
+  std::vector<std::thread> workers_;
+};
+
+// httplib runs each accepted connection's task on its TaskQueue; ours runs it at once on the accept thread,
+// where process_and_close_socket (httplib's documented override point) only hands the socket to the pool.
+class HandOverQueue final : public httplib::TaskQueue {
+ public:
+  void enqueue(std::function<void()> fn) override { fn(); }
+  void shutdown() override {}
+};
+
+// httplib's server with our connections in place of its own: it parses, routes and answers one request at a time
+// on a ConnectionStream; the pool decides when connections get a thread and when they close.
 class EndpointServer final : public httplib::Server {
  public:
-  std::atomic<bool> stopping{false};
+  StopState stop_state;
+  std::unique_ptr<ConnectionPool> pool;
 
+  ~EndpointServer() override {
+    stop_state.begin();  // the pool's threads end only once stopping
+    pool.reset();
+  }
+
+  void start(const ServeOptions& options) {
+    options_ = &options;
+    pool = std::make_unique<ConnectionPool>(options, stop_state, [this](Connection& c) { return serve(c); });
+    pool->start();
+  }
   socket_t listener() const { return svr_sock_; }
   void close_listener() {
     socket_t sock = svr_sock_.exchange(INVALID_SOCKET);
@@ -148,56 +535,31 @@ class EndpointServer final : public httplib::Server {
 
  private:
   bool process_and_close_socket(socket_t sock) override {
-    int one = 1;  // replies are written as header + body: without this, Nagle delays the body by an ACK
-    ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    ConnectionStream stream(sock, static_cast<int>(read_timeout_sec_ * 1000),
-                            static_cast<int>(write_timeout_sec_ * 1000));
-    bool ok = true, drain = false;
-    for (size_t served = 0; served < keep_alive_max_count_; ++served) {
-      if (!wait_for_request(stream, served)) break;
-      t_request = RequestState{};
-      const bool last = served + 1 == keep_alive_max_count_ || stopping;
-      bool client_closes = false;
-      ok = process_request(stream, last, client_closes, nullptr);
-      if (t_request.status >= 400 && !t_request.body_read && (t_request.has_body || !t_request.routed)) {
-        drain = true;
-        break;
-      }
-      if (!ok || client_closes || last) break;
-    }
-    if (drain) drain_input(sock);
-    ::shutdown(sock, SHUT_RDWR);
-    ::close(sock);
-    return ok;
+    pool->add(sock);
+    return true;
   }
 
-  // Waits for the next request's first byte (keep-alive). Once stopping, only a connection not served yet with its
-  // request already sent gets an answer; every other one closes now.
-  bool wait_for_request(ConnectionStream& stream, size_t served) {
-    if (stream.has_buffered()) return !stopping || served == 0;
-    const auto deadline = Clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
-    for (;;) {
-      if (stopping) return served == 0 && stream.wait(POLLIN, 0);
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      if (left <= 0) return false;
-      if (stream.wait(POLLIN, static_cast<int>(std::min<int64_t>(left, 100)))) return true;
-    }
+  // One request whose head has arrived whole. A request answered before its body was read closes the connection
+  // (the unread body must not parse as the next request), after a drain.
+  After serve(Connection& c) {
+    ConnectionStream stream(c.fd, std::move(c.pending), options_->read_timeout_s * 1000,
+                            options_->read_timeout_s * 1000,
+                            Clock::now() + std::chrono::seconds(options_->body_timeout_s), stop_state);
+    t_request = RequestState{};
+    const bool last = ++c.served >= static_cast<size_t>(options_->keep_alive_max_requests) || stop_state.stopping;
+    bool client_closes = false;
+    const bool ok = process_request(stream, last, client_closes, nullptr);
+    if (t_request.status >= 400 && !t_request.body_read && (t_request.has_body || !t_request.routed))
+      return After::drain;
+    // Requests pipelined behind the last one are swallowed before the close, so that the answers already sent
+    // are not lost to a reset.
+    if (!ok || client_closes || last)
+      return stream.has_buffered() || poll_one(c.fd, POLLIN, 0) ? After::drain : After::close;
+    c.pending = stream.take_buffered();
+    return After::keep;
   }
 
-  static void drain_input(socket_t sock) {
-    ::shutdown(sock, SHUT_WR);  // our reply is complete: tell the client, then swallow what it still sends
-    char buf[65536];
-    size_t total = 0;
-    const auto deadline = Clock::now() + std::chrono::seconds(1);
-    while (total < (16u << 20)) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      pollfd p{sock, POLLIN, 0};
-      if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) break;
-      ssize_t n = ::recv(sock, buf, sizeof(buf), MSG_DONTWAIT);
-      if (n <= 0) break;
-      total += static_cast<size_t>(n);
-    }
-  }
+  const ServeOptions* options_ = nullptr;
 };
 
 void set_reply(httplib::Response& res, const Reply& reply) {
@@ -228,6 +590,19 @@ void ServeOptions::validate() const {
   if (http_threads < 1 || http_threads > 4096) usage_fail("--http_threads {}: must be in [1, 4096]", http_threads);
   if (read_timeout_s < 1 || read_timeout_s > 3600)
     usage_fail("--read_timeout {}: must be in [1, 3600] seconds", read_timeout_s);
+  if (header_timeout_s < 1 || header_timeout_s > 3600)
+    usage_fail("--header_timeout_s {}: must be in [1, 3600] seconds", header_timeout_s);
+  if (body_timeout_s < 1 || body_timeout_s > 86400)
+    usage_fail("--body_timeout_s {}: must be in [1, 86400] seconds", body_timeout_s);
+  if (max_header_bytes < 1024 || max_header_bytes > (16 << 20))
+    usage_fail("--max_header_bytes {}: must be in [1024, 16777216]", max_header_bytes);
+  if (max_connections < 1 || max_connections > 1000000)
+    usage_fail("--max_connections {}: must be in [1, 1000000]", max_connections);
+  if (keep_alive_timeout_s < 1 || keep_alive_timeout_s > 3600)
+    usage_fail("--keep_alive_timeout_s {}: must be in [1, 3600] seconds", keep_alive_timeout_s);
+  if (keep_alive_max_requests < 1)
+    usage_fail("--keep_alive_max_requests {}: must be at least 1", keep_alive_max_requests);
+  memory.validate();
   batching.validate();
 }
 
@@ -237,8 +612,10 @@ std::string status_text(int status) {
   switch (status) {
     case 400: return "malformed HTTP request";
     case 404: return "no such endpoint (POST /inference, GET /health)";
+    case 408: return "request not received in time";
     case 413: return "request too large";
     case 414: return "request line too long";
+    case 431: return "request header fields too large";
     case 416: return "range not satisfiable";
     case 500: return "internal server error";
     default: return fmt::format("HTTP status {}", status);
@@ -254,6 +631,25 @@ std::string exception_text(std::exception_ptr ep) {
   }
   return "unknown exception";
 }
+// --max_connections needs as many file descriptors, and the process more (threads, model files, the listener):
+// past the soft limit, accept() fails and new clients, /health's included, wait in the listen queue instead of
+// evicting the connection waiting longest. The soft limit is raised up to the hard one; if that is not enough,
+// max_connections is lowered to what fits.
+void allow_descriptors_for(ServeOptions& options) {
+  constexpr rlim_t kSpare = 128;
+  const rlim_t need = static_cast<rlim_t>(options.max_connections) + kSpare;
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= need) return;
+  rlimit raised = limit;
+  raised.rlim_cur = std::min(need, limit.rlim_max);
+  if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  if (limit.rlim_cur >= need) return;
+  const int fits = limit.rlim_cur > 2 * kSpare ? static_cast<int>(limit.rlim_cur - kSpare) : 64;
+  log::warn("--max_connections {}: only {} file descriptors allowed (ulimit -n, hard limit); using {}",
+            options.max_connections, static_cast<uint64_t>(limit.rlim_cur), fits);
+  options.max_connections = fits;
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -269,19 +665,15 @@ struct HttpServer::Impl {
     install_error_replies();
   }
 
-  // Threads, timeouts, keep-alive and the body limit httplib enforces itself.
+  // Our connection pool (EndpointServer) in place of httplib's thread per connection, and the body limit httplib
+  // enforces itself.
   void configure_connections() {
-    const auto threads = static_cast<size_t>(options.http_threads);
-    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server.new_task_queue = [] { return new HandOverQueue(); };
     // httplib's default also sets SO_REUSEPORT, which would let a second em-serve share the port silently.
     server.set_socket_options([](socket_t sock) {
       int yes = 1;
       ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
     });
-    server.set_read_timeout(options.read_timeout_s);
-    server.set_write_timeout(options.read_timeout_s);
-    server.set_keep_alive_timeout(5);
-    server.set_keep_alive_max_count(1000);
     server.set_payload_max_length(static_cast<size_t>(options.max_body_bytes));
   }
 
@@ -403,16 +795,25 @@ int HttpServer::bind() {
          errno != 0 ? std::strerror(errno) : "not an address of this machine?");
   // httplib listens with a backlog of 5: a burst of new connections would wait for SYN retries (1 s each).
   ::listen(s.listener(), SOMAXCONN);
+  allow_descriptors_for(impl_->options);
+  s.start(impl_->options);
   return port;
 }
 
 void HttpServer::run() {
-  if (!impl_->server.listen_after_bind() && !impl_->server.stopping) fail("the listening socket failed");
+  EndpointServer& s = impl_->server;
+  const bool listened = s.listen_after_bind();
+  const bool stopped = s.stop_state.stopping;
+  if (!stopped) s.stop_state.begin();
+  if (s.pool) s.pool->shut_down();
+  if (!listened && !stopped) fail("the listening socket failed");
 }
 
 void HttpServer::stop() {
-  impl_->server.stopping = true;
-  impl_->server.close_listener();
+  EndpointServer& s = impl_->server;
+  s.stop_state.begin();
+  s.close_listener();
+  if (s.pool) s.pool->wake();
 }
 
 }  // namespace em::serve

@@ -1,11 +1,12 @@
 // em-serve's HTTP/1.1 layer on cpp-httplib (kept inside http_server.cpp, the only file that includes it): the
-// routes POST /inference and GET /health onto an InferenceService, the limits, the connection loop and the stop.
+// routes POST /inference and GET /health onto an InferenceService, the limits, the connections and the stop.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "em/serve/batcher.hpp"
+#include "em/serve/memory_budget.hpp"
 #include "em/serve/service.hpp"
 
 namespace em::serve {
@@ -15,14 +16,24 @@ struct ServeOptions {
   int port = 8080;                           // 0 = any free port (the chosen one is logged)
   int64_t max_body_bytes = 64LL << 20;       // larger bodies: 413, refused from Content-Length before reading
   BatcherOptions batching;
-  int http_threads = 32;                     // connections served at once (one thread each); others wait
-  int read_timeout_s = 5;                    // a client silent this long mid-request is answered 400 and dropped
+  MemoryLimits memory;
+  int http_threads = 32;                     // requests handled at once, from a whole head to the answer
+  int read_timeout_s = 5;                    // a client silent this long mid-body is answered 400 and dropped
+  int header_timeout_s = 10;                 // a request head must arrive whole this soon after its first byte: 408
+  int body_timeout_s = 60;                   // a body must arrive whole this soon after its head: 400
+  int64_t max_header_bytes = 64 << 10;       // request line + headers; larger: 431
+  int max_connections = 1024;                // open at once; past it, the one waiting longest is closed
+  int keep_alive_timeout_s = 5;              // an idle keep-alive connection is closed after this long
+  int keep_alive_max_requests = 100;         // requests on one connection; the last one's answer closes it
   void validate() const;                     // throws em::UsageError naming the flag
 };
 
 // HTTP on top of an InferenceService. Statuses: 200; 400 malformed request; 404 unknown path; 405 wrong method
-// (with Allow); 411 POST without a length; 413 body over max_body_bytes; 415 a multipart form; 500 model failure.
-// One access-log line per request on stderr (method, path, status, milliseconds, client).
+// (with Allow); 408 head not received in time; 411 POST without a length; 413 body over max_body_bytes (or
+// images over the memory limit); 415 a multipart form; 431 head over max_header_bytes; 500 model failure; 503
+// busy or stopping. One access-log line per request on stderr (method, path, status, milliseconds, client).
+// Connections waiting for a request head (new, slow or idle keep-alive ones) hold no thread: one poll thread reads
+// heads, and only a connection with a whole head goes to one of http_threads threads.
 class HttpServer {
  public:
   HttpServer(InferenceService& service, ServeOptions options);
@@ -34,8 +45,10 @@ class HttpServer {
   int bind();
   // Serves until stop(); returns once every request in flight has been answered.
   void run();
-  // Any thread (not a signal handler): stop accepting, let requests in flight finish, close idle connections.
+  // Any thread (not a signal handler): stop accepting, let requests in flight finish, close idle connections and
+  // those still sending a head; a client stalled mid-body is waited for at most kStopGraceSeconds.
   void stop();
+  static constexpr int kStopGraceSeconds = 2;
 
  private:
   struct Impl;

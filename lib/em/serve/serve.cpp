@@ -19,7 +19,7 @@ void serve(const std::string& model_dir, const infer::PredictOptions& predict_op
   auto predictor = infer::Predictor::load(model_dir, predict_options);
   log::info("loaded {} ({}) in {:.1f} s", model_dir, algo_name(predictor->algo()),
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  InferenceService service(std::move(predictor), model_dir, options.batching);
+  InferenceService service(std::move(predictor), model_dir, options.batching, options.memory);
   HttpServer server(service, options);
   const int port = server.bind();
 

@@ -1,6 +1,7 @@
 #include "em/serve/service.hpp"
 
 #include "em/core/error.hpp"
+#include "em/core/plural.hpp"
 #include "em/io/image.hpp"
 #include "em/io/request.hpp"
 
@@ -13,22 +14,43 @@ Reply error_reply(int status, const std::string& message) {
 }
 
 InferenceService::InferenceService(std::unique_ptr<infer::Predictor> predictor, std::string model_dir,
-                                   BatcherOptions batching)
+                                   BatcherOptions batching, MemoryLimits memory)
     : predictor_(std::move(predictor)),
       model_dir_(std::move(model_dir)),
+      memory_(memory),
+      budget_(memory.in_flight_mb << 20),
       batcher_([p = predictor_.get()](const std::vector<infer::Prepared>& batch) { return p->predict(batch); },
                batching) {}
 
 InferenceService::~InferenceService() { stop(); }
 
-std::vector<infer::Prepared> InferenceService::prepare(const std::string& body) const {
-  return predictor_->prepare_bytes(io::decode_request(body));  // decoded and named as em-predict does
-}
+namespace {
+std::string mib(int64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20)); }
+}  // namespace
 
 Reply InferenceService::infer(const std::string& body) {
+  std::vector<std::string> images;
+  int64_t need = 0;
+  try {
+    images = io::decode_request(body);
+    need = request_memory_bytes(*predictor_, images);
+  } catch (const Error& e) {
+    return error_reply(400, e.what());
+  }
+  if (need > memory_.request_mb << 20)
+    return error_reply(413, fmt::format("request: {} would take about {} decoded and prepared: over the limit of "
+                                        "{} MiB per request (--max_request_mb); send fewer or smaller images",
+                                        count_of(static_cast<int64_t>(images.size()), "image"), mib(need),
+                                        memory_.request_mb));
+  // Held until the answer: the prepared images live in the batcher's queue until their forward pass.
+  const MemoryBudget::Reservation reservation = budget_.reserve(need, std::chrono::milliseconds(memory_.wait_ms));
+  if (!reservation)
+    return error_reply(503, fmt::format("server busy: the requests in flight hold {} of the {} MiB for images "
+                                        "(--max_memory_in_flight_mb) and this one needs {}; retry later",
+                                        mib(budget_.in_use()), memory_.in_flight_mb, mib(need)));
   std::vector<infer::Prepared> prepared;
   try {
-    prepared = prepare(body);
+    prepared = predictor_->prepare_bytes(std::move(images));  // decoded and named as em-predict does
   } catch (const Error& e) {
     return error_reply(400, e.what());
   } catch (const std::exception& e) {

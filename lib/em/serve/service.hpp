@@ -6,6 +6,7 @@
 
 #include "em/infer/predictor.hpp"
 #include "em/serve/batcher.hpp"
+#include "em/serve/memory_budget.hpp"
 
 namespace em::serve {
 
@@ -19,14 +20,17 @@ Reply error_reply(int status, const std::string& message);  // {"error": message
 // The endpoints' logic, independent of HTTP (the HTTP server calls it; unit tests call it directly).
 class InferenceService {
  public:
-  InferenceService(std::unique_ptr<infer::Predictor> predictor, std::string model_dir, BatcherOptions batching);
+  InferenceService(std::unique_ptr<infer::Predictor> predictor, std::string model_dir, BatcherOptions batching,
+                   MemoryLimits memory = {});
   ~InferenceService();
   InferenceService(const InferenceService&) = delete;
   InferenceService& operator=(const InferenceService&) = delete;
 
   // POST /inference. Thread-safe: decodes and prepares on the calling thread, predicts through the batcher.
   // 200 with em-predict's bytes; 400 for a malformed request or an undecodable image (the message names the
-  // JSON path); 500 if the model fails; 503 once stopping.
+  // JSON path); 413 when its images need more memory than memory.request_mb; 500 if the model fails; 503 once
+  // stopping, or when the process budget (memory.in_flight_mb) has no room for it within memory.wait_ms.
+  // The memory is estimated from the image headers and reserved before anything is decoded.
   Reply infer(const std::string& body);
   // GET /health: {"status": "ok", "model": DIR, "algo": ..., "stats": {requests, images, batches, busy_seconds}}.
   Reply health() const;
@@ -35,11 +39,10 @@ class InferenceService {
   void stop();
 
  private:
-  // The request's images, decoded and preprocessed (as em-predict does); throws em::Error naming the JSON path.
-  std::vector<infer::Prepared> prepare(const std::string& body) const;
-
   std::unique_ptr<infer::Predictor> predictor_;
   std::string model_dir_;
+  MemoryLimits memory_;
+  MemoryBudget budget_;
   Batcher batcher_;
 };
 

@@ -5,6 +5,10 @@
 #include "em/io/request.hpp"
 #include "em/serve/service.hpp"
 
+#include <atomic>
+#include <future>
+#include <thread>
+
 using em::infer::Prepared;
 using em::io::Json;
 using em::serve::BatcherOptions;
@@ -20,6 +24,7 @@ class MeanPredictor : public em::infer::Predictor {
     return {torch::full({1}, static_cast<float>(sum / static_cast<double>(image.pixels.size()))), image.width,
             image.height};
   }
+  int64_t input_pixels(int width, int height) const override { return int64_t{width} * height; }
   std::vector<Json> predict(const std::vector<Prepared>& batch) const override {
     std::vector<Json> out;
     for (const auto& p : batch)
@@ -69,6 +74,7 @@ TEST_CASE("the inference service answers 503 once stopped and 500 when the model
     Prepared prepare(const em::io::Image& image) const override {
       return {torch::zeros({1}), image.width, image.height};
     }
+    int64_t input_pixels(int, int) const override { return 1; }
     std::vector<Json> predict(const std::vector<Prepared>&) const override { em::fail("out of memory"); }
   };
   const std::string request = em::io::encode_request({png_of(2, 2, 1)});
@@ -81,4 +87,70 @@ TEST_CASE("the inference service answers 503 once stopped and 500 when the model
   service.stop();
   CHECK(service.infer(request).status == 503);
   CHECK(service.infer("{").status == 400);  // a malformed request is still the client's error
+}
+
+TEST_CASE("the memory budget waits for room and gives up after its wait", "[serve]") {
+  em::serve::MemoryBudget budget(100);
+  using ms = std::chrono::milliseconds;
+  auto a = budget.reserve(60, ms(0));
+  REQUIRE(a);
+  CHECK_FALSE(budget.reserve(60, ms(20)));   // no room within the wait
+  CHECK_FALSE(budget.reserve(101, ms(0)));   // never fits
+  CHECK(budget.in_use() == 60);
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(ms(50));
+    a.release();
+  });
+  auto b = budget.reserve(60, ms(5000));     // woken by the release
+  releaser.join();
+  CHECK(b);
+  CHECK(budget.in_use() == 60);
+  b = {};
+  CHECK(budget.in_use() == 0);
+}
+
+TEST_CASE("a request over the memory limit is 413 before any image is decoded; one without room waits, then 503",
+          "[serve]") {
+  // MeanPredictor that counts prepare() calls and holds predict() until the gate opens.
+  struct GatedPredictor : MeanPredictor {
+    std::atomic<int>* prepared;
+    std::shared_future<void> gate;
+    Prepared prepare(const em::io::Image& image) const override {
+      ++*prepared;
+      return MeanPredictor::prepare(image);
+    }
+    std::vector<Json> predict(const std::vector<Prepared>& batch) const override {
+      gate.wait();
+      return MeanPredictor::predict(batch);
+    }
+  };
+  std::atomic<int> prepared{0};
+  std::promise<void> open;
+  auto predictor = std::make_unique<GatedPredictor>();
+  predictor->prepared = &prepared;
+  predictor->gate = open.get_future().share();
+  // 120x120: 36 bytes per model-input pixel + 8 per decoded pixel of the largest = 633,600 bytes: one fits in
+  // 1 MiB, two (1,152,000 bytes) do not.
+  em::serve::MemoryLimits limits;
+  limits.request_mb = 1;
+  limits.in_flight_mb = 1;
+  limits.wait_ms = 100;
+  em::serve::InferenceService service(std::move(predictor), "model-dir", BatcherOptions{16, 1}, limits);
+  const std::string one = em::io::encode_request({png_of(120, 120, 7)});
+  const std::string two = em::io::encode_request({png_of(120, 120, 7), png_of(120, 120, 9)});
+
+  auto too_large = service.infer(two);
+  CHECK(too_large.status == 413);
+  CHECK_THAT(too_large.body, Catch::Contains("2 images") && Catch::Contains("--max_request_mb"));
+  CHECK(prepared == 0);
+
+  auto first = std::async(std::launch::async, [&] { return service.infer(one); });
+  while (prepared < 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto busy = service.infer(one);  // the first holds the whole budget until its forward pass
+  CHECK(busy.status == 503);
+  CHECK_THAT(busy.body, Catch::Contains("--max_memory_in_flight_mb"));
+  CHECK(prepared == 1);
+  open.set_value();
+  CHECK(first.get().status == 200);
+  CHECK(service.infer(one).status == 200);  // the reservation was given back with the answer
 }
