@@ -17,7 +17,7 @@ jq -e '.valid and .summary.splits.train.boxes == 40 and .summary.splits.train.cr
 bad=$T/broken
 for split in train validation; do
   mkdir -p "$bad/$split"
-  ln -s "$data/train/000000142238.jpg" "$data/train/000000439180.jpg" "$bad/$split/"
+  cp "$data/train/000000142238.jpg" "$data/train/000000439180.jpg" "$bad/$split/"  # links out of the split are refused
   cp "$data/$split/_annotations.coco.json" "$bad/$split/"
 done
 jq '.annotations[3].category_id = 99 | .annotations[5].bbox = [10, 10, 0, 5] | .annotations[7].id = 1

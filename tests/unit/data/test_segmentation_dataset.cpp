@@ -157,7 +157,7 @@ TEST_CASE("em-validate lists every segmentation problem with its file and entry"
   CHECK(has_problem(report, "train/images/gone.png", "no such file (listed as \"image\" by entry 6 of train.json)"));
   CHECK(has_problem(report, "train/train.json", "entry 7: missing field \"seg_map\""));
   CHECK(has_problem(report, "train/train.json", "entry 8: expected an object"));
-  CHECK(has_problem(report, "train/train.json", "entry 9: field \"image\": \"/etc/passwd\" must be a path inside"));
+  CHECK(has_problem(report, "train/train.json", "entry 9: field \"image\": \"/etc/passwd\" is an absolute path"));
   CHECK(has_problem(report, "train/train.json", "entry 10: field \"seg_map\""));
   CHECK(has_problem(report, "train/images/cut.png", "not an image (truncated PNG)"));
   CHECK(has_problem(report, "validation/validation.json", "invalid JSON: parse error at line 4"));

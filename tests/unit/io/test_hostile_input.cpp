@@ -118,7 +118,7 @@ TEST_CASE("is_valid_utf8 takes UTF-8 and nothing else", "[io][file][hostile]") {
   CHECK_FALSE(em::io::is_valid_utf8("\xf4\x90\x80\x80"));                 // past U+10FFFF
 }
 
-TEST_CASE("--max_image_pixels refuses an image from its header, before decoding", "[io][image][hostile]") {
+TEST_CASE("the max_image_pixels limit refuses an image from its header, before decoding", "[io][image][hostile]") {
   em::io::Image img;
   img.width = 20, img.height = 10, img.channels = 3;
   img.pixels.assign(img.size(), 7);

@@ -168,7 +168,7 @@ TEST_CASE("safetensors reader rejects malformed files with a message naming the 
   CHECK_THAT(error_of(raw_file(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
                                R"("a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})",
                                2)),
-             Contains("names \"a\" twice"));
+             Contains("key \"a\" appears twice"));
 
   // Through a path, the message starts with that path.
   em::test::TempDir dir;

@@ -52,7 +52,7 @@ TEST_CASE("a killed run's hidden leftovers are removed when the folder is claime
   CHECK(fs::exists(out / "notes.txt"));
 }
 
-TEST_CASE("--overwrite_output_dir removes emkit's entries only, and stops before removing a user's file in them",
+TEST_CASE("overwrite_output_dir removes emkit's entries only, and stops before removing a user's file in them",
           "[train][run_directory][hostile]") {
   em::test::TempDir tmp;
   const fs::path out = tmp / "run";
