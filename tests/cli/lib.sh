@@ -57,3 +57,21 @@ train_tiny_classifier() {
   fi
   model=$T/run/model
 }
+
+# start_server NAME ARGS...: em-serve of $model on a free port; sets pid, port, url; its stderr goes to $T/NAME.err
+# (also $log).
+start_server() {
+  local name=$1; shift
+  log=$T/$name.err
+  "$EM_BIN/em-serve" --model "$model" --port 0 --threads 1 "$@" 2>"$log" &
+  pid=$! port=
+  for _ in $(seq 1 600); do
+    # The log may not exist yet (the background job has not run): not an error under set -e.
+    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$log" 2>/dev/null || true)
+    [[ -n $port ]] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  [[ -n $port ]] || { fail "em-serve did not start: $(tail -3 "$log")"; finish; }
+  url=http://127.0.0.1:$port
+}

@@ -14,22 +14,6 @@ mapfile -t imgs < <(find "$data/validation" -name '*.png' | sort | head -n 2)
 "$EM_BIN/em-predict" --model "$model" --threads 1 <"$T/one.json" >"$T/one.expected"
 "$EM_BIN/em-predict" --model "$model" --threads 1 <"$T/two.json" >"$T/two.expected"
 
-# start_server NAME ARGS...: em-serve on a free port; sets pid, url; its stderr goes to $T/NAME.err.
-start_server() {
-  local name=$1; shift
-  log=$T/$name.err
-  "$EM_BIN/em-serve" --model "$model" --port 0 --threads 1 "$@" 2>"$log" &
-  pid=$! port=
-  for _ in $(seq 1 600); do
-    # The log may not exist yet (the background job has not run): not an error under set -e.
-    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$log" 2>/dev/null || true)
-    [[ -n $port ]] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  [[ -n $port ]] || { fail "em-serve did not start: $(tail -3 "$log")"; finish; }
-  url=http://127.0.0.1:$port
-}
 # post FILE [curl args]: POST a body file to /inference; the body lands in $T/body, the status in $status.
 post() {
   local file=$1; shift

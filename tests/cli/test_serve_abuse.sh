@@ -18,21 +18,6 @@ train_tiny_classifier 20 10
 mapfile -t imgs < <(find "$data/validation" -name '*.png' | sort | head -n 1)
 "$EM_BIN/em-b64" "${imgs[0]}" >"$T/one.json"
 
-# start_server NAME ARGS...: em-serve on a free port; sets pid, port, url; its stderr goes to $T/NAME.err.
-start_server() {
-  local name=$1; shift
-  log=$T/$name.err
-  "$EM_BIN/em-serve" --model "$model" --port 0 --threads 1 "$@" 2>"$log" &
-  pid=$! port=
-  for _ in $(seq 1 600); do
-    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$log" 2>/dev/null || true)
-    [[ -n $port ]] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  [[ -n $port ]] || { fail "em-serve did not start: $(tail -3 "$log")"; finish; }
-  url=http://127.0.0.1:$port
-}
 # health_ms: GET /health's status and milliseconds ("200 12"), at most 5 s.
 health_ms() { curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total}' "$url/health" |
   awk '{printf "%s %d\n", $1, $2 * 1000}'; }
