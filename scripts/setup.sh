@@ -7,7 +7,7 @@ set -euo pipefail
 BUILD_PKGS=(build-essential cmake ninja-build ccache libtorch-dev libstb-dev libcli11-dev libsimdjson-dev libfmt-dev
             nlohmann-json3-dev catch2 libcpp-httplib-dev libgloo-dev libopenblas0-pthread jq)
 # Data for the quick start, and the Python references that produce golden values and baselines.
-EXTRA_PKGS=(dataset-fashion-mnist python3 python3-numpy python3-torch python3-torchvision python3-sklearn python3-pil curl time)
+EXTRA_PKGS=(dataset-fashion-mnist python3 python3-numpy python3-torch python3-torchvision python3-sklearn python3-pil python3-prometheus-client curl time)
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" != "--build-only" ]]; then want+=("${EXTRA_PKGS[@]}"); fi

@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
 """Load test of em-serve on loopback: N concurrent clients for a bounded time against a ResNet-50 at 224x224.
 
-    python3 scripts/bench/bench_serve.py --bin build/bin [--clients 8] [--seconds 20] [--model DIR]
+    python3 scripts/bench/bench_serve.py --bin build/bin [--clients 8] [--seconds 20] [--model DIR] [--overload]
 
 Prints requests/s, images/s, p50/p99 latency and errors, next to the model-bound ceiling measured in the same run:
 the forward throughput (predict() as the batcher runs it, on copies of the request's image) at the best batch size,
 from `em-serve --measure_ceiling`. A scan over batch sizes 1, 2, 4 ... picks the best size; then the load is applied
 in --rounds phases, each bracketed by a measurement of the ceiling at that size, so that a machine whose speed drifts
 (other work on it) is compared with itself: ratio = images/s served / mean of the ceiling measurements.
+
+--overload adds a phase after those: a second em-serve with a small --max_queue_images (--overload_queue_images)
+driven by --overload_clients closed-loop clients. It reports the accepted requests (requests/s, p50/p99 latency, next
+to the normal phases'), the shed ones (503 with Retry-After: how many, and how fast they were answered), every other
+failure as an error, and the server's RSS sampled every 0.2 s from /proc/PID/status: a server that sheds load stays
+fast for what it accepts and bounded in memory. By default a client told 503 waits its Retry-After before the next
+request, as well-behaved clients do; --overload_ignore_retry_after makes them retry at once.
 
 Without --model, a ResNet-50 (the seed's default classification model) with 224x224 inputs is made once under
 --work by one short em-train run on a generated two-class dataset (random weights are as slow as trained ones).
@@ -80,9 +87,10 @@ def measure_ceiling(args, model, image_path, batch_sizes, seconds):
     return json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE).stdout)
 
 
-def start_server(args, model):
+def start_server(args, model, extra=()):
     cmd = [os.path.join(args.bin, "em-serve"), "--model", model, "--port", "0",
-           "--batch_size", str(args.max_batch_size), "--max_batch_delay_ms", str(args.max_batch_delay_ms), "-q"]
+           "--batch_size", str(args.max_batch_size), "--max_batch_delay_ms", str(args.max_batch_delay_ms), "-q",
+           *extra]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     if args.bf16:
@@ -93,12 +101,44 @@ def start_server(args, model):
         if m:
             # Keep draining stderr so the server never blocks on a full pipe.
             threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
-            return proc, int(m.group(1))
+            port = int(m.group(1))
+            wait_ready(proc, port)
+            return proc, port
     raise SystemExit(f"em-serve did not start (exit {proc.wait()})")
 
 
-def client(port, body, deadline, out):
-    latencies, errors, conn = [], 0, None
+def wait_ready(proc, port, timeout=600):
+    """em-serve may listen before its model is loaded: /health answers 503 until it is ready, then 200."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"em-serve exited ({proc.returncode}) before it was ready")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/health")
+            resp = conn.getresponse()
+            resp.read()
+            conn.close()
+            if resp.status == 200:
+                return
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"em-serve was not ready within {timeout} s")
+
+
+def retry_after_seconds(value):
+    """Retry-After in seconds (delta-seconds form; an HTTP date or garbage counts as 1 s)."""
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return 1.0
+
+
+def client(port, body, deadline, out, honor_retry_after=False):
+    """Posts `body` back to back until `deadline`. A 503 with Retry-After is shed load (its latency kept apart, and
+    with honor_retry_after the client waits that long before its next request); any other failure is an error."""
+    latencies, shed, errors, conn = [], [], 0, None
     while time.perf_counter() < deadline:
         try:
             if conn is None:
@@ -108,17 +148,22 @@ def client(port, body, deadline, out):
             resp = conn.getresponse()
             data = resp.read()
             t1 = time.perf_counter()
+            retry_after = resp.getheader("Retry-After")
             if resp.status == 200 and data.startswith(b"["):
                 latencies.append(t1 - t0)
+            elif resp.status == 503 and retry_after is not None:
+                shed.append(t1 - t0)
             else:
                 errors += 1
             if resp.getheader("Connection", "").lower() == "close":
                 conn.close()
                 conn = None
+            if resp.status == 503 and retry_after is not None and honor_retry_after:
+                time.sleep(max(0.0, min(retry_after_seconds(retry_after), deadline - time.perf_counter())))
         except (OSError, http.client.HTTPException):
             errors += 1
             conn = None
-    out.append((latencies, errors))
+    out.append((latencies, errors, shed))
 
 
 def get_json(port, path):
@@ -127,18 +172,89 @@ def get_json(port, path):
     return json.loads(conn.getresponse().read())
 
 
-def load_phase(port, body, clients, seconds):
-    """clients keep-alive connections posting `body` back to back for `seconds`: (latencies, errors, elapsed)."""
+def load_phase(port, body, clients, seconds, honor_retry_after=False):
+    """clients keep-alive connections posting `body` back to back for `seconds`:
+    (latencies of the 200s, errors, latencies of the 503s with Retry-After, elapsed)."""
     results, threads = [], []
     start = time.perf_counter()
     for _ in range(clients):
-        t = threading.Thread(target=client, args=(port, body, start + seconds, results))
+        t = threading.Thread(target=client, args=(port, body, start + seconds, results, honor_retry_after))
         t.start()
         threads.append(t)
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - start
-    return [x for lat, _ in results for x in lat], sum(e for _, e in results), elapsed
+    return ([x for lat, _, _ in results for x in lat], sum(e for _, e, _ in results),
+            [x for _, _, sh in results for x in sh], elapsed)
+
+
+def percentiles_ms(latencies):
+    """(p50, p99) in ms, NaN when fewer than two values."""
+    if len(latencies) < 2:
+        return float("nan"), float("nan")
+    q = statistics.quantiles(sorted(latencies), n=100)
+    return round(q[49] * 1000, 1), round(q[98] * 1000, 1)
+
+
+def rss_mib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def sample_rss(pid, stop, out, period=0.2):
+    """Appends the server's RSS (MiB) every `period` s until `stop` is set."""
+    while not stop.is_set():
+        value = rss_mib(pid)
+        if value is not None:
+            out.append(value)
+        stop.wait(period)
+
+
+def overload_phase(args, model, body):
+    """A second em-serve with --max_queue_images args.overload_queue_images under args.overload_clients clients."""
+    proc, port = start_server(args, model, ["--max_queue_images", str(args.overload_queue_images)])
+    rss, stop = [], threading.Event()
+    try:
+        for _ in range(3):  # warm-up, as for the normal phases
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+            conn.request("POST", "/inference", body)
+            conn.getresponse().read()
+        rss_before = rss_mib(proc.pid)
+        stats0 = get_json(port, "/health")["stats"]
+        sampler = threading.Thread(target=sample_rss, args=(proc.pid, stop, rss), daemon=True)
+        sampler.start()
+        accepted, errors, shed, elapsed = load_phase(port, body, args.overload_clients, args.overload_seconds,
+                                                     honor_retry_after=not args.overload_ignore_retry_after)
+        stop.set()
+        sampler.join()
+        stats1 = get_json(port, "/health")["stats"]
+    finally:
+        stop.set()
+        proc.send_signal(signal.SIGTERM)
+        server_exit = proc.wait(timeout=120)
+    batches = stats1["batches"] - stats0["batches"]
+    p50, p99 = percentiles_ms(accepted)
+    shed_p50, shed_p99 = percentiles_ms(shed)
+    return {
+        "clients": args.overload_clients, "max_queue_images": args.overload_queue_images,
+        "seconds": round(elapsed, 2), "clients_wait_retry_after": not args.overload_ignore_retry_after,
+        "accepted": len(accepted), "accepted_per_second": round(len(accepted) / elapsed, 3),
+        "images_per_second": round(len(accepted) * args.images_per_request / elapsed, 3),
+        "latency_ms_p50": p50, "latency_ms_p99": p99,
+        "shed": len(shed), "shed_per_second": round(len(shed) / elapsed, 3),
+        "shed_latency_ms_p50": shed_p50, "shed_latency_ms_p99": shed_p99,
+        "errors": errors,
+        "mean_batch_size": round((stats1["images"] - stats0["images"]) / batches, 2) if batches else None,
+        "rss_mib_before": round(rss_before, 1) if rss_before is not None else None,
+        "rss_mib_min": round(min(rss), 1) if rss else None, "rss_mib_max": round(max(rss), 1) if rss else None,
+        "rss_samples": len(rss), "server_exit": server_exit,
+    }
 
 
 def main():
@@ -158,6 +274,14 @@ def main():
     ap.add_argument("--ceiling_seconds", type=float, default=8, help="each ceiling measurement at the best size")
     ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    ap.add_argument("--overload", action="store_true",
+                    help="after the normal phases, an overload phase against a small --max_queue_images")
+    ap.add_argument("--overload_clients", type=int, default=64, help="--overload: concurrent clients")
+    ap.add_argument("--overload_queue_images", type=int, default=16,
+                    help="--overload: the server's --max_queue_images")
+    ap.add_argument("--overload_seconds", type=float, default=20, help="--overload: length of the phase")
+    ap.add_argument("--overload_ignore_retry_after", action="store_true",
+                    help="--overload: clients retry a 503 at once instead of waiting its Retry-After")
     args = ap.parse_args()
 
     os.makedirs(args.work, exist_ok=True)
@@ -181,7 +305,8 @@ def main():
             conn.getresponse().read()
         stats0 = get_json(port, "/health")["stats"]
         for r in range(args.rounds):
-            lat, err, sec = load_phase(port, body, args.clients, args.seconds / args.rounds)
+            lat, err, shed, sec = load_phase(port, body, args.clients, args.seconds / args.rounds)
+            err += len(shed)  # here every answer but a 200 is an error, a 503 too
             ceilings.append(measure_ceiling(args, model, image_path, [best], args.ceiling_seconds)["best"]
                             ["images_per_second"])
             served = len(lat) * args.images_per_request / sec
@@ -215,6 +340,8 @@ def main():
         "ceiling_images_per_second": round(ceiling, 3), "ratio": round(images_per_s / ceiling, 3),
         "phases": phases, "server_exit": server_exit,
     }
+    if args.overload:
+        figures["overload"] = overload_phase(args, model, body)
     if args.json:
         print(json.dumps(figures))
         return
@@ -230,6 +357,21 @@ def main():
     print(f"  phases          {phases}")
     print(f"  ratio           {figures['ratio'] * 100:.1f}% of the ceiling (target >= 90%)")
     print(f"  server exit     {server_exit} after SIGTERM")
+    if args.overload:
+        o = figures["overload"]
+        print(f"overload: {o['clients']} clients, {o['seconds']:.1f} s against --max_queue_images "
+              f"{o['max_queue_images']} (after a 503 the clients "
+              f"{'wait its Retry-After' if o['clients_wait_retry_after'] else 'retry at once'})")
+        print(f"  accepted        {o['accepted_per_second']:.3f} requests/s ({o['accepted']}; normal phases "
+              f"{figures['requests_per_second']:.3f}), mean batch {o['mean_batch_size']}")
+        print(f"  latency         p50 {o['latency_ms_p50']:.1f} ms, p99 {o['latency_ms_p99']:.1f} ms "
+              f"(normal phases p50 {figures['latency_ms_p50']:.1f} ms, p99 {figures['latency_ms_p99']:.1f} ms)")
+        print(f"  shed (503)      {o['shed']} ({o['shed_per_second']:.1f}/s), answered in p50 "
+              f"{o['shed_latency_ms_p50']:.1f} ms, p99 {o['shed_latency_ms_p99']:.1f} ms")
+        print(f"  errors          {o['errors']} (anything but a 200 or a 503 with Retry-After)")
+        print(f"  server RSS      min {o['rss_mib_min']} MiB, max {o['rss_mib_max']} MiB over {o['rss_samples']} "
+              f"samples (before the load {o['rss_mib_before']} MiB)")
+        print(f"  server exit     {o['server_exit']} after SIGTERM")
 
 
 if __name__ == "__main__":

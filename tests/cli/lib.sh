@@ -2,7 +2,7 @@
 set -euo pipefail
 : "${EM_BIN:?run through ctest}" "${EM_SOURCE:?}" "${EM_TMP:=/tmp/em-cli-tests}"
 T=$(mktemp -d "${TMPDIR:-/tmp}/em-cli.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+trap '[[ -n ${EM_KEEP_TMP:-} ]] || rm -rf "$T"' EXIT
 failures=0
 
 skip() { echo "SKIPPED: $*"; exit 77; }

@@ -128,6 +128,24 @@ if command -v curl >/dev/null; then
       fail "em-serve: $(head -c 300 "$T/served.json") vs $(head -c 300 "$T/pred.json")"
     curl -s "http://127.0.0.1:$port/health" | jq -e '.algo == "detection"' >/dev/null && pass "/health: algo detection" ||
       fail "/health: $(curl -s "http://127.0.0.1:$port/health")"
+    # Per-request thresholds, in one request each and in one shared forward pass: 0 keeps every query, 1 none,
+    # as em-predict's --threshold does.
+    jq -c '. + {parameters: {threshold: 0}}' "$T/req.json" >"$T/t0.json"
+    jq -c '. + {parameters: {threshold: 1}}' "$T/req.json" >"$T/t1.json"
+    curl -s --data-binary @"$T/t0.json" "http://127.0.0.1:$port/inference" >"$T/t0.out" &
+    cpid=$!
+    curl -s --data-binary @"$T/t1.json" "http://127.0.0.1:$port/inference" >"$T/t1.out"
+    wait $cpid
+    jq -e 'length == 48' "$T/t0.out" >/dev/null && [[ $(cat "$T/t1.out") == "[]" ]] &&
+      pass "em-serve: parameters.threshold 0 gives all 48 queries, 1 none" ||
+      fail "parameters.threshold: $(head -c 200 "$T/t0.out") / $(head -c 200 "$T/t1.out")"
+    # Alone (a forward pass of one image, as em-predict's): the same bytes.
+    curl -s --data-binary @"$T/t0.json" "http://127.0.0.1:$port/inference" >"$T/t0.alone"
+    "$EM_BIN/em-predict" --model "$run/model" --threads 1 <"$T/t0.json" | cmp -s - "$T/t0.alone" &&
+      pass "em-predict: the same bytes for parameters.threshold 0" || fail "em-predict with parameters.threshold 0 differs"
+    jq -c '. + {parameters: {top_k: 3}}' "$T/req.json" >"$T/k.json"
+    [[ $(curl -s -o /dev/null -w '%{http_code}' --data-binary @"$T/k.json" "http://127.0.0.1:$port/inference") == 400 ]] &&
+      pass "em-serve: top_k on a detection model is 400" || fail "top_k on a detection model was not refused"
     kill -TERM "$spid"; wait "$spid" || true
   else
     fail "em-serve did not start: $(tail -3 "$log")"

@@ -37,6 +37,10 @@ void bind_batch_size_flag(CLI::App& app, int64_t& batch_size, const std::string&
 
 void bind_predict_flags(CLI::App& app, std::string& model_dir, infer::PredictOptions& options) {
   bind_model_flag(app, model_dir);
+  bind_predict_options(app, options);
+}
+
+void bind_predict_options(CLI::App& app, infer::PredictOptions& options) {
   app.add_option("--top_k", options.top_k, "Classification: labels per image, best first (0 = all)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

@@ -22,5 +22,7 @@ void bind_device_flag(CLI::App& app, std::string& device);
 void bind_batch_size_flag(CLI::App& app, int64_t& batch_size, const std::string& old_name = "");
 // --model, --top_k, --threshold, --bf16 and --device: what em-predict and em-serve share.
 void bind_predict_flags(CLI::App& app, std::string& model_dir, infer::PredictOptions& options);
+// The same without --model (em-serve takes several).
+void bind_predict_options(CLI::App& app, infer::PredictOptions& options);
 
 }  // namespace em::cli

@@ -40,17 +40,21 @@ int main(int argc, char** argv) {
       [&] {
         // Read the input first: a bad request fails fast, before the model loads.
         std::vector<std::string> payloads;
+        em::io::RequestParameters parameters;  // the request's "parameters" win over --top_k / --threshold
         if (images.empty()) {
-          payloads = em::io::decode_request(em::io::read_file(input));
+          em::io::Request request = em::io::parse_request(em::io::read_file(input));
+          payloads = std::move(request.images);
+          parameters = request.parameters;
         } else {
           for (const auto& path : images) payloads.push_back(em::io::read_file(path));
         }
         std::vector<std::string> label_map_names;
         if (!output_dir.empty()) label_map_names = em::infer::label_map_file_names(images, payloads.size(), output_dir);
         auto predictor = em::infer::Predictor::load(model_dir, options);
+        predictor->check_parameters(parameters);
         std::vector<em::io::Json> results;
         if (output_dir.empty()) {
-          results = predictor->predict_bytes(payloads, batch_size);
+          results = predictor->predict_bytes(payloads, batch_size, parameters);
         } else {
           results = predictor->predict_bytes_to_folder(payloads, label_map_names, output_dir, batch_size);
         }

@@ -6,21 +6,27 @@
 #include "em/serve/serve.hpp"
 
 int main(int argc, char** argv) {
-  std::string model_dir, ceiling_image;
+  std::vector<std::string> model_args;
+  std::string ceiling_image;
   double ceiling_seconds = 3;
   std::vector<int64_t> ceiling_batch_sizes;
   em::infer::PredictOptions predict;
   em::serve::ServeOptions options;
   em::cli::ToolInfo info{
       "em-serve",
-      "Serve a trained model over HTTP: POST /inference takes the request JSON ({\"instances\": [{\"data\": "
-      "BASE64}]}) and answers the response JSON, byte for byte what em-predict prints; GET /health says the model "
-      "is loaded. Concurrent requests are batched together (up to --batch_size images, waiting at most "
-      "--max_batch_delay_ms). Errors are JSON {\"error\": ...}: 400 malformed request, 404, 405, 408 head too slow, "
-      "413 body over --max_body_bytes or images over --max_request_mb, 431 head over --max_header_bytes, 503 busy. "
-      "One access-log line per request on stderr. SIGINT/SIGTERM: finish the requests in flight, exit 0; a second "
-      "signal kills at once.",
-      "em-serve --model RUN/model [--host 127.0.0.1] [--port 8080] [--batch_size 16] [--max_batch_delay_ms 5] "
+      "Serve trained models over HTTP: POST /inference takes the request JSON ({\"instances\": [{\"data\": "
+      "BASE64}], \"parameters\": {...}}) and answers the response JSON, byte for byte what em-predict prints; "
+      "KServe V1 (POST /v1/models/NAME:predict, GET /v1/models/NAME) and Open Inference Protocol V2 health and "
+      "metadata (GET /v2/health/live, /v2/health/ready, /v2/models/NAME[/ready]) beside it; GET /metrics in "
+      "Prometheus' text format; GET /health. The port answers liveness at once; the models load and run one "
+      "warm-up pass, then 'listening on http://HOST:PORT' is logged and they answer. Concurrent requests are "
+      "batched per model (up to --batch_size images, waiting at most --max_batch_delay_ms). Errors are JSON "
+      "{\"error\": ...}: 400 malformed request or parameter, 404, 405, 408 head too slow, 413 body over "
+      "--max_body_bytes or images over --max_request_mb, 431 head over --max_header_bytes, 503 busy/loading (with "
+      "Retry-After), 504 past --request_timeout_ms. X-Request-Id is echoed. One access-log line per request on "
+      "stderr. SIGINT/SIGTERM: finish the requests in flight, exit 0; a second signal kills at once.",
+      "em-serve --model [NAME=]RUN/model [--model NAME=DIR ...] [--host 127.0.0.1] [--port 8080] [--batch_size 16] "
+      "[--max_batch_delay_ms 5] [--max_queue_images 256] [--request_timeout_ms 0] [--log_format text|json] "
       "[--device auto|cpu|cuda[:N]]",
       "em-serve --model run/model --port 8080 & em-b64 cat.png | curl -s --data-binary @- "
       "http://127.0.0.1:8080/inference",
@@ -28,7 +34,13 @@ int main(int argc, char** argv) {
   return em::cli::run_torch_main(
       argc, argv, info,
       [&](CLI::App& app) {
-        em::cli::bind_predict_flags(app, model_dir, predict);
+        app.add_option("--model", model_args,
+                       "Model folder (a run's model/ or checkpoint-N/), as DIR (named after the folder) or NAME=DIR; "
+                       "repeat for several models in one server (the first answers POST /inference)")
+            ->required()
+            ->expected(1)
+            ->take_all();
+        em::cli::bind_predict_options(app, predict);
         app.add_option("--host", options.host, "Address to listen on (0.0.0.0 = every interface)")
             ->capture_default_str();
         app.add_option("--port", options.port, "Port (0 = any free port; the chosen one is logged)")
@@ -62,6 +74,18 @@ int main(int argc, char** argv) {
         app.add_option("--keep_alive_max_requests", options.keep_alive_max_requests,
                        "Requests on one connection; the last one's answer closes it")
             ->capture_default_str();
+        app.add_option("--max_queue_images", options.batching.max_queue_images,
+                       "Images waiting for each model's forward pass at most; a request past it is answered 503 with "
+                       "Retry-After at once (0 = no bound; a request always enters an empty queue)")
+            ->capture_default_str();
+        app.add_option("--request_timeout_ms", options.request_timeout_ms,
+                       "Deadline of a prediction from its request's head: past it 504, and a request still queued "
+                       "leaves the queue (0 = none)")
+            ->capture_default_str();
+        app.add_option("--log_format", options.log_format,
+                       "Access log and messages on stderr: text lines, or json (one object per line)")
+            ->check(CLI::IsMember({"text", "json"}))
+            ->capture_default_str();
         app.add_option("--max_request_mb", options.memory.request_mb,
                        "MiB one request's decoded images and model inputs may take (from image headers); more: 413")
             ->capture_default_str();
@@ -84,8 +108,10 @@ int main(int argc, char** argv) {
       },
       [&] {
         options.validate();
+        const auto models = em::serve::parse_model_specs(model_args);
         if (!ceiling_image.empty()) {
-          auto predictor = em::infer::Predictor::load(model_dir, predict);
+          if (models.size() != 1) em::usage_fail("--measure_ceiling: give one --model, not {}", models.size());
+          auto predictor = em::infer::Predictor::load(models[0].dir, predict);
           if (ceiling_batch_sizes.empty())
             ceiling_batch_sizes = em::serve::doubling_batch_sizes(options.batching.max_batch_size);
           auto result = em::serve::measure_ceiling(*predictor, em::io::read_image(ceiling_image, 3),
@@ -93,7 +119,7 @@ int main(int argc, char** argv) {
           em::io::write_stdout(em::io::dump_json(result) + "\n");
           return em::ExitCode::ok;
         }
-        em::serve::serve(model_dir, predict, options);
+        em::serve::serve(models, predict, options);
         return em::ExitCode::ok;
       });
 }

@@ -15,7 +15,17 @@ void set_level(Level level);         // --quiet sets warning, --verbose debug
 Level level();
 bool stderr_is_terminal();
 
+// --log_format json (em-serve): every line is a JSON object {"time", "level", "program", "message"} instead of
+// "PROGRAM: [level: ]message".
+enum class Format { text, json };
+void set_format(Format format);
+Format format();
+// Now, in UTC, as ISO 8601 with milliseconds: "2026-12-07T21:30:00.123Z" (json lines' "time").
+std::string utc_timestamp();
+
 void write(Level level, const std::string& message);
+// A whole line as given (a JSON object the caller made), under the same lock as write().
+void write_line(const std::string& line);
 
 template <typename... Args>
 void info(fmt::format_string<Args...> f, Args&&... args) {

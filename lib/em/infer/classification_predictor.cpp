@@ -28,13 +28,20 @@ std::vector<io::Json> ClassificationPredictor::predict(const std::vector<Prepare
   torch::Tensor probs = torch::softmax(classifier_.logits(tensor::stack_tensors(inputs), options_.bf16), 1);
   tensor::require_finite(probs, "classification");
   const int64_t num_labels = probs.size(1);
-  const int64_t k = options_.top_k > 0 ? std::min(options_.top_k, num_labels) : num_labels;
-  auto [scores, ids] = probs.topk(k, 1, /*largest=*/true, /*sorted=*/true);
+  // Each image's own top_k (its request's parameter, else --top_k); one topk() for the largest, sorted.
+  auto k_of = [&](const Prepared& p) {
+    const int64_t k = p.parameters.top_k.value_or(options_.top_k);
+    return k > 0 ? std::min(k, num_labels) : num_labels;
+  };
+  int64_t max_k = 1;
+  for (const auto& p : batch) max_k = std::max(max_k, k_of(p));
+  auto [scores, ids] = probs.topk(max_k, 1, /*largest=*/true, /*sorted=*/true);
   auto s = scores.accessor<float, 2>();
   auto id = ids.accessor<int64_t, 2>();
   std::vector<io::Json> out;
   for (int64_t i = 0; i < probs.size(0); ++i) {
     io::Json list = io::Json::array();
+    const int64_t k = k_of(batch[static_cast<size_t>(i)]);
     for (int64_t j = 0; j < k; ++j)
       list.push_back({{"score", s[i][j]}, {"label", classifier_.config.id2label[static_cast<size_t>(id[i][j])]}});
     out.push_back(std::move(list));

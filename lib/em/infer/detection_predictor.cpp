@@ -28,13 +28,19 @@ std::vector<io::Json> DetectionPredictor::predict(const std::vector<Prepared>& b
     images.push_back(p.pixel_values);
     original_sizes.push_back({p.original_height, p.original_width});
   }
+  // Each image's own threshold (its request's parameter, else the model's or --threshold): one post-processing at
+  // the lowest, then each image keeps the scores above its own, compared in float as the post-processing does.
+  double lowest = 1;
+  for (const auto& p : batch) lowest = std::min(lowest, p.parameters.threshold.value_or(threshold_));
   torch::NoGradGuard no_grad;
-  auto detections = detector_.detect(images, original_sizes, threshold_, options_.bf16);
+  auto detections = detector_.detect(images, original_sizes, lowest, options_.bf16);
   std::vector<io::Json> out;
   for (size_t i = 0; i < detections.size(); ++i) {
     const auto& d = detections[i];
-    std::vector<size_t> order(d.scores.size());
-    std::iota(order.begin(), order.end(), size_t{0});
+    const auto own = static_cast<float>(batch[i].parameters.threshold.value_or(threshold_));
+    std::vector<size_t> order;
+    for (size_t k = 0; k < d.scores.size(); ++k)
+      if (d.scores[k] > own) order.push_back(k);
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return d.scores[a] > d.scores[b]; });
     const float w = static_cast<float>(batch[i].original_width), h = static_cast<float>(batch[i].original_height);
     // HF's pipeline: box.int() (truncation) of the post-processed box; we clip to the image first.

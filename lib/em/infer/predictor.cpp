@@ -43,18 +43,30 @@ std::unique_ptr<Predictor> Predictor::load(const std::string& model_dir, const P
   return predictor;
 }
 
-std::vector<Prepared> Predictor::prepare_bytes(std::vector<std::string> images) const {
+void Predictor::check_parameters(const io::RequestParameters& parameters) const {
+  const Algo a = algo();
+  if (parameters.top_k && a != Algo::classification)
+    fail("request: parameters.top_k: only classification models take it (this model is {})", algo_name(a));
+  if (parameters.threshold && a != Algo::detection)
+    fail("request: parameters.threshold: only detection models take it (this model is {})", algo_name(a));
+}
+
+std::vector<Prepared> Predictor::prepare_bytes(std::vector<std::string> images,
+                                               const io::RequestParameters& parameters) const {
+  check_parameters(parameters);
   std::vector<Prepared> prepared;
   prepared.reserve(images.size());
   for (size_t i = 0; i < images.size(); ++i) {
     prepared.push_back(prepare(io::decode_image(images[i], fmt::format("request: instances[{}]", i), 3)));
+    prepared.back().parameters = parameters;
     std::string().swap(images[i]);  // the encoded bytes are not needed once prepared
   }
   return prepared;
 }
 
-std::vector<io::Json> Predictor::predict_bytes(const std::vector<std::string>& images, int64_t max_batch_size) const {
-  const std::vector<Prepared> prepared = prepare_bytes(images);
+std::vector<io::Json> Predictor::predict_bytes(const std::vector<std::string>& images, int64_t max_batch_size,
+                                               const io::RequestParameters& parameters) const {
+  const std::vector<Prepared> prepared = prepare_bytes(images, parameters);
   std::vector<io::Json> out;
   for_each_chunk(prepared.size(), static_cast<size_t>(max_batch_size), [&](size_t begin, size_t end) {
     for (auto& r : predict(std::vector<Prepared>(prepared.begin() + begin, prepared.begin() + end)))

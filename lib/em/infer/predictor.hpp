@@ -10,6 +10,7 @@
 #include "em/core/algo.hpp"
 #include "em/io/image.hpp"
 #include "em/io/json.hpp"
+#include "em/io/request.hpp"
 
 namespace em::infer {
 
@@ -24,6 +25,7 @@ struct PredictOptions {
 struct Prepared {
   torch::Tensor pixel_values;  // [3,H,W]
   int original_width = 0, original_height = 0;
+  io::RequestParameters parameters;  // this image's request's options, applied after the forward pass
 };
 
 class Predictor {
@@ -43,9 +45,14 @@ class Predictor {
   // One response list per image (docs/em-predict.md), for a batch of any size.
   virtual std::vector<io::Json> predict(const std::vector<Prepared>& batch) const = 0;
 
+  // em::Error naming "request: parameters.NAME" for a request parameter this model's algorithm does not take
+  // (classification takes top_k, detection threshold, segmentation none).
+  void check_parameters(const io::RequestParameters& parameters) const;
+
   // Decodes every instance's bytes first (errors name "request: instances[i]"), then predicts in batches of
   // max_batch_size.
-  std::vector<io::Json> predict_bytes(const std::vector<std::string>& images, int64_t max_batch_size = 16) const;
+  std::vector<io::Json> predict_bytes(const std::vector<std::string>& images, int64_t max_batch_size = 16,
+                                      const io::RequestParameters& parameters = {}) const;
   // predict_bytes() that also writes each image's label map to output_dir / file_names[i] (em-predict
   // --output_dir). Only algorithms whose predictions are label maps write them; the others throw em::UsageError.
   virtual std::vector<io::Json> predict_bytes_to_folder(const std::vector<std::string>& images,
@@ -55,7 +62,8 @@ class Predictor {
 
   // Decodes and prepares each instance's bytes (errors name "request: instances[i]"), releasing each encoded image
   // once it is prepared: em-predict and em-serve decode requests alike.
-  std::vector<Prepared> prepare_bytes(std::vector<std::string> images) const;
+  std::vector<Prepared> prepare_bytes(std::vector<std::string> images,
+                                      const io::RequestParameters& parameters = {}) const;
 };
 
 // The response body: for one instance its list, for several a list of lists.

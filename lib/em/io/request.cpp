@@ -7,6 +7,8 @@
 
 #include <simdjson.h>
 
+#include <cmath>
+
 #include "em/io/json_dom.hpp"
 
 namespace em::io {
@@ -18,7 +20,63 @@ std::string encode_request(const std::vector<std::string>& file_bytes) {
   return dump_json(Json{{"instances", instances}}, 4);
 }
 
-std::vector<std::string> decode_request(const std::string& body) {
+const char* request_parameter_names() { return "top_k, threshold"; }
+
+namespace {
+
+// "parameters": every problem of the object, named by its path, in one message.
+RequestParameters parse_parameters(simdjson::dom::element field) {
+  if (!field.is_object())
+    fail("request: \"parameters\" must be an object such as {{\"top_k\": 3}} or {{\"threshold\": 0.7}}, not {}",
+         json_type_name(field.type()));
+  RequestParameters out;
+  std::vector<std::string> problems;
+  for (auto [key, value] : field.get_object()) {
+    const std::string where = fmt::format("parameters.{}", key);
+    if (key == "top_k") {
+      int64_t k = 0;
+      // JSON has one number type: 3.0 is 3, as Python's json would give an int-valued float to a pipeline.
+      double d = 0;
+      if (value.is_int64()) {
+        k = value.get_int64().value();
+      } else if (value.get_double().get(d) == simdjson::SUCCESS && std::isfinite(d) && d == std::floor(d) &&
+                 std::fabs(d) < 1e15) {
+        k = static_cast<int64_t>(d);
+      } else {
+        problems.push_back(fmt::format("{}: expected an integer, got {}", where, json_type_name(value.type())));
+        continue;
+      }
+      if (k < 0 || k > 1000000)
+        problems.push_back(fmt::format("{} {}: must be in [0, 1000000] (0 = every label)", where, k));
+      else
+        out.top_k = k;
+    } else if (key == "threshold") {
+      double t = 0;
+      if (value.get_double().get(t) != simdjson::SUCCESS) {
+        problems.push_back(fmt::format("{}: expected a number, got {}", where, json_type_name(value.type())));
+        continue;
+      }
+      if (!(t >= 0 && t <= 1))
+        problems.push_back(fmt::format("{} {}: must be a score in [0, 1]", where, t));
+      else
+        out.threshold = t;
+    } else {
+      problems.push_back(fmt::format("{}: unknown parameter (known: {})", where, request_parameter_names()));
+    }
+  }
+  if (!problems.empty()) {
+    std::string all;
+    for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
+    fail("request: {}", all);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> decode_request(const std::string& body) { return parse_request(body).images; }
+
+Request parse_request(const std::string& body) {
   // simdjson's DOM parser (runtime-dispatched SIMD): request bodies are megabytes of base64 on every request's path.
   simdjson::dom::parser parser;
   simdjson::dom::element root;
@@ -38,7 +96,11 @@ std::vector<std::string> decode_request(const std::string& body) {
   simdjson::dom::element field;
   if (root.get_object().at_key("instances").get(field)) fail("request: missing field \"instances\"");
   if (!field.is_array()) fail("request: \"instances\" must be an array");
-  std::vector<std::string> out;
+  Request request;
+  simdjson::dom::element parameters;
+  if (root.get_object().at_key("parameters").get(parameters) == simdjson::SUCCESS)
+    request.parameters = parse_parameters(parameters);
+  std::vector<std::string>& out = request.images;
   size_t index = 0;
   for (simdjson::dom::element item : field.get_array()) {
     std::string where = fmt::format("request: instances[{}]", index++);
@@ -50,7 +112,7 @@ std::vector<std::string> decode_request(const std::string& body) {
     out.push_back(base64_decode(text, where + ".data"));
   }
   if (out.empty()) fail("request: \"instances\" is empty");
-  return out;
+  return request;
 }
 
 }  // namespace em::io

@@ -4,6 +4,8 @@
 
 #include "em/core/error.hpp"
 
+#include <algorithm>
+
 namespace em::serve {
 
 using Clock = std::chrono::steady_clock;
@@ -12,16 +14,27 @@ void BatcherOptions::validate() const {
   if (max_batch_size < 1) usage_fail("--batch_size {}: must be at least 1 (images per forward pass)", max_batch_size);
   if (max_batch_delay_ms < 0 || max_batch_delay_ms > 60000)
     usage_fail("--max_batch_delay_ms {}: must be in [0, 60000]", max_batch_delay_ms);
+  if (max_queue_images < 0 || max_queue_images > 100000000)
+    usage_fail("--max_queue_images {}: must be in [0, 100000000] (0 = no bound)", max_queue_images);
 }
 
-Batcher::Batcher(PredictFn predict, BatcherOptions options) : predict_(std::move(predict)), options_(options) {
+Batcher::Batcher(PredictFn predict, BatcherOptions options, PassObserver observer)
+    : predict_(std::move(predict)), options_(options), observer_(std::move(observer)) {
+  if (observer_) {  // every forward pass that answers, whether of one submission, several or a chunk
+    predict_ = [inner = std::move(predict_), this](const std::vector<infer::Prepared>& batch) {
+      const auto t0 = Clock::now();
+      auto results = inner(batch);
+      observer_(static_cast<int64_t>(batch.size()), std::chrono::duration<double>(Clock::now() - t0).count());
+      return results;
+    };
+  }
   options_.validate();
   thread_ = std::thread([this] { run(); });
 }
 
 Batcher::~Batcher() { stop(); }
 
-std::future<std::vector<io::Json>> Batcher::submit(std::vector<infer::Prepared> images) {
+std::future<std::vector<io::Json>> Batcher::submit(std::vector<infer::Prepared> images, uint64_t* id) {
   auto job = std::make_unique<Job>();
   job->images = std::move(images);
   job->queued = Clock::now();
@@ -29,6 +42,15 @@ std::future<std::vector<io::Json>> Batcher::submit(std::vector<infer::Prepared> 
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) fail("server is shutting down: request not accepted");
+    const auto n = static_cast<int64_t>(job->images.size());
+    if (options_.max_queue_images > 0 && queued_images_ > 0 && queued_images_ + n > options_.max_queue_images) {
+      ++stats_.rejected;
+      throw QueueFull(fmt::format("server busy: {} images wait for the model already and this request brings {} "
+                                  "(--max_queue_images {}); retry later",
+                                  queued_images_, n, options_.max_queue_images));
+    }
+    job->id = next_id_++;
+    if (id) *id = job->id;
     if (job->images.empty()) {
       job->done.set_value({});
       ++stats_.requests;
@@ -50,9 +72,25 @@ void Batcher::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool Batcher::cancel(uint64_t id) {
+  std::unique_ptr<Job> taken;  // destroyed outside the lock: its tensors may be large
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = std::find_if(queue_.begin(), queue_.end(), [id](const auto& job) { return job->id == id; });
+    if (it == queue_.end()) return false;
+    taken = std::move(*it);
+    queue_.erase(it);
+    queued_images_ -= static_cast<int64_t>(taken->images.size());
+    ++stats_.cancelled;
+  }
+  return true;
+}
+
 BatcherStats Batcher::stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return stats_;
+  BatcherStats s = stats_;
+  s.queued_images = queued_images_;
+  return s;
 }
 
 void Batcher::run() {

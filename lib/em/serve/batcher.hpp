@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "em/core/error.hpp"
 #include "em/infer/predictor.hpp"
 #include "em/io/json.hpp"
 
@@ -20,6 +21,7 @@ namespace em::serve {
 struct BatcherOptions {
   int64_t max_batch_size = 16;    // images per forward pass
   int64_t max_batch_delay_ms = 5; // how long the oldest waiting image may wait for others to join its batch
+  int64_t max_queue_images = 0;   // images waiting for a forward pass at most (0 = no bound); see submit()
   void validate() const;          // throws em::UsageError naming the option, the value and the valid range
 };
 
@@ -28,22 +30,38 @@ struct BatcherStats {
   int64_t images = 0;
   int64_t batches = 0;   // forward passes (predict() calls)
   double busy_seconds = 0;  // time spent in predict(): busy / wall time is the model's utilisation
+  int64_t queued_images = 0;  // waiting for a forward pass now
+  int64_t rejected = 0;       // submissions refused because the queue was full
+  int64_t cancelled = 0;      // submissions taken back from the queue (their deadline passed)
+};
+
+// submit() when the queue holds max_queue_images already: the request is to be answered 503 at once.
+class QueueFull : public Error {
+ public:
+  using Error::Error;
 };
 
 class Batcher {
  public:
   // One response JSON per image, in order; in production Predictor::predict, in tests a fake.
   using PredictFn = std::function<std::vector<io::Json>(const std::vector<infer::Prepared>&)>;
+  // Told of each forward pass (its images and seconds), on the batcher thread: em-serve's metrics.
+  using PassObserver = std::function<void(int64_t images, double seconds)>;
 
-  Batcher(PredictFn predict, BatcherOptions options);
+  Batcher(PredictFn predict, BatcherOptions options, PassObserver observer = nullptr);
   ~Batcher();  // stop()
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
 
   // Thread-safe. The future gives one response per image, or the exception predict() threw for this submission
   // (a failed batch of several submissions is retried one submission at a time, so one bad request fails alone).
-  // After stop(): throws em::Error.
-  std::future<std::vector<io::Json>> submit(std::vector<infer::Prepared> images);
+  // After stop(): throws em::Error. With max_queue_images set, a submission that would take the queue past it
+  // throws QueueFull — unless the queue is empty (one request larger than the bound still runs, alone). `id`, when
+  // given, receives the submission's number for cancel().
+  std::future<std::vector<io::Json>> submit(std::vector<infer::Prepared> images, uint64_t* id = nullptr);
+  // Takes a submission back if it still waits in the queue (its future then never becomes ready); false when its
+  // forward pass has begun (the answer is computed and dropped by the caller) or it was answered.
+  bool cancel(uint64_t id);
 
   // Finishes every submission already queued, then joins the batcher thread. Idempotent.
   void stop();
@@ -51,6 +69,7 @@ class Batcher {
 
  private:
   struct Job {
+    uint64_t id = 0;
     std::vector<infer::Prepared> images;
     std::promise<std::vector<io::Json>> done;
     std::chrono::steady_clock::time_point queued;
@@ -64,6 +83,8 @@ class Batcher {
 
   PredictFn predict_;
   BatcherOptions options_;
+  PassObserver observer_;
+  uint64_t next_id_ = 1;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::unique_ptr<Job>> queue_;

@@ -3,6 +3,7 @@
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
 #include "em/io/json.hpp"
+#include "em/serve/metrics.hpp"
 
 #include <httplib.h>
 
@@ -25,6 +26,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -52,12 +54,20 @@ double ms_since(Clock::time_point start) {
 
 // What the httplib callbacks of one request share. A request is served by one worker thread from its head to its
 // answer, so thread-local state is per request (reset before each one).
+// The endpoints, as routes match them (the model name apart).
+enum class Route { none, inference, health, metrics, v1_models, v1_model, v1_predict, v2_server, v2_live, v2_ready,
+                   v2_model, v2_model_ready };
+
 struct RequestState {
   Clock::time_point start = Clock::now();
   bool routed = false;     // passed our pre-routing (headers parsed and understood)
   bool has_body = false;   // Content-Length > 0 or chunked
   bool body_read = false;  // the handler read the whole body: the connection can carry another request
   int status = 0;
+  Route route = Route::none;
+  std::string model;       // the model a route names (POST /inference: the default one); "" for others
+  std::string request_id;  // X-Request-Id, taken from the request or made
+  int64_t images = 0;      // instances of a predict request
 };
 thread_local RequestState t_request;
 
@@ -564,6 +574,7 @@ class EndpointServer final : public httplib::Server {
 
 void set_reply(httplib::Response& res, const Reply& reply) {
   res.status = reply.status;
+  if (reply.retry_after_s > 0) res.set_header("Retry-After", std::to_string(reply.retry_after_s));
   res.set_content(reply.body, "application/json");
 }
 
@@ -602,16 +613,19 @@ void ServeOptions::validate() const {
     usage_fail("--keep_alive_timeout_s {}: must be in [1, 3600] seconds", keep_alive_timeout_s);
   if (keep_alive_max_requests < 1)
     usage_fail("--keep_alive_max_requests {}: must be at least 1", keep_alive_max_requests);
-  memory.validate();
-  batching.validate();
+  if (log_format != "text" && log_format != "json")
+    usage_fail("--log_format {}: must be text or json", log_format);
+  service_options().validate();
 }
+
+ServiceOptions ServeOptions::service_options() const { return {batching, memory, request_timeout_ms}; }
 
 // ---------------------------------------------------------------------------------------------------------------
 namespace {
 std::string status_text(int status) {
   switch (status) {
     case 400: return "malformed HTTP request";
-    case 404: return "no such endpoint (POST /inference, GET /health)";
+    case 404: return "no such endpoint";
     case 408: return "request not received in time";
     case 413: return "request too large";
     case 414: return "request line too long";
@@ -650,16 +664,88 @@ void allow_descriptors_for(ServeOptions& options) {
   options.max_connections = fits;
 }
 
+// The routes, their labels in metrics, and whether they take a body. Model names are [A-Za-z0-9_.-] (model_set.hpp).
+struct RouteMatch {
+  Route route = Route::none;
+  std::string model;
+};
+
+RouteMatch match_route(const std::string& path) {
+  auto tail = [&](std::string_view prefix) -> std::optional<std::string> {
+    if (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0) return path.substr(prefix.size());
+    return std::nullopt;
+  };
+  if (path == "/inference") return {Route::inference, ""};
+  if (path == "/health") return {Route::health, ""};
+  if (path == "/metrics") return {Route::metrics, ""};
+  if (path == "/v1/models") return {Route::v1_models, ""};
+  if (path == "/v2" || path == "/v2/") return {Route::v2_server, ""};
+  if (path == "/v2/health/live") return {Route::v2_live, ""};
+  if (path == "/v2/health/ready") return {Route::v2_ready, ""};
+  if (auto rest = tail("/v1/models/")) {
+    static const std::string kPredict = ":predict";
+    if (rest->size() > kPredict.size() && rest->compare(rest->size() - kPredict.size(), kPredict.size(), kPredict) == 0)
+      return {Route::v1_predict, rest->substr(0, rest->size() - kPredict.size())};
+    if (rest->find('/') == std::string::npos && rest->find(':') == std::string::npos) return {Route::v1_model, *rest};
+  }
+  if (auto rest = tail("/v2/models/")) {
+    static const std::string kReady = "/ready";
+    if (rest->size() > kReady.size() && rest->compare(rest->size() - kReady.size(), kReady.size(), kReady) == 0) {
+      std::string name = rest->substr(0, rest->size() - kReady.size());
+      if (name.find('/') == std::string::npos) return {Route::v2_model_ready, name};
+    }
+    if (rest->find('/') == std::string::npos) return {Route::v2_model, *rest};
+  }
+  return {};
+}
+
+// The route as a metrics label: its pattern, never the raw path (bounded label values).
+const char* route_label(Route route) {
+  switch (route) {
+    case Route::inference: return "/inference";
+    case Route::health: return "/health";
+    case Route::metrics: return "/metrics";
+    case Route::v1_models: return "/v1/models";
+    case Route::v1_model: return "/v1/models/{name}";
+    case Route::v1_predict: return "/v1/models/{name}:predict";
+    case Route::v2_server: return "/v2";
+    case Route::v2_live: return "/v2/health/live";
+    case Route::v2_ready: return "/v2/health/ready";
+    case Route::v2_model: return "/v2/models/{name}";
+    case Route::v2_model_ready: return "/v2/models/{name}/ready";
+    case Route::none: break;
+  }
+  return "other";
+}
+
+bool is_predict(Route route) { return route == Route::inference || route == Route::v1_predict; }
+
+constexpr const char* kEndpoints =
+    "POST /inference, POST /v1/models/NAME:predict, GET /health, /metrics, /v1/models, /v1/models/NAME, "
+    "/v2/health/live, /v2/health/ready, /v2/models/NAME, /v2/models/NAME/ready";
+
+// X-Request-Id: the client's when it is 1 to 128 visible ASCII characters, else 32 random hex digits.
+std::string request_id_of(const httplib::Request& req) {
+  const std::string given = req.get_header_value("X-Request-Id");
+  if (!given.empty() && given.size() <= 128 &&
+      std::all_of(given.begin(), given.end(), [](char c) { return c > 0x20 && c < 0x7f; }))
+    return given;
+  thread_local std::mt19937_64 random(std::random_device{}() ^
+                                      static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
+  return fmt::format("{:016x}{:016x}", random(), random());
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
   using Handled = httplib::Server::HandlerResponse;
 
-  InferenceService& service;
+  ModelSet& models;
   ServeOptions options;
   EndpointServer server;
+  RequestCounts counts;
 
-  Impl(InferenceService& s, ServeOptions o) : service(s), options(std::move(o)) {
+  Impl(ModelSet& m, ServeOptions o) : models(m), options(std::move(o)) {
     configure_connections();
     install_routes();
     install_error_replies();
@@ -677,6 +763,8 @@ struct HttpServer::Impl {
     server.set_payload_max_length(static_cast<size_t>(options.max_body_bytes));
   }
 
+  // Every path goes through pre_route (which matched it, checked its method, model and body headers) and then to
+  // one handler per method, which answers t_request.route.
   void install_routes() {
     using httplib::Request;
     using httplib::Response;
@@ -684,18 +772,20 @@ struct HttpServer::Impl {
     server.set_expect_100_continue_handler([this](const Request& req, Response& res) {
       return pre_route(req, res) == Handled::Handled ? res.status : 100;
     });
-    server.Post("/inference", [this](const Request& req, Response& res, const httplib::ContentReader& reader) {
-      inference(req, res, reader);
+    server.Post(".*", [this](const Request& req, Response& res, const httplib::ContentReader& reader) {
+      predict(req, res, reader);
     });
-    server.Get("/health", [this](const Request&, Response& res) { set_reply(res, service.health()); });
+    server.Get(".*", [this](const Request&, Response& res) { get(res); });
   }
 
   // Errors httplib answers itself (a malformed request line, a bad range...) and exceptions get a JSON body like
-  // ours; the logger writes the access-log line.
+  // ours; the logger writes the access-log line and counts the request.
   void install_error_replies() {
     using httplib::Request;
     using httplib::Response;
-    server.set_error_handler(httplib::Server::HandlerWithResponse([](const Request&, Response& res) {
+    server.set_error_handler(httplib::Server::HandlerWithResponse([](const Request& req, Response& res) {
+      if (t_request.request_id.empty()) t_request.request_id = request_id_of(req);
+      if (!res.has_header("X-Request-Id")) res.set_header("X-Request-Id", t_request.request_id);
       if (!res.body.empty()) return Handled::Unhandled;
       set_reply(res, error_reply(res.status, status_text(res.status)));
       return Handled::Handled;
@@ -703,39 +793,80 @@ struct HttpServer::Impl {
     server.set_exception_handler([](const Request&, Response& res, std::exception_ptr ep) {
       set_reply(res, error_reply(500, "internal error: " + exception_text(ep)));
     });
-    server.set_logger([](const Request& req, const Response& res) {
-      t_request.status = res.status;
-      log::info("{} {} {} {:.1f} ms {}{}", req.method.empty() ? "-" : req.method, req.path.empty() ? "-" : req.path,
-                res.status, ms_since(t_request.start), req.remote_addr, error_of(res));
-    });
+    server.set_logger([this](const Request& req, const Response& res) { log_request(req, res); });
   }
 
-  // Path and method first, then the body's size from its headers: everything refusable is refused before a byte
-  // of the body is read (also answering "Expect: 100-continue", so curl never sends a body that would be refused).
+  void log_request(const httplib::Request& req, const httplib::Response& res) {
+    t_request.status = res.status;
+    const double ms = ms_since(t_request.start);
+    counts.add(route_label(t_request.route), t_request.model, res.status);
+    if (is_predict(t_request.route))
+      if (const ModelSet::Model* m = models.find(t_request.model); m && m->ready.load(std::memory_order_acquire))
+        m->service->record_request(ms / 1000);
+    if (log::level() < log::Level::info) return;
+    const std::string error = error_of(res);
+    if (options.log_format == "json") {
+      io::Json line = {{"time", log::utc_timestamp()},
+                       {"level", "info"},
+                       {"program", log::program()},
+                       {"request_id", t_request.request_id},
+                       {"method", req.method.empty() ? "-" : req.method},
+                       {"path", req.path.empty() ? "-" : req.path},
+                       {"status", res.status},
+                       {"ms", std::round(ms * 10) / 10},
+                       {"client", req.remote_addr}};
+      if (!t_request.model.empty()) line["model"] = t_request.model;
+      if (is_predict(t_request.route)) line["images"] = t_request.images;
+      if (!error.empty()) line["error"] = error.substr(2);  // without error_of's ": "
+      log::write_line(io::dump_json(line));
+      return;
+    }
+    log::info("{} {} {} {:.1f} ms {} id={}{}", req.method.empty() ? "-" : req.method,
+              req.path.empty() ? "-" : req.path, res.status, ms, req.remote_addr,
+              t_request.request_id.empty() ? "-" : t_request.request_id, error);
+  }
+
+  // Path, method and model first, then the body's size from its headers: everything refusable is refused before a
+  // byte of the body is read (also answering "Expect: 100-continue", so curl never sends a body that would be
+  // refused).
   Handled pre_route(const httplib::Request& req, httplib::Response& res) {
     const auto length = content_length(req);
     const bool chunked = req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
     t_request.routed = true;
     t_request.has_body = chunked || (length && *length > 0);
+    if (t_request.request_id.empty()) t_request.request_id = request_id_of(req);
+    res.set_header("X-Request-Id", t_request.request_id);
     auto refuse = [&](const Reply& reply) {
       set_reply(res, reply);
       return Handled::Handled;
     };
-    const bool inference = req.path == "/inference";
-    if (!inference && req.path != "/health")
-      return refuse(error_reply(404, fmt::format("{}: no such endpoint (POST /inference, GET /health)", req.path)));
-    const std::string allow = inference ? "POST" : "GET, HEAD";
-    if (inference ? req.method != "POST" : req.method != "GET" && req.method != "HEAD") {
+    RouteMatch match = match_route(req.path);
+    t_request.route = match.route;
+    if (match.route == Route::none)
+      return refuse(error_reply(404, fmt::format("{}: no such endpoint ({})", req.path, kEndpoints)));
+    const bool post = is_predict(match.route);
+    const std::string allow = post ? "POST" : "GET, HEAD";
+    if (post ? req.method != "POST" : req.method != "GET" && req.method != "HEAD") {
       res.set_header("Allow", allow);
       return refuse(
           error_reply(405, fmt::format("{} {}: method not allowed (allowed: {})", req.method, req.path, allow)));
     }
-    if (inference)
+    if (match.route == Route::inference) match.model = models.default_model().spec.name;
+    t_request.model = match.model;
+    if (!match.model.empty() && !models.find(match.model)) {
+      t_request.model.clear();  // not a label value: the client chose it
+      return refuse(error_reply(404, fmt::format("no model named \"{}\" (models: {})", match.model,
+                                                 fmt::join(models.names(), ", "))));
+    }
+    if (post) {
       if (auto refusal = refuse_inference_body(req, length, chunked)) return refuse(*refusal);
+      if (!models.service(match.model))
+        return refuse(error_reply(503, fmt::format("model \"{}\" is still loading; retry later", match.model), 5));
+    }
     return Handled::Unhandled;
   }
 
-  // POST /inference's body, judged from its headers alone.
+  // A predict route's body, judged from its headers alone.
   std::optional<Reply> refuse_inference_body(const httplib::Request& req, std::optional<uint64_t> length,
                                              bool chunked) const {
     const auto max = static_cast<uint64_t>(options.max_body_bytes);
@@ -746,14 +877,14 @@ struct HttpServer::Impl {
       return error_reply(413, fmt::format("request body of {} bytes: over the limit of {} (--max_body_bytes)",
                                           *length, human_bytes(max)));
     if (!length && !chunked)
-      return error_reply(411, "POST /inference needs a Content-Length (or chunked transfer encoding)");
+      return error_reply(411, fmt::format("POST {} needs a Content-Length (or chunked transfer encoding)", req.path));
     if (req.get_header_value("Content-Type").rfind("multipart/", 0) == 0)
       return error_reply(415,
                          "send the request JSON itself as the body ({\"instances\": [...]}), not a multipart form");
     return std::nullopt;
   }
 
-  void inference(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+  void predict(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
     const auto max = static_cast<size_t>(options.max_body_bytes);
     std::string body;
     if (auto length = content_length(req)) body.reserve(static_cast<size_t>(*length));
@@ -776,12 +907,140 @@ struct HttpServer::Impl {
       return set_reply(res, error_reply(400, "request body: incomplete (the client stopped sending, or a broken "
                                              "chunked or compressed encoding)"));
     t_request.body_read = true;
-    set_reply(res, service.infer(body));
+    InferenceService* service = models.service(t_request.model);
+    if (!service) return set_reply(res, error_reply(503, "server is stopping or the model is loading", 5));
+    InferCall call;
+    call.start = t_request.start;
+    call.v1 = t_request.route == Route::v1_predict;
+    const Reply reply = service->infer(body, call);
+    t_request.images = reply.images;
+    set_reply(res, reply);
+  }
+
+  static Reply json_reply(int status, const io::Json& body) { return {status, io::dump_json(body) + "\n"}; }
+
+  void get(httplib::Response& res) {
+    const std::string& name = t_request.model;
+    switch (t_request.route) {
+      case Route::health: return set_reply(res, health());
+      case Route::metrics: {
+        res.status = 200;
+        res.set_content(metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
+        return;
+      }
+      case Route::v1_models: return set_reply(res, json_reply(200, {{"models", models.names()}}));
+      case Route::v2_server:
+        return set_reply(res, json_reply(200, {{"name", "emkit"}, {"version", EM_VERSION},
+                                               {"extensions", io::Json::array()}}));
+      case Route::v2_live: return set_reply(res, json_reply(200, {{"live", true}}));
+      case Route::v2_ready: {
+        const bool ready = models.ready();
+        return set_reply(res, not_ready_retry(json_reply(ready ? 200 : 503, {{"ready", ready}})));
+      }
+      case Route::v1_model:
+      case Route::v2_model_ready: {
+        const bool ready = models.service(name) != nullptr;
+        return set_reply(res, not_ready_retry(json_reply(ready ? 200 : 503, {{"name", name}, {"ready", ready}})));
+      }
+      case Route::v2_model: {
+        InferenceService* service = models.service(name);
+        if (!service) return set_reply(res, error_reply(503, fmt::format("model \"{}\" is still loading", name), 5));
+        const io::Json tensor_bytes = {{"datatype", "BYTES"}, {"shape", {-1}}};
+        io::Json input = {{"name", "image"}}, output = {{"name", "predictions"}};
+        input.update(tensor_bytes);
+        output.update(tensor_bytes);
+        return set_reply(res, json_reply(200, {{"name", name},
+                                               {"versions", {"1"}},
+                                               {"platform", "emkit_libtorch"},
+                                               {"inputs", {input}},
+                                               {"outputs", {output}},
+                                               {"parameters", {{"algo", algo_name(service->predictor().algo())}}}}));
+      }
+      default: return set_reply(res, error_reply(404, fmt::format("no such endpoint ({})", kEndpoints)));
+    }
+  }
+  static Reply not_ready_retry(Reply r) {
+    if (r.status == 503) r.retry_after_s = 5;
+    return r;
+  }
+
+  // GET /health: 200 once every model is ready, with the default model's description at the top level (one-model
+  // servers read it so) and every model's under "models"; 503 {"status": "loading"} before.
+  Reply health() const {
+    const bool ready = models.ready();
+    io::Json body = {{"status", ready ? "ok" : "loading"}};
+    io::Json each = io::Json::object();
+    for (const auto& m : models.models()) {
+      if (m->ready.load(std::memory_order_acquire)) {
+        io::Json d = m->service->describe();
+        if (m.get() == &models.default_model()) body.update(d);
+        d["ready"] = true;
+        each[m->spec.name] = std::move(d);
+      } else {
+        each[m->spec.name] = {{"model", m->spec.dir}, {"ready", false}};
+      }
+    }
+    body["models"] = std::move(each);
+    Reply r = json_reply(ready ? 200 : 503, body);
+    if (!ready) r.retry_after_s = 5;
+    return r;
+  }
+
+  std::string metrics_text() const {
+    PrometheusText out;
+    out.family("emkit_requests_total", "counter", "HTTP requests answered, by route pattern, model and status code.");
+    for (const auto& [key, n] : counts.snapshot()) {
+      const auto& [route, model, code] = key;
+      out.sample("emkit_requests_total", {{"route", route}, {"model", model}, {"code", std::to_string(code)}},
+                 static_cast<double>(n));
+    }
+    using Model = ModelSet::Model;
+    auto each_ready = [&](const std::function<void(const Model&)>& f) {
+      for (const auto& m : models.models())
+        if (m->ready.load(std::memory_order_acquire)) f(*m);
+    };
+    out.family("emkit_request_duration_seconds", "histogram",
+               "Predict requests from their whole head to their answer, by model.");
+    each_ready([&](const Model& m) {
+      out.histogram("emkit_request_duration_seconds", {{"model", m.spec.name}},
+                    m.service->metrics().request_seconds.snapshot());
+    });
+    out.family("emkit_batch_size", "histogram", "Images per forward pass, by model.");
+    each_ready([&](const Model& m) {
+      out.histogram("emkit_batch_size", {{"model", m.spec.name}}, m.service->metrics().batch_size.snapshot());
+    });
+    out.family("emkit_queue_images", "gauge", "Images waiting for a forward pass, by model.");
+    each_ready([&](const Model& m) {
+      out.sample("emkit_queue_images", {{"model", m.spec.name}}, static_cast<double>(m.service->stats().queued_images));
+    });
+    out.family("emkit_images_total", "counter", "Images predicted, by model.");
+    each_ready([&](const Model& m) {
+      out.sample("emkit_images_total", {{"model", m.spec.name}}, static_cast<double>(m.service->stats().images));
+    });
+    out.family("emkit_forward_passes_total", "counter", "Forward passes, by model.");
+    each_ready([&](const Model& m) {
+      out.sample("emkit_forward_passes_total", {{"model", m.spec.name}},
+                 static_cast<double>(m.service->stats().batches));
+    });
+    out.family("emkit_images_per_second", "gauge", "Images predicted per second over the last 10 seconds, by model.");
+    each_ready([&](const Model& m) {
+      out.sample("emkit_images_per_second", {{"model", m.spec.name}}, m.service->metrics().images_per_second());
+    });
+    out.family("emkit_model_load_seconds", "gauge", "Seconds the model took to load and run its warm-up pass.");
+    each_ready([&](const Model& m) { out.sample("emkit_model_load_seconds", {{"model", m.spec.name}}, m.load_seconds); });
+    out.family("emkit_model_ready", "gauge", "1 once the model is loaded and warmed up, else 0.");
+    for (const auto& m : models.models())
+      out.sample("emkit_model_ready", {{"model", m->spec.name}}, m->ready.load(std::memory_order_acquire) ? 1 : 0);
+    out.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    out.sample("process_resident_memory_bytes", {}, static_cast<double>(process_resident_bytes()));
+    out.family("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
+    out.sample("process_start_time_seconds", {}, process_start_time_seconds());
+    return out.text();
   }
 };
 
-HttpServer::HttpServer(InferenceService& service, ServeOptions options)
-    : impl_(std::make_unique<Impl>(service, std::move(options))) {}
+HttpServer::HttpServer(ModelSet& models, ServeOptions options)
+    : impl_(std::make_unique<Impl>(models, std::move(options))) {}
 
 HttpServer::~HttpServer() = default;
 

@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <future>
+#include <mutex>
 #include <thread>
 
 #include "em/core/error.hpp"
@@ -113,4 +115,83 @@ TEST_CASE("batcher options name the flag and the range", "[serve]") {
   em::serve::ServeOptions o;
   o.port = 70000;
   CHECK_THROWS_AS(o.validate(), em::UsageError);
+}
+
+TEST_CASE("a bounded queue refuses a submission past max_queue_images at once, but never one into an empty queue",
+          "[serve]") {
+  // The model is held inside its first pass, so everything submitted next waits in the queue.
+  std::promise<void> open;
+  std::shared_future<void> gate = open.get_future().share();
+  std::atomic<int> passes{0};
+  Batcher batcher(
+      [&](const std::vector<Prepared>& batch) {
+        ++passes;
+        gate.wait();
+        std::vector<Json> out;
+        for (const auto& p : batch) out.push_back(Json{{"tag", tag_of(p)}});
+        return out;
+      },
+      BatcherOptions{1, 0, /*max_queue_images=*/3});
+  auto running = batcher.submit({tagged(1)});
+  while (passes < 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // The queue is empty again (the first is in its pass): 5 images > 3 still enter, alone.
+  auto big = batcher.submit({tagged(2), tagged(3), tagged(4), tagged(5), tagged(6)});
+  CHECK(batcher.stats().queued_images == 5);
+  CHECK_THROWS_AS(batcher.submit({tagged(7)}), em::serve::QueueFull);
+  CHECK_THROWS_WITH(batcher.submit({tagged(7)}), Catch::Contains("--max_queue_images 3"));
+  CHECK(batcher.stats().rejected == 2);
+  open.set_value();
+  CHECK(running.get().size() == 1);
+  CHECK(big.get().size() == 5);
+  // Room again.
+  CHECK(batcher.submit({tagged(8), tagged(9), tagged(10)}).get().size() == 3);
+}
+
+TEST_CASE("cancel takes a queued submission out before its forward pass, and not one already answered",
+          "[serve]") {
+  std::promise<void> open;
+  std::shared_future<void> gate = open.get_future().share();
+  std::mutex seen_mutex;
+  std::vector<float> seen;
+  Batcher batcher(
+      [&](const std::vector<Prepared>& batch) {
+        gate.wait();
+        std::vector<Json> out;
+        for (const auto& p : batch) {
+          std::lock_guard<std::mutex> lock(seen_mutex);
+          seen.push_back(tag_of(p));
+          out.push_back(Json{{"tag", tag_of(p)}});
+        }
+        return out;
+      },
+      BatcherOptions{1, 0});
+  uint64_t first = 0, second = 0;
+  auto a = batcher.submit({tagged(1)}, &first);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the first is in its pass, held by the gate
+  auto b = batcher.submit({tagged(2)}, &second);
+  CHECK(second != first);
+  CHECK(batcher.stats().queued_images == 1);
+  CHECK(batcher.cancel(second));
+  CHECK(batcher.stats().queued_images == 0);
+  CHECK(batcher.stats().cancelled == 1);
+  CHECK_FALSE(batcher.cancel(second));
+  open.set_value();
+  CHECK(a.get().size() == 1);
+  CHECK_FALSE(batcher.cancel(first));
+  batcher.stop();
+  CHECK(seen == std::vector<float>{1});  // the cancelled image never reached the model
+}
+
+TEST_CASE("the batcher tells its observer the size of every forward pass", "[serve]") {
+  FakeModel model;
+  std::mutex mutex;
+  std::vector<int64_t> observed;
+  Batcher batcher(use(model), BatcherOptions{2, 0}, [&](int64_t images, double seconds) {
+    std::lock_guard<std::mutex> lock(mutex);
+    observed.push_back(images);
+    CHECK(seconds >= 0);
+  });
+  batcher.submit({tagged(1), tagged(2), tagged(3)}).get();  // one submission over a batch: chunks of 2 and 1
+  batcher.stop();
+  CHECK(observed == std::vector<int64_t>{2, 1});
 }

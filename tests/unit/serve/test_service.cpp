@@ -154,3 +154,105 @@ TEST_CASE("a request over the memory limit is 413 before any image is decoded; o
   CHECK(first.get().status == 200);
   CHECK(service.infer(one).status == 200);  // the reservation was given back with the answer
 }
+
+namespace {
+// Answers each image with the request parameters it carried to the forward pass, and records batch sizes.
+struct ParameterEcho : MeanPredictor {
+  std::vector<size_t>* batch_sizes = nullptr;
+  std::shared_future<void> gate;
+  std::vector<Json> predict(const std::vector<Prepared>& batch) const override {
+    if (gate.valid()) gate.wait();
+    if (batch_sizes) batch_sizes->push_back(batch.size());
+    std::vector<Json> out;
+    for (const auto& p : batch)
+      out.push_back(Json::array({Json{{"top_k", p.parameters.top_k ? *p.parameters.top_k : -1}}}));
+    return out;
+  }
+};
+}  // namespace
+
+TEST_CASE("request parameters reach each image's forward pass; requests with different ones share a batch",
+          "[serve]") {
+  std::vector<size_t> sizes;
+  std::promise<void> open;
+  auto predictor = std::make_unique<ParameterEcho>();
+  predictor->batch_sizes = &sizes;
+  predictor->gate = open.get_future().share();
+  em::serve::InferenceService service(std::move(predictor), "model-dir", BatcherOptions{16, 200});
+  const std::string image = em::io::encode_request({png_of(2, 2, 1)});
+  auto with = [&](const std::string& parameters) {
+    Json request = em::io::parse_json(image, "request");
+    request["parameters"] = em::io::parse_json(parameters, "parameters");
+    return em::io::dump_json(request);
+  };
+  auto a = std::async(std::launch::async, [&] { return service.infer(with(R"({"top_k": 2})")); });
+  auto b = std::async(std::launch::async, [&] { return service.infer(with(R"({"top_k": 7})")); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // both queued within the 200 ms delay
+  open.set_value();
+  CHECK(a.get().body == "[{\"top_k\":2}]\n");
+  CHECK(b.get().body == "[{\"top_k\":7}]\n");
+  CHECK(sizes == std::vector<size_t>{2});  // one forward pass for both
+
+  // A parameter this algorithm does not take, and unknown or out-of-range ones: 400 naming each.
+  auto threshold = service.infer(with(R"({"threshold": 0.5})"));
+  CHECK(threshold.status == 400);
+  CHECK_THAT(threshold.body, Catch::Contains("parameters.threshold") && Catch::Contains("only detection models"));
+  auto bad = service.infer(with(R"({"top_k": -1, "colour": "red"})"));
+  CHECK(bad.status == 400);
+  CHECK_THAT(bad.body, Catch::Contains("parameters.top_k -1") && Catch::Contains("parameters.colour: unknown"));
+}
+
+TEST_CASE("KServe V1 answers wrap one list per instance in predictions", "[serve]") {
+  em::serve::InferenceService service(std::make_unique<MeanPredictor>(), "model-dir", BatcherOptions{16, 1});
+  MeanPredictor reference;
+  const std::vector<std::string> images = {png_of(5, 4, 10), png_of(3, 3, 200)};
+  em::serve::InferCall v1;
+  v1.v1 = true;
+  auto two = service.infer(em::io::encode_request(images), v1);
+  REQUIRE(two.status == 200);
+  CHECK(two.images == 2);
+  Json expected = {{"predictions", Json::array()}};
+  for (auto& r : reference.predict_bytes(images)) expected["predictions"].push_back(r);
+  CHECK(two.body == em::io::dump_json(expected) + "\n");
+  // One instance is still a list of one (em-predict's shape unwraps it).
+  auto one = service.infer(em::io::encode_request({images[0]}), v1);
+  CHECK(em::io::parse_json(one.body, "reply")["predictions"].size() == 1);
+}
+
+TEST_CASE("a full queue is 503 with Retry-After at once; a request past its deadline is 504 and leaves the queue",
+          "[serve]") {
+  std::promise<void> open;
+  std::vector<size_t> sizes;
+  auto predictor = std::make_unique<ParameterEcho>();
+  predictor->batch_sizes = &sizes;
+  predictor->gate = open.get_future().share();
+  em::serve::ServiceOptions options;
+  options.batching = BatcherOptions{1, 0, /*max_queue_images=*/1};
+  options.request_timeout_ms = 300;
+  em::serve::InferenceService service(std::move(predictor), "model-dir", options);
+  const std::string one = em::io::encode_request({png_of(2, 2, 1)});
+
+  // The first holds the model (gate closed); the second waits in the queue; the third finds the queue full.
+  auto first = std::async(std::launch::async, [&] { return service.infer(one); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // taken from the queue into its (held) pass
+  auto second = std::async(std::launch::async, [&] { return service.infer(one); });
+  while (service.stats().queued_images != 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto full = service.infer(one);
+  CHECK(full.status == 503);
+  CHECK(full.retry_after_s == 1);
+  CHECK_THAT(full.body, Catch::Contains("--max_queue_images 1"));
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(250));  // at once, not at the deadline
+
+  auto late = second.get();  // its 300 ms pass while the model is held
+  CHECK(late.status == 504);
+  CHECK_THAT(late.body, Catch::Contains("--request_timeout_ms") && Catch::Contains("waiting in the queue"));
+  CHECK(service.stats().queued_images == 0);
+  CHECK(service.stats().cancelled == 1);
+  auto held = first.get();  // the first also passed its deadline, inside the forward pass
+  CHECK(held.status == 504);
+  CHECK_THAT(held.body, Catch::Contains("forward pass"));
+  open.set_value();
+  service.stop();
+  CHECK(sizes == std::vector<size_t>{1});  // the cancelled request never reached the model
+}
