@@ -27,6 +27,9 @@ cp "$T/out" "$T/eval.new"
 expect_exit 0 "em-eval --per_device_eval_batch_size 2 (the old name)" -- \
   "$EM_BIN/em-eval" --model "$model" --data "$data" --threads 1 --per_device_eval_batch_size 2
 cmp -s "$T/out" "$T/eval.new" && pass "em-eval: both names give the same metrics" || fail "em-eval: the two names differ"
+expect_stderr 'batches of 2 images' "em-eval logs the batch size it uses"
+expect_exit 0 "em-eval without --batch_size" -- "$EM_BIN/em-eval" --model "$model" --data "$data" --threads 1
+expect_stderr 'batches of 16 images' "em-eval's default batch is classification's per_device_eval_batch_size (16)"
 expect_exit 2 "em-eval --per_device_eval_batch_size 0 is a usage error" -- \
   "$EM_BIN/em-eval" --model "$model" --data "$data" --per_device_eval_batch_size 0
 expect_stderr "per_device_eval_batch_size" "the message names the old spelling too"

@@ -108,6 +108,8 @@ jq -e '(.mean_iou|type=="number") and (.mean_accuracy|type=="number") and (.over
   pass "em-eval JSON: mean_iou, mean_accuracy, overall_accuracy, per-category IoU and accuracy" || fail "em-eval: $(head -c 500 "$T/eval.json")"
 [[ $(find "$T/pred" -name '*.png' | wc -l) -eq 12 ]] && [[ -f $T/pred/annotations/$(jq -r '.[0].seg_map | sub("annotations/"; "")' "$camvid/validation/validation.json") ]] &&
   pass "--predictions: 12 label PNGs at the seg_map paths" || fail "predictions: $(find "$T/pred" | head)"
+expect_exit 0 "em-eval without --batch_size" -- "$EM_BIN/em-eval" --model "$T/a/model" --data "$camvid" --threads 1
+expect_stderr 'batches of 4 images' "em-eval's default batch is segmentation's per_device_eval_batch_size (4)"
 expect_exit 0 "em-metrics scores em-eval's label PNGs" -- "$EM_BIN/em-metrics" --algo segmentation --truth "$camvid/validation" --pred "$T/pred" -q
 cmp -s "$T/out" "$T/eval.json" && pass "em-metrics gives em-eval's exact JSON" || fail "em-metrics differs: $(diff "$T/out" "$T/eval.json" | head -5)"
 

@@ -2,6 +2,7 @@
 #include "common/dist_cli.hpp"
 #include "common/predict_flags.hpp"
 #include "common/torch_cli.hpp"
+#include "em/core/log.hpp"
 #include "em/io/file.hpp"
 #include "em/tensor/device.hpp"
 #include "em/train/tasks.hpp"
@@ -35,6 +36,8 @@ int main(int argc, char** argv) {
                        "folder of label PNGs at the seg_map paths; detection: the COCO results list [{image_id, "
                        "category_id, bbox, score}]; '-' = stdout is not allowed, stdout carries the metrics)");
         em::cli::bind_batch_size_flag(app, task_options.batch_size, "--per_device_eval_batch_size");
+        app.get_option("--batch_size")
+            ->default_str("the algorithm's per_device_eval_batch_size: 16 classification, 4 segmentation/detection");
         app.add_option("--num_workers", task_options.num_workers, "Data loader threads")
             ->check(CLI::Range(0, 64));
         em::cli::bind_bf16_flag(app, eval.bf16);
@@ -54,6 +57,8 @@ int main(int argc, char** argv) {
         if (!group->single() && !eval.predictions_path.empty())
           em::usage_fail("--predictions: write them from one process (each of the {} processes scores only its share)",
                          group->size());
+        task_options.batch_size = em::train::eval_batch_size(task_options);
+        em::log::info("{}: {} split, batches of {} images", task_options.model_dir, eval.split, task_options.batch_size);
         auto task = em::train::make_eval_task(task_options);
         // The model families read their device from the module (models::ModelParts::device), so moving the module
         // is all evaluation needs: batches follow through to_model_input / detect, results come back to the CPU.

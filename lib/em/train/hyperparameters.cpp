@@ -256,6 +256,15 @@ void Hyperparameters::validate() const {
     usage_fail("hyperparameter num_train_epochs: invalid value '{}' (expected an integer in [1, inf) for {})",
                num_train_epochs, algo_name(algo));
   if (bf16 && fp16) usage_fail("hyperparameters bf16 and fp16 are both true: choose one lower precision");
+  // HF Trainer refuses these too (TrainingArguments: load_best_model_at_end needs matching eval and save
+  // strategies; EarlyStoppingCallback needs an evaluation strategy): without evaluations they would do nothing.
+  if (eval_strategy == "no" && load_best_model_at_end)
+    usage_fail("hyperparameter load_best_model_at_end needs evaluations to pick the best checkpoint, but "
+               "eval_strategy is no: set eval_strategy to epoch or steps (HF Trainer refuses this combination too)");
+  if (eval_strategy == "no" && early_stopping_patience > 0)
+    usage_fail("hyperparameter early_stopping_patience {} counts evaluations without improvement, but eval_strategy "
+               "is no: set eval_strategy to epoch or steps (HF Trainer refuses this combination too)",
+               early_stopping_patience);
   if (learning_rate >= 0.01)
     log::warn("learning_rate {} is very high for AdamW (the platform's classification default is 0.1, kept for "
               "compatibility); 1e-3 to 1e-4 usually trains better (see docs/training.md)",

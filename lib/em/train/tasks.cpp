@@ -1,5 +1,7 @@
 #include "em/train/tasks.hpp"
 
+#include "em/train/hyperparameters.hpp"
+
 #include "em/data/layout.hpp"
 #include "em/models/model_folder.hpp"
 #include "em/train/classification_task.hpp"
@@ -41,7 +43,14 @@ std::unique_ptr<Task> make_training_task(const TrainOptions& options) {
 std::unique_ptr<Task> make_eval_task(const EvalTaskOptions& options) {
   const Algo algo = models::algo_of_model_dir(options.model_dir);
   data::require_layout(algo, options.data_dir);
-  return kTasks[index_of(algo)].evaluation(options);
+  EvalTaskOptions resolved = options;
+  resolved.batch_size = eval_batch_size(options);
+  return kTasks[index_of(algo)].evaluation(resolved);
+}
+
+int64_t eval_batch_size(const EvalTaskOptions& options) {
+  if (options.batch_size > 0) return options.batch_size;
+  return Hyperparameters::defaults(models::algo_of_model_dir(options.model_dir)).per_device_eval_batch_size;
 }
 
 }  // namespace em::train

@@ -83,3 +83,20 @@ TEST_CASE("classification trains on batches of at least 2 and whole epochs; the 
   s.set("num_train_epochs", "0.5");
   CHECK_NOTHROW(s.validate());
 }
+
+TEST_CASE("load_best_model_at_end and early stopping without evaluations are refused, as HF Trainer refuses them",
+          "[train][hyperparameters]") {
+  Hyperparameters hp = Hyperparameters::defaults(Algo::classification);
+  hp.learning_rate = 1e-3;
+  hp.eval_strategy = "no";
+  CHECK_NOTHROW(hp.validate());
+  hp.load_best_model_at_end = true;
+  CHECK_THROWS_AS(hp.validate(), em::UsageError);
+  CHECK_THROWS_WITH(hp.validate(), Catch::Contains("load_best_model_at_end") && Catch::Contains("eval_strategy is no"));
+  hp.load_best_model_at_end = false;
+  hp.early_stopping_patience = 2;
+  CHECK_THROWS_WITH(hp.validate(), Catch::Contains("early_stopping_patience 2") && Catch::Contains("eval_strategy is no"));
+  hp.eval_strategy = "steps";
+  hp.load_best_model_at_end = true;
+  CHECK_NOTHROW(hp.validate());
+}
