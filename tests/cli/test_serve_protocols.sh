@@ -111,6 +111,9 @@ expect_stderr 'parameters.colour: unknown' "em-predict names the unknown paramet
 # 5. X-Request-Id: echoed, made when absent, in the JSON access log; every stderr line is a JSON object.
 post /inference "$T/one.json" -H 'X-Request-Id: trace-42'
 grep -qi '^X-Request-Id: trace-42' "$T/headers" && pass "X-Request-Id echoed" || fail "headers: $(cat "$T/headers")"
+post /inference "$T/one.json" -H 'X-Request-Id: once' -H 'Expect: 100-continue'
+[[ $status == 200 && $(grep -ci '^X-Request-Id:' "$T/headers") == 1 ]] &&
+  pass "one X-Request-Id with Expect: 100-continue (pre-routing runs twice)" || fail "headers: $(cat "$T/headers")"
 get /v2/health/live
 made=$(sed -n 's/^[Xx]-[Rr]equest-[Ii]d: \([0-9a-f]*\)\r$/\1/p' "$T/headers")
 [[ ${#made} == 32 ]] && pass "an X-Request-Id is made when absent ($made)" || fail "headers: $(cat "$T/headers")"

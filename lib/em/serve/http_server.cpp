@@ -835,7 +835,8 @@ struct HttpServer::Impl {
     t_request.routed = true;
     t_request.has_body = chunked || (length && *length > 0);
     if (t_request.request_id.empty()) t_request.request_id = request_id_of(req);
-    res.set_header("X-Request-Id", t_request.request_id);
+    // Pre-routing runs twice for "Expect: 100-continue" (once to answer the expectation): one header each.
+    if (!res.has_header("X-Request-Id")) res.set_header("X-Request-Id", t_request.request_id);
     auto refuse = [&](const Reply& reply) {
       set_reply(res, reply);
       return Handled::Handled;
@@ -847,7 +848,7 @@ struct HttpServer::Impl {
     const bool post = is_predict(match.route);
     const std::string allow = post ? "POST" : "GET, HEAD";
     if (post ? req.method != "POST" : req.method != "GET" && req.method != "HEAD") {
-      res.set_header("Allow", allow);
+      if (!res.has_header("Allow")) res.set_header("Allow", allow);
       return refuse(
           error_reply(405, fmt::format("{} {}: method not allowed (allowed: {})", req.method, req.path, allow)));
     }
