@@ -18,7 +18,7 @@ using em::serve::BatcherOptions;
 
 namespace {
 
-Prepared tagged(float tag) { return {torch::full({1}, tag), 1, 1}; }
+Prepared tagged(float tag) { return {torch::full({1}, tag), 1, 1, {}}; }
 float tag_of(const Prepared& p) { return p.pixel_values.item<float>(); }
 
 // A predictor stand-in: answers each image with its tag, records batch sizes, fails on a negative tag.

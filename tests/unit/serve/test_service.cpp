@@ -22,7 +22,7 @@ class MeanPredictor : public em::infer::Predictor {
     double sum = 0;
     for (uint8_t v : image.pixels) sum += v;
     return {torch::full({1}, static_cast<float>(sum / static_cast<double>(image.pixels.size()))), image.width,
-            image.height};
+            image.height, {}};
   }
   int64_t input_pixels(int width, int height) const override { return int64_t{width} * height; }
   std::vector<Json> predict(const std::vector<Prepared>& batch) const override {
@@ -72,7 +72,7 @@ TEST_CASE("the inference service answers 503 once stopped and 500 when the model
    public:
     em::Algo algo() const override { return em::Algo::classification; }
     Prepared prepare(const em::io::Image& image) const override {
-      return {torch::zeros({1}), image.width, image.height};
+      return {torch::zeros({1}), image.width, image.height, {}};
     }
     int64_t input_pixels(int, int) const override { return 1; }
     std::vector<Json> predict(const std::vector<Prepared>&) const override { em::fail("out of memory"); }
