@@ -196,5 +196,8 @@ expect_exit 2 "two models named alike" -- "$EM_BIN/em-serve" --model "$model" --
 expect_stderr 'two models named "model"' "the clash is named"
 expect_exit 2 "a bad model name" -- "$EM_BIN/em-serve" --model "a b=$model" --port 0
 expect_stderr 'model name "a b"' "the bad name is named"
+expect_exit 124 "em-serve with too few --http_threads for its queue still serves (stopped by timeout)" -- \
+  timeout 3 "$EM_BIN/em-serve" --model "$model" --port 0 --threads 1 --http_threads 8
+expect_stderr 'raise --http_threads above 48' "and warns that 503s would wait for a thread (32 queued + 16 in a batch)"
 expect_exit 2 "--log_format xml" -- "$EM_BIN/em-serve" --model "$model" --log_format xml
 finish

@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
       "Retry-After), 504 past --request_timeout_ms. X-Request-Id is echoed. One access-log line per request on "
       "stderr. SIGINT/SIGTERM: finish the requests in flight, exit 0; a second signal kills at once.",
       "em-serve --model [NAME=]RUN/model [--model NAME=DIR ...] [--host 127.0.0.1] [--port 8080] [--batch_size 16] "
-      "[--max_batch_delay_ms 5] [--max_queue_images 256] [--request_timeout_ms 0] [--log_format text|json] "
+      "[--max_batch_delay_ms 5] [--max_queue_images 32] [--request_timeout_ms 0] [--log_format text|json] "
       "[--device auto|cpu|cuda[:N]]",
       "em-serve --model run/model --port 8080 & em-b64 cat.png | curl -s --data-binary @- "
       "http://127.0.0.1:8080/inference",

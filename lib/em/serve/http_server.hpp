@@ -17,9 +17,9 @@ struct ServeOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                           // 0 = any free port (the chosen one is logged)
   int64_t max_body_bytes = 64LL << 20;       // larger bodies: 413, refused from Content-Length before reading
-  BatcherOptions batching{16, 5, /*max_queue_images=*/256};
+  BatcherOptions batching{16, 5, /*max_queue_images=*/32};
   MemoryLimits memory;
-  int http_threads = 32;                     // requests handled at once, from a whole head to the answer
+  int http_threads = 64;                     // requests handled at once, from a whole head to the answer
   int read_timeout_s = 5;                    // a client silent this long mid-body is answered 400 and dropped
   int header_timeout_s = 10;                 // a request head must arrive whole this soon after its first byte: 408
   int body_timeout_s = 60;                   // a body must arrive whole this soon after its head: 400

@@ -22,6 +22,16 @@ void serve(const std::vector<ModelSpec>& specs, const infer::PredictOptions& pre
   // A folder that is not a model fails now, before the port is taken (loading it fully comes after the bind).
   for (const auto& spec : specs) models::algo_of_model_dir(spec.dir);
 
+  // A request waiting for its model holds a request thread; once every thread waits, a 503 for a full queue (or
+  // anything else with a body) waits for a free thread too: load shedding needs threads to spare.
+  const int64_t waiting = static_cast<int64_t>(specs.size()) *
+                          (options.batching.max_queue_images + options.batching.max_batch_size);
+  if (options.batching.max_queue_images > 0 && waiting >= options.http_threads)
+    log::warn("--http_threads {}: fewer than the requests that can wait for the models ({} model(s) x "
+              "(--max_queue_images {} + --batch_size {})); under overload a 503 then waits for a free thread: raise "
+              "--http_threads above {} or lower --max_queue_images",
+              options.http_threads, specs.size(), options.batching.max_queue_images, options.batching.max_batch_size,
+              waiting);
   ModelSet models(specs, options.service_options());
   HttpServer server(models, options);
   const int port = server.bind();
