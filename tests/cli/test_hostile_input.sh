@@ -129,9 +129,10 @@ PY
 expect_exit 1 "em-predict with NaN weights" -- "$EM_BIN/em-predict" --model "$T/nan-model" --threads 1 "${imgs[0]}"
 expect_stderr "non-finite values \(NaN or inf\)" "no NaN score with exit 0"
 
-# --- Run directories: a second em-train on one folder; --overwrite_output_dir over the user's file.
+# --- Run directories: a second em-train on one folder; --overwrite_output_dir over the user's file. The first run
+# must outlive the second's start on any machine (it is stopped with SIGINT below): 100000 epochs, not a few seconds.
 "$EM_BIN/em-train" --algo classification --data "$data" --model_config "$T/tiny.json" --output_dir "$T/busy" \
-  --threads 1 --num_workers 1 --per_device_train_batch_size 2 --num_train_epochs 50 -q >/dev/null 2>"$T/first.err" &
+  --threads 1 --num_workers 1 --per_device_train_batch_size 2 --num_train_epochs 100000 -q >/dev/null 2>"$T/first.err" &
 first=$!
 for _ in $(seq 1 300); do [[ -s $T/busy/.emkit.lock ]] && break; sleep 0.1; done
 expect_exit 1 "a second em-train on the same output_dir" -- "$EM_BIN/em-train" --algo classification --data "$data" \
