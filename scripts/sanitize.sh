@@ -23,7 +23,6 @@ rm -rf "$logs" && mkdir -p "$logs"
 # UBSan reports do not stop the process (the suite keeps going); each lands in a log file counted below.
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:log_path=$logs/asan:detect_stack_use_after_return=0:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:log_path=$logs/ubsan:${UBSAN_OPTIONS:-}"
-export EM_SANITIZED=1
 status=0
 if (($#)); then
   (cd "$build" && ctest --output-on-failure -j "${EM_TEST_JOBS:-2}" --timeout 2400 "$@") || status=1

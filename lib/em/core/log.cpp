@@ -26,7 +26,9 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
-std::string utc_now() {
+}  // namespace
+
+std::string utc_timestamp() {
   const auto now = std::chrono::system_clock::now();
   const std::time_t t = std::chrono::system_clock::to_time_t(now);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
@@ -35,11 +37,9 @@ std::string utc_now() {
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                      tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
 }
-}  // namespace
 
 void set_format(Format format) { g_format = format; }
 Format format() { return g_format; }
-std::string utc_timestamp() { return utc_now(); }
 
 void set_program(std::string name) { g_program = std::move(name); }
 const std::string& program() { return g_program; }
@@ -57,7 +57,7 @@ void write(Level level, const std::string& message) {
   if (g_format == Format::json) {
     const char* name = level == Level::error ? "error" : level == Level::warning ? "warning"
                        : level == Level::info ? "info" : "debug";
-    return write_line(fmt::format("{{\"time\":\"{}\",\"level\":\"{}\",\"program\":{},\"message\":{}}}", utc_now(),
+    return write_line(fmt::format("{{\"time\":\"{}\",\"level\":\"{}\",\"program\":{},\"message\":{}}}", utc_timestamp(),
                                   name, json_string(g_program), json_string(message)));
   }
   const char* tag = level == Level::error ? "error: " : level == Level::warning ? "warning: " : "";

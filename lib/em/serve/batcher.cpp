@@ -42,12 +42,11 @@ std::future<std::vector<io::Json>> Batcher::submit(std::vector<infer::Prepared> 
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) fail("server is shutting down: request not accepted");
-    const auto n = static_cast<int64_t>(job->images.size());
-    if (options_.max_queue_images > 0 && queued_images_ > 0 && queued_images_ + n > options_.max_queue_images) {
+    try {
+      check_room_locked(static_cast<int64_t>(job->images.size()));
+    } catch (const QueueFull&) {
       ++stats_.rejected;
-      throw QueueFull(fmt::format("server busy: {} images wait for the model already and this request brings {} "
-                                  "(--max_queue_images {}); retry later",
-                                  queued_images_, n, options_.max_queue_images));
+      throw;
     }
     job->id = next_id_++;
     if (id) *id = job->id;
@@ -70,6 +69,18 @@ void Batcher::stop() {
   }
   wake_.notify_one();
   if (thread_.joinable()) thread_.join();
+}
+
+void Batcher::check_room(int64_t images) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  check_room_locked(images);
+}
+
+void Batcher::check_room_locked(int64_t images) const {
+  if (options_.max_queue_images > 0 && queued_images_ > 0 && queued_images_ + images > options_.max_queue_images)
+    throw QueueFull(fmt::format("server busy: {} images wait for the model already and this request brings {} "
+                                "(--max_queue_images {}); retry later",
+                                queued_images_, images, options_.max_queue_images));
 }
 
 bool Batcher::cancel(uint64_t id) {

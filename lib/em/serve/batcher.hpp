@@ -59,6 +59,9 @@ class Batcher {
   // throws QueueFull — unless the queue is empty (one request larger than the bound still runs, alone). `id`, when
   // given, receives the submission's number for cancel().
   std::future<std::vector<io::Json>> submit(std::vector<infer::Prepared> images, uint64_t* id = nullptr);
+  // Throws QueueFull when `images` more would take the queue past max_queue_images (submit's own check): lets a
+  // caller refuse a request before preparing it.
+  void check_room(int64_t images) const;
   // Takes a submission back if it still waits in the queue (its future then never becomes ready); false when its
   // forward pass has begun (the answer is computed and dropped by the caller) or it was answered.
   bool cancel(uint64_t id);
@@ -74,6 +77,7 @@ class Batcher {
     std::promise<std::vector<io::Json>> done;
     std::chrono::steady_clock::time_point queued;
   };
+  void check_room_locked(int64_t images) const;  // mutex_ held
   void run();
   void run_batch(std::vector<std::unique_ptr<Job>>& jobs);
   // All jobs' images in one forward pass; false (nothing answered) when it throws or miscounts.

@@ -995,40 +995,46 @@ struct HttpServer::Impl {
       out.sample("emkit_requests_total", {{"route", route}, {"model", model}, {"code", std::to_string(code)}},
                  static_cast<double>(n));
     }
-    using Model = ModelSet::Model;
-    auto each_ready = [&](const std::function<void(const Model&)>& f) {
-      for (const auto& m : models.models())
-        if (m->ready.load(std::memory_order_acquire)) f(*m);
+    // The ready models, each with one snapshot of its batcher's counters.
+    std::vector<std::pair<const ModelSet::Model*, BatcherStats>> ready;
+    for (const auto& m : models.models())
+      if (m->ready.load(std::memory_order_acquire)) ready.emplace_back(m.get(), m->service->stats());
+    auto per_model = [&](const char* name, const char* type, const char* help,
+                         const std::function<void(const ModelSet::Model&, const BatcherStats&)>& sample) {
+      out.family(name, type, help);
+      for (const auto& [m, stats] : ready) sample(*m, stats);
     };
-    out.family("emkit_request_duration_seconds", "histogram",
-               "Predict requests from their whole head to their answer, by model.");
-    each_ready([&](const Model& m) {
-      out.histogram("emkit_request_duration_seconds", {{"model", m.spec.name}},
-                    m.service->metrics().request_seconds.snapshot());
-    });
-    out.family("emkit_batch_size", "histogram", "Images per forward pass, by model.");
-    each_ready([&](const Model& m) {
-      out.histogram("emkit_batch_size", {{"model", m.spec.name}}, m.service->metrics().batch_size.snapshot());
-    });
-    out.family("emkit_queue_images", "gauge", "Images waiting for a forward pass, by model.");
-    each_ready([&](const Model& m) {
-      out.sample("emkit_queue_images", {{"model", m.spec.name}}, static_cast<double>(m.service->stats().queued_images));
-    });
-    out.family("emkit_images_total", "counter", "Images predicted, by model.");
-    each_ready([&](const Model& m) {
-      out.sample("emkit_images_total", {{"model", m.spec.name}}, static_cast<double>(m.service->stats().images));
-    });
-    out.family("emkit_forward_passes_total", "counter", "Forward passes, by model.");
-    each_ready([&](const Model& m) {
-      out.sample("emkit_forward_passes_total", {{"model", m.spec.name}},
-                 static_cast<double>(m.service->stats().batches));
-    });
-    out.family("emkit_images_per_second", "gauge", "Images predicted per second over the last 10 seconds, by model.");
-    each_ready([&](const Model& m) {
-      out.sample("emkit_images_per_second", {{"model", m.spec.name}}, m.service->metrics().images_per_second());
-    });
-    out.family("emkit_model_load_seconds", "gauge", "Seconds the model took to load and run its warm-up pass.");
-    each_ready([&](const Model& m) { out.sample("emkit_model_load_seconds", {{"model", m.spec.name}}, m.load_seconds); });
+    auto model_label = [](const ModelSet::Model& m) { return PrometheusText::Labels{{"model", m.spec.name}}; };
+    per_model("emkit_request_duration_seconds", "histogram",
+              "Predict requests from their whole head to their answer, by model.",
+              [&](const ModelSet::Model& m, const BatcherStats&) {
+                out.histogram("emkit_request_duration_seconds", model_label(m),
+                              m.service->metrics().request_seconds.snapshot());
+              });
+    per_model("emkit_batch_size", "histogram", "Images per forward pass, by model.",
+              [&](const ModelSet::Model& m, const BatcherStats&) {
+                out.histogram("emkit_batch_size", model_label(m), m.service->metrics().batch_size.snapshot());
+              });
+    per_model("emkit_queue_images", "gauge", "Images waiting for a forward pass, by model.",
+              [&](const ModelSet::Model& m, const BatcherStats& st) {
+                out.sample("emkit_queue_images", model_label(m), static_cast<double>(st.queued_images));
+              });
+    per_model("emkit_images_total", "counter", "Images predicted, by model.",
+              [&](const ModelSet::Model& m, const BatcherStats& st) {
+                out.sample("emkit_images_total", model_label(m), static_cast<double>(st.images));
+              });
+    per_model("emkit_forward_passes_total", "counter", "Forward passes, by model.",
+              [&](const ModelSet::Model& m, const BatcherStats& st) {
+                out.sample("emkit_forward_passes_total", model_label(m), static_cast<double>(st.batches));
+              });
+    per_model("emkit_images_per_second", "gauge", "Images predicted per second over the last 10 seconds, by model.",
+              [&](const ModelSet::Model& m, const BatcherStats&) {
+                out.sample("emkit_images_per_second", model_label(m), m.service->metrics().images_per_second());
+              });
+    per_model("emkit_model_load_seconds", "gauge", "Seconds the model took to load and run its warm-up pass.",
+              [&](const ModelSet::Model& m, const BatcherStats&) {
+                out.sample("emkit_model_load_seconds", model_label(m), m.load_seconds);
+              });
     out.family("emkit_model_ready", "gauge", "1 once the model is loaded and warmed up, else 0.");
     for (const auto& m : models.models())
       out.sample("emkit_model_ready", {{"model", m->spec.name}}, m->ready.load(std::memory_order_acquire) ? 1 : 0);

@@ -90,12 +90,6 @@ void ModelSet::load_all(const infer::PredictOptions& predict_options) {
   }
 }
 
-void ModelSet::add(const std::string& name, std::unique_ptr<infer::Predictor> predictor) {
-  for (auto& m : models_)
-    if (m->spec.name == name) return publish(*m, std::move(predictor), 0);
-  fail("no model named \"{}\"", name);
-}
-
 const ModelSet::Model* ModelSet::find(const std::string& name) const {
   for (const auto& m : models_)
     if (m->spec.name == name) return m.get();

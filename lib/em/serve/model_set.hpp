@@ -33,8 +33,6 @@ class ModelSet {
   // Loads each model in order and runs one warm-up forward pass on it; each becomes usable as soon as it is warm.
   // Throws what loading throws (the caller stops the server).
   void load_all(const infer::PredictOptions& predict_options);
-  // A model loaded elsewhere (tests), warmed up here; `name` must be one of the specs.
-  void add(const std::string& name, std::unique_ptr<infer::Predictor> predictor);
 
   struct Model {
     ModelSpec spec;

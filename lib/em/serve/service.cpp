@@ -79,14 +79,10 @@ Reply InferenceService::infer(const std::string& body, const InferCall& call) {
                                                    "smaller images",
                                                    count_of(n, "image"), mib(need), options_.memory.request_mb)));
   // A full queue is answered before anything is decoded (submit() checks again, atomically).
-  const int64_t max_queue = options_.batching.max_queue_images;
-  if (max_queue > 0) {
-    const int64_t queued = batcher_.stats().queued_images;
-    if (queued > 0 && queued + n > max_queue)
-      return with_count(error_reply(503, fmt::format("server busy: {} images wait for the model already and this "
-                                                     "request brings {} (--max_queue_images {}); retry later",
-                                                     queued, n, max_queue),
-                                    1));
+  try {
+    batcher_.check_room(n);
+  } catch (const QueueFull& e) {
+    return with_count(error_reply(503, e.what(), 1));
   }
   // Held until the answer: the prepared images live in the batcher's queue until their forward pass.
   auto wait = std::chrono::milliseconds(options_.memory.wait_ms);
