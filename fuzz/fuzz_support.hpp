@@ -9,9 +9,11 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
+#include "em/io/json.hpp"
 
 namespace em::fuzz {
 
@@ -37,6 +39,27 @@ void expect_clean(F&& f) {
     }                                                                                    \
   } while (0)
 
+
+// Calls f() on input the parser must accept (what it wrote itself): an em::Error here is a finding, printed.
+template <typename F>
+void expect_accepted(const char* what, F&& f) {
+  try {
+    std::forward<F>(f)();
+  } catch (const em::Error& e) {
+    std::fprintf(stderr, "EM_FUZZ: %s refused: %s\n", what, e.what());
+    std::abort();
+  }
+}
+
+// Whether two JSON values say the same: numbers by value (an integer past int64 is not the int64 it wraps to; an
+// integer and a float compare as doubles), arrays and objects member by member, the rest by nlohmann's ==.
+bool same_json(const em::io::Json& a, const em::io::Json& b);
+
+// What a config reader promises about the fields it takes as they are: each member of `written` (the config's
+// to_json()) that `input` also has says what the input said (same_json). `derived` lists the members the reader
+// derives or normalises on purpose (labels, sizes...), which are left to the round trip. Aborts naming the member.
+void check_written_as_read(const em::io::Json& input, const em::io::Json& written,
+                           const std::vector<std::string>& derived);
 
 // Warnings about accepted-but-odd input (a label id without a name, ...) would flood the fuzzer's output.
 inline void quiet_logs() { em::log::set_level(em::log::Level::error); }

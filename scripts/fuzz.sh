@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of fuzz/ (em_base under ASan+UBSan, clang, no LibTorch) into build-fuzz/ and runs each
-# for a bounded time, one after the other, on a corpus seeded from fuzz/seeds/ and the team's ../shared/data.
+# for a bounded time, one after the other, on a corpus seeded from fuzz/seeds/ and the team's ../shared/data (and
+# ../shared/fixtures).
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]     (default 60; docs/fuzzing.md)
 #   EM_FUZZ_TARGETS="image safetensors"  only these targets
 #   EM_FUZZ_BUILD=DIR                    build folder (default build-fuzz/)
@@ -14,7 +15,7 @@ seconds=${1:-60}
 build=${EM_FUZZ_BUILD:-$root/build-fuzz}
 shared=${EM_SHARED:-$root/../shared}/data
 all_targets="image base64 request safetensors coco_annotations coco_results classification_jsonl segmentation_split
-             id2label hyperparameters"
+             id2label hyperparameters model_config preprocessor_config torch_pickle"
 targets=${EM_FUZZ_TARGETS:-$all_targets}
 
 command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ is missing (apt-get install clang)" >&2; exit 1; }
@@ -57,12 +58,16 @@ seeds() {
     segmentation_split) copy "$shared"/camvid-mini/*/*.json ;;
     id2label) copy "$shared"/camvid-mini/resources/id2label.json ;;
     hyperparameters) ;;
+    # The parity fixtures' config.json files (HF-shaped, made by others: ResNet bottleneck and basic, SegFormer, DETR).
+    model_config) copy "$root"/../shared/fixtures/*/config.json ;;
+    preprocessor_config) ;;  # fuzz/seeds only: emkit's three and HF's published shapes (no real file in ../shared)
+    torch_pickle) ;;  # fuzz/seeds only: made by scripts/golden/torch_pickle.py with Debian's python3-torch
   esac
   chmod -R u+w "$dir"
 }
 
 # Longest input libFuzzer makes: images and safetensors need room for real files' headers and some data.
-max_len() { case $1 in image | safetensors | coco_results | coco_annotations) echo 65536 ;; *) echo 8192 ;; esac; }
+max_len() { case $1 in image | safetensors | coco_results | coco_annotations | torch_pickle) echo 65536 ;; *) echo 8192 ;; esac; }
 
 # Files the parsers read (segmentation splits, id2label, hyperparameters) go to memory when /dev/shm is there.
 tmp=${TMPDIR:-/tmp}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every input the fuzz targets of fuzz/ found a crash with (tests/golden/fuzz/TARGET/, docs/fuzzing.md) is now refused
-# cleanly: (1) in this build, through the em_base tool that reads that kind of input (an image crash: em-validate on
-# a dataset holding it must exit 1 naming the file and, where INPUT.expect exists, the reason that file's regex gives,
-# never die of a signal); (2) when scripts/fuzz.sh has built
+# cleanly: (1) in this build, through the tool that reads that kind of input (an image crash: em-validate on a dataset
+# holding it must exit 1 naming the file and, where INPUT.expect exists, the reason that file's regex gives, never die
+# of a signal; a model folder's config.json or preprocessor_config.json: em-predict); (2) when scripts/fuzz.sh has built
 # build-fuzz/, each fuzz target runs over its inputs once under ASan+UBSan and must exit 0. Part (2) is reported as
 # skipped without build-fuzz/; the test as a whole skips only when there is nothing to check.
 source "$(dirname "$0")/lib.sh"
@@ -39,7 +39,7 @@ if ((${#images[@]})) && [[ -x $EM_BIN/em-validate ]]; then
 fi
 
 # JSON inputs: the tool that reads that file must exit 1 with the reason INPUT.expect gives (stdout or stderr), never
-# let another exception or a signal end it. hyperparameters/ has no em_base tool (em-train links LibTorch).
+# let another exception or a signal end it. hyperparameters/ is left to part (2) (em-train would start training).
 expect_output() {
   if grep -Eq -- "$1" "$T/out" "$T/err"; then pass "$2"; else fail "$2: output lacks /$1/: $(head -c 600 "$T/err")"; fi
 }
@@ -59,16 +59,34 @@ json_tool_check() {
       if [[ $target == id2label ]]; then cp "$input" "$data/resources/id2label.json"; else cp "$input" "$data/train/train.json"; fi
       expect_exit 1 "em-validate refuses a segmentation dataset with $target/$name" -- \
         "$EM_BIN/em-validate" --algo segmentation "$data" ;;
+    model_config)
+      # The folder's config.json is read before any weight: nothing else is needed.
+      mkdir -p "$data"
+      cp "$input" "$data/config.json"
+      expect_exit 1 "em-predict refuses a model folder whose config.json is $target/$name" -- \
+        "$EM_BIN/em-predict" --model "$data" "$EM_SOURCE/tests/golden/image/rgb_37x23.png" ;;
+    preprocessor_config)
+      # A real detection folder (DETR reads the DetrImageProcessor form) with this preprocessor_config.json.
+      local fixture=${EM_SHARED:-/nonexistent}/fixtures/detr-tiny
+      [[ -f $fixture/model.safetensors ]] || { echo "note: no $fixture: $target/$name left to part (2)"; return 0; }
+      mkdir -p "$data"
+      cp "$fixture/config.json" "$fixture/model.safetensors" "$data/"
+      cp "$input" "$data/preprocessor_config.json"
+      expect_exit 1 "em-predict refuses a detection model folder whose preprocessor_config.json is $target/$name" -- \
+        "$EM_BIN/em-predict" --model "$data" "$EM_SOURCE/tests/golden/image/rgb_37x23.png" ;;
     *) return 0 ;;
   esac
   if [[ -f $input.expect ]]; then expect_output "$(cat "$input.expect")" "the reason for $target/$name is given"; fi
   checked=$((checked + 1))
 }
-for input in "$golden"/{classification_jsonl,segmentation_split,id2label}/*; do
+for input in "$golden"/{classification_jsonl,segmentation_split,id2label,model_config,preprocessor_config}/*; do
   [[ $input == *.expect ]] && continue
   target=$(basename "$(dirname "$input")")
-  tool=em-validate
-  [[ $target == classification_jsonl ]] && tool=em-metrics
+  case $target in
+    classification_jsonl) tool=em-metrics ;;
+    model_config | preprocessor_config) tool=em-predict ;;
+    *) tool=em-validate ;;
+  esac
   [[ -x $EM_BIN/$tool ]] && json_tool_check "$target" "$input"
 done
 
@@ -88,5 +106,5 @@ if [[ -d $fuzz_bin ]]; then
 else
   echo "note: $fuzz_bin is absent (scripts/fuzz.sh builds it): the sanitizer half of this test did not run"
 fi
-((checked)) || skip "neither em-validate nor build-fuzz/ to check the fuzz inputs with"
+((checked)) || skip "neither the tools nor build-fuzz/ to check the fuzz inputs with"
 finish

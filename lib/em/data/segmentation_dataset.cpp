@@ -108,7 +108,7 @@ io::Json read_split_entries(const std::string& file, SegmentationSplitListing& l
   }
   io::Json entries;
   try {
-    entries = io::Json::parse(text, io::json_rules(file));
+    entries = io::parse_json_or_throw(text, file);
   } catch (const Error& e) {
     listing.problems.push_back({file, reason_about(e, file)});
     return nullptr;

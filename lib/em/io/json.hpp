@@ -18,9 +18,15 @@ using Json = nlohmann::ordered_json;
 //    last, simdjson's lookups the first), so a file that means two things is refused rather than read one way.
 constexpr int kMaxJsonDepth = 128;
 
-// The two rules as a callback for Json::parse(text, json_rules(what)), for a reader that handles nlohmann's
-// parse_error itself; a broken rule throws em::Error(what, reason).
-Json::parser_callback_t json_rules(const std::string& what);
+// Parses text under the two rules (a broken rule throws em::Error(what, reason)) in time linear in its size, and
+// throws nlohmann's parse_error / out_of_range for a grammar error, for a reader that reports those itself (with
+// their byte offset).
+Json parse_json_or_throw(const std::string& text, const std::string& what);
+
+// Appends "key": value to an object without looking for the key, which the caller guarantees is new: O(1), where
+// object[key] searches the members (ordered_json keeps them in a vector), so that building an object of n keys
+// costs O(n^2) (2^20 labels: minutes).
+void append_new_member(Json& object, std::string key, Json value);
 
 // Parses text; `what` (a path or "request") prefixes the error message. Throws em::Error(what, reason).
 Json parse_json(const std::string& text, const std::string& what);

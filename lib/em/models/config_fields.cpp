@@ -6,7 +6,6 @@
 #include <set>
 
 #include <fmt/format.h>
-#include <torch/torch.h>
 
 namespace em::models {
 
@@ -18,23 +17,6 @@ Activation parse_activation(const std::string& name, const std::string& what, co
   if (name == "tanh") return Activation::tanh;
   fail("{}: field \"{}\": unsupported activation \"{}\" (expected relu, gelu, gelu_new, silu, swish or tanh)", what,
        field, name);
-}
-
-torch::Tensor activate(const torch::Tensor& x, Activation act) {
-  switch (act) {
-    case Activation::none: return x;
-    case Activation::relu: return torch::relu(x);
-    case Activation::gelu: return torch::gelu(x);
-    case Activation::gelu_tanh: return torch::gelu(x, "tanh");
-    case Activation::silu: return torch::silu(x);
-    case Activation::tanh: return torch::tanh(x);
-  }
-  return x;
-}
-
-torch::Tensor layer_norm_in_weight_dtype(torch::nn::LayerNorm& norm, const torch::Tensor& x) {
-  const auto dtype = norm->weight.scalar_type();
-  return norm->forward(x.scalar_type() == dtype ? x : x.to(dtype));
 }
 
 namespace config {
@@ -52,7 +34,9 @@ int64_t int_field(const io::Json& obj, const char* key, int64_t fallback, int64_
 int64_t any_int_field(const io::Json& obj, const char* key, int64_t fallback, const std::string& what) {
   auto it = obj.find(key);
   if (it == obj.end()) return fallback;
-  if (!it->is_number_integer()) fail("{}: field \"{}\": expected an integer, got {}", what, key, json_text(*it));
+  // An integer past int64 (nlohmann keeps it unsigned) would wrap: 18446744073709551615 is not -1.
+  if (!it->is_number_integer() || (it->is_number_unsigned() && it->get<uint64_t>() > uint64_t{INT64_MAX}))
+    fail("{}: field \"{}\": expected a 64-bit integer, got {}", what, key, json_text(*it));
   return it->get<int64_t>();
 }
 
@@ -110,6 +94,17 @@ std::vector<std::string> parse_id2label(const io::Json& j, const std::string& wh
     seen[id] = true;
   }
   return labels;
+}
+
+std::string model_type_of(const io::Json& json, const std::string& fallback, const std::string& what) {
+  if (!json.is_object()) fail("{}: expected a JSON object (an HF config.json), got {}", what, json.type_name());
+  return string_field(json, "model_type", fallback, what);
+}
+
+Algo algo_of_config(const io::Json& json, const std::string& what) {
+  const std::string type = model_type_of(json, "", what);
+  if (auto algo = algo_of_model_type(type)) return *algo;
+  fail("{}: model_type '{}' is not one emkit serves (expected {})", what, type, model_type_names());
 }
 
 void check_model_type(const io::Json& json, const std::string& model_type, const std::string& family,
@@ -170,13 +165,18 @@ std::vector<std::string> read_labels(const io::Json& json, std::vector<std::stri
 
 io::Json id2label_json(const std::vector<std::string>& labels) {
   io::Json j = io::Json::object();
-  for (size_t i = 0; i < labels.size(); ++i) j[std::to_string(i)] = labels[i];
+  for (size_t i = 0; i < labels.size(); ++i) io::append_new_member(j, std::to_string(i), labels[i]);
   return j;
 }
 
 io::Json label2id_json(const std::vector<std::string>& labels) {
+  // As j[name] = id in id order (a name given twice keeps its first place and its last id), in linear time.
   io::Json j = io::Json::object();
-  for (size_t i = 0; i < labels.size(); ++i) j[labels[i]] = i;
+  std::set<std::string> names;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (names.insert(labels[i]).second) io::append_new_member(j, labels[i], i);
+    else j[labels[i]] = i;
+  }
   return j;
 }
 

@@ -1,14 +1,12 @@
 // What the three model configs (ResNet, SegFormer, DETR) share: typed fields of an HF config.json read with errors
 // that name the file, the field and the value; HF's model_type/architectures and label fields; the activations of
-// HF's ACT2FN.
+// HF's ACT2FN by name. No LibTorch here (the fuzz build compiles it beside em_base); layers.hpp applies activations.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include <torch/nn/modules/normalization.h>
-#include <torch/types.h>
-
+#include "em/core/algo.hpp"
 #include "em/io/json.hpp"
 
 namespace em::models {
@@ -17,12 +15,6 @@ namespace em::models {
 enum class Activation { none, relu, gelu, gelu_tanh, silu, tanh };
 // `field` names the config field in the error ("hidden_act" for ResNet/SegFormer, "activation_function" for DETR).
 Activation parse_activation(const std::string& name, const std::string& what, const char* field = "hidden_act");
-torch::Tensor activate(const torch::Tensor& x, Activation act);
-
-// LayerNorm in its parameters' dtype: under CPU autocast LibTorch 1.13 hands bf16 activations to layer_norm
-// unconverted, and its kernel refuses fp32 weights with bf16 input. Normalising in fp32 is what CUDA autocast does
-// and the precise choice; outside autocast the dtypes agree and nothing is converted.
-torch::Tensor layer_norm_in_weight_dtype(torch::nn::LayerNorm& norm, const torch::Tensor& x);
 
 namespace config {
 
@@ -49,6 +41,13 @@ void check_parameter_budget(double parameters, const std::string& what);
 
 // HF keeps id2label as {"0": "cat", ...}; the ids must be exactly 0..n-1, each once. Labels in id order.
 std::vector<std::string> parse_id2label(const io::Json& j, const std::string& what);
+
+// The model_type of a config.json (`fallback` when absent): the field every loader dispatches on. Fails ("WHAT:
+// ...") when `json` is not an object or its model_type is not a string: the file comes from anywhere.
+std::string model_type_of(const io::Json& json, const std::string& fallback, const std::string& what);
+// The algorithm whose models a config.json describes (core/algo's table, by model_type). Fails naming `what` when
+// model_type_of fails or model_type is none of the table's.
+Algo algo_of_config(const io::Json& json, const std::string& what);
 
 // Fails unless `json` is an object whose "model_type" (absent: model_type) is model_type and whose "architectures",
 // where given, are all among `architectures` (the first is the one the error names). `family` names the model in

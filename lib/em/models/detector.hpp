@@ -19,27 +19,6 @@
 
 namespace em::models {
 
-// preprocessor_config.json of HF's DetrImageProcessor: resize keeping the aspect ratio (size {"shortest_edge",
-// "longest_edge"}, or an exact {"height", "width"}), rescale 1/255, ImageNet normalisation, pad bottom/right with a
-// pixel mask. Also reads the older DetrFeatureExtractor form ("size": 800, "max_size": 1333) of facebook/detr-*.
-struct DetrImageProcessorConfig {
-  // The fields every HF image processor shares (do_resize, resample, do_rescale, rescale_factor, do_normalize,
-  // image_mean/std, image_processor_type, unknown fields kept); its height/width are not used.
-  PreprocessorConfig common;
-  int64_t shortest_edge = 800;
-  int64_t longest_edge = 1333;  // 0 = no limit
-  int64_t height = 0, width = 0;  // > 0: size {"height", "width"}, resize to exactly that (no aspect ratio)
-  bool do_pad = true;
-
-  // Shortest edge image_size, longest detr_longest_edge(image_size) (800 / 1333 by default).
-  static DetrImageProcessorConfig for_image_size(int64_t image_size);
-  static DetrImageProcessorConfig from_json(const io::Json& json, const std::string& what);
-  static DetrImageProcessorConfig read(const std::string& path);
-  io::Json to_json() const;
-  // (height, width) an image of height x width is resized to.
-  std::pair<int, int> output_size(int height, int width) const;
-};
-
 // Detections of one image in its original pixels, in query order.
 struct ImageDetections {
   std::vector<float> scores;

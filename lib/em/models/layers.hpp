@@ -1,13 +1,17 @@
 // Layers whose weights are allocated without being initialised when a checkpoint is about to fill them: a model
 // loaded for prediction does not draw 25M random numbers only to overwrite them. Built for training, they
 // initialise exactly as LibTorch's own layers do (same formulas, same random stream), so training is unchanged.
+// Also the activation and LayerNorm helpers the models share.
 #pragma once
 #include <cstdint>
 
 #include <torch/nn/cloneable.h>
 #include <torch/nn/module.h>
+#include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
+
+#include "em/models/config_fields.hpp"  // Activation
 
 namespace em::models {
 
@@ -43,5 +47,13 @@ class Conv2dImpl : public torch::nn::Cloneable<Conv2dImpl> {
   torch::Tensor weight, bias;
 };
 TORCH_MODULE(Conv2d);
+
+// HF's ACT2FN[name] for a parsed activation (config_fields.hpp's parse_activation).
+torch::Tensor activate(const torch::Tensor& x, Activation act);
+
+// LayerNorm in its parameters' dtype: under CPU autocast LibTorch 1.13 hands bf16 activations to layer_norm
+// unconverted, and its kernel refuses fp32 weights with bf16 input. Normalising in fp32 is what CUDA autocast does
+// and the precise choice; outside autocast the dtypes agree and nothing is converted.
+torch::Tensor layer_norm_in_weight_dtype(torch::nn::LayerNorm& norm, const torch::Tensor& x);
 
 }  // namespace em::models

@@ -1,6 +1,7 @@
 #include "em/models/model_folder.hpp"
 
 #include "em/core/error.hpp"
+#include "em/models/config_fields.hpp"
 #include "em/models/detr.hpp"
 #include "em/models/resnet.hpp"
 #include "em/models/segformer.hpp"
@@ -32,9 +33,7 @@ Algo algo_of_model_dir(const std::string& model_dir) {
   std::error_code ec;
   if (!fs::exists(config, ec))
     fail("{}: not a model folder (no config.json); pass the model/ folder of a run (e.g. run/model)", model_dir);
-  const std::string type = io::read_json_file(config.string()).value("model_type", std::string());
-  if (auto algo = algo_of_model_type(type)) return *algo;
-  fail("{}: model_type '{}' is not one emkit serves (expected {})", config.string(), type, model_type_names());
+  return config::algo_of_config(io::read_json_file(config.string()), config.string());
 }
 
 bool ModelFolder::has_preprocessor() const {
@@ -52,9 +51,11 @@ ModelFolder open_model_folder(const fs::path& dir, Algo algo) {
   folder.preprocessor_path = dir / "preprocessor_config.json";
   folder.config = io::read_json_file(folder.config_path.string());
   const AlgoInfo& row = algo_info(algo);
-  if (folder.config.value("model_type", std::string()) != row.model_type)
-    fail("{}: model_type '{}' is not a {} model (expected \"{}\")", folder.config_path.string(),
-         folder.config.value("model_type", std::string("?")), row.name, row.model_type);
+  // A config.json that is not an object, or whose model_type is not a string, fails here naming the file.
+  const std::string type = config::model_type_of(folder.config, "?", folder.config_path.string());
+  if (type != row.model_type)
+    fail("{}: model_type '{}' is not a {} model (expected \"{}\")", folder.config_path.string(), type, row.name,
+         row.model_type);
   return folder;
 }
 

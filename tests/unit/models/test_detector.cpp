@@ -47,6 +47,16 @@ TEST_CASE("DetrImageProcessor configs: ours, HF's and facebook/detr's older form
                     Catch::Contains("expected a positive integer"));
 }
 
+TEST_CASE("a processor without a longest edge holds the resized image to the pixel limit", "[models][detector][hostile]") {
+  // HF allows "size": {"shortest_edge": 800} alone: a 20000 x 1 image would become 16,000,000 x 800 (12.8 G pixels).
+  auto open = DetrImageProcessorConfig::from_json(Json::parse(R"({"size": {"shortest_edge": 800}})"), "p.json");
+  CHECK(open.longest_edge == 0);
+  CHECK_THROWS_WITH(open.output_size(1, 20000),
+                    Catch::Contains("would be resized to 16000000x800") && Catch::Contains("--max_image_pixels"));
+  // Within the limit it resizes as HF does: 600 x 800 -> 800 x 1066.
+  CHECK(open.output_size(600, 800) == std::pair<int, int>{800, 1066});
+}
+
 TEST_CASE("relative boxes of the padded frame map to original pixels", "[models][detector]") {
   // A 600x400 (w x h) image resized to 300x200 and padded into a 320x250 batch: the whole image is the relative box
   // (0, 0, 300/320, 200/250), which must become (0, 0, 600, 400).
