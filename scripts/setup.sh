@@ -4,8 +4,11 @@
 # reference BLAS, ~55x slower on matrix products.
 set -euo pipefail
 
+# libcairo2-dev + fonts-dejavu-core: lib/em/draw's pictures (cairo's shapes and text in the DejaVu Sans font file,
+# which the build's own tests draw with, so both belong to the build). libzip-dev: PyTorch checkpoints (zip files).
 BUILD_PKGS=(build-essential cmake ninja-build ccache libtorch-dev libstb-dev libcli11-dev libsimdjson-dev libfmt-dev
-            nlohmann-json3-dev catch2 libcpp-httplib-dev libgloo-dev libopenblas0-pthread jq)
+            nlohmann-json3-dev catch2 libcpp-httplib-dev libgloo-dev libopenblas0-pthread jq libcairo2-dev
+            fonts-dejavu-core libzip-dev)
 # Data for the quick start, and the Python references that produce golden values and baselines.
 EXTRA_PKGS=(dataset-fashion-mnist python3 python3-numpy python3-torch python3-torchvision python3-sklearn python3-pil python3-prometheus-client curl time)
 

@@ -3,8 +3,12 @@
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
 #include "em/io/file.hpp"
+#include "em/io/torch_pickle.hpp"
+#include "em/models/torchvision_names.hpp"
+#include "em/tensor/torch_pickle.hpp"
 
 #include <algorithm>
+#include <fstream>
 #include <set>
 
 #include <fmt/ranges.h>
@@ -117,33 +121,51 @@ void save_model_dir(const fs::path& dir, const io::Json& config, const torch::nn
 
 namespace {
 
-// The safetensors files of a model folder: the single file or the index's shards (index path, shard paths).
+// The weight files of a model folder in HF's order: model.safetensors, the shards of model.safetensors.index.json,
+// then the pickled pytorch_model.bin and the shards of its index (index path, shard paths).
 std::vector<fs::path> weight_files(const fs::path& dir, fs::path* index_out) {
   std::error_code ec;
-  const fs::path single = dir / "model.safetensors";
-  if (fs::exists(single, ec)) return {single};
-  const fs::path index = dir / "model.safetensors.index.json";
-  if (fs::exists(index, ec)) {
+  auto sharded = [&](const fs::path& index) {
     // A sharded checkpoint: weight_map names, for every tensor, the shard that holds it.
     io::Json j = io::read_json_file(index.string());
     const io::Json& map = io::require_field(j, "weight_map", index.string());
     if (!map.is_object()) fail("{}: field \"weight_map\": expected an object {{tensor: shard file}}", index.string());
     std::set<std::string> shards;
-    for (const auto& shard : map) {
+    for (const auto& [tensor, shard] : map.items()) {
       if (!shard.is_string()) fail("{}: field \"weight_map\": expected shard file names", index.string());
+      // A model folder comes from anywhere: its index may not send the reader to a file outside it.
+      if (const std::string outside = io::outside_reason(dir, shard.get<std::string>()); !outside.empty())
+        fail("{}: field \"weight_map\".\"{}\": {}", index.string(), tensor, outside);
       shards.insert(shard.get<std::string>());
     }
     if (index_out) *index_out = index;
     std::vector<fs::path> out;
     for (const auto& shard : shards) out.push_back(dir / shard);
     return out;
+  };
+  for (const char* name : {"model.safetensors", "pytorch_model.bin"}) {
+    const fs::path single = dir / name, index = dir / (std::string(name) + ".index.json");
+    if (fs::exists(single, ec)) return {single};
+    if (fs::exists(index, ec)) return sharded(index);
   }
-  if (fs::exists(dir / "pytorch_model.bin", ec))
-    fail("{}: has only pytorch_model.bin (a Python pickle, which emkit does not read); convert it with "
-         "transformers: AutoModel.from_pretrained(dir).save_pretrained(out, safe_serialization=True)",
-         dir.string());
-  fail("{}: no model.safetensors in this folder (expected an HF model folder with config.json + model.safetensors)",
+  fail("{}: no model.safetensors or pytorch_model.bin in this folder (expected an HF model folder with config.json "
+       "+ model.safetensors)",
        dir.string());
+}
+
+// Whether a weights file is torch.save's (a zip, or the legacy pickle the reader refuses) rather than safetensors:
+// by its first bytes, as a .pth, .pt or .bin name says nothing reliable.
+bool is_torch_file(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return false;  // the safetensors reader says what is wrong with it
+  std::ifstream in(path, std::ios::binary);
+  char head[16] = {};
+  in.read(head, sizeof head);
+  return io::looks_like_torch_file(std::string_view(head, static_cast<size_t>(in.gcount())));
+}
+
+tensor::TensorMap load_weights_file(const fs::path& path) {
+  return is_torch_file(path) ? tensor::load_torch_checkpoint(path.string()) : tensor::load_safetensors(path.string());
 }
 
 }  // namespace
@@ -151,10 +173,10 @@ std::vector<fs::path> weight_files(const fs::path& dir, fs::path* index_out) {
 tensor::TensorMap load_model_weights(const fs::path& dir) {
   fs::path index;
   const std::vector<fs::path> paths = weight_files(dir, &index);
-  if (index.empty()) return tensor::load_safetensors(paths.front().string());
+  if (index.empty()) return load_weights_file(paths.front());
   tensor::TensorMap out;
   for (const auto& p : paths)
-    for (auto& [name, t] : tensor::load_safetensors(p.string()))
+    for (auto& [name, t] : load_weights_file(p))
       if (!out.emplace(name, std::move(t)).second) fail("{}: tensor \"{}\" is in two shards", index.string(), name);
   return out;
 }
@@ -163,6 +185,11 @@ void load_model_weights_strict(torch::nn::Module& module, const fs::path& dir, b
   fs::path index;
   const std::vector<fs::path> paths = weight_files(dir, &index);
   const std::string what = index.empty() ? paths.front().string() : index.string();
+  if (is_torch_file(paths.front())) {  // pickled weights are read whole (nothing to map), then copied in
+    if (channels_last) to_channels_last(module, /*keep_values=*/false);
+    load_state_strict(module, load_model_weights(dir), what);
+    return;
+  }
   std::vector<tensor::MappedSafetensors> files;
   std::vector<FileTensor> listing;
   std::set<std::string> seen;
@@ -255,8 +282,8 @@ InitReport load_init_tensors(torch::nn::Module& module, const tensor::TensorMap&
 InitReport load_init_weights(torch::nn::Module& module, const std::string& path, const InitOptions& options) {
   std::error_code ec;
   if (!fs::exists(path, ec))
-    fail("{}: no such file or folder (--init takes an HF model folder with config.json + model.safetensors, or a "
-         ".safetensors file)",
+    fail("{}: no such file or folder (--init takes an HF model folder with config.json + model.safetensors or "
+         "pytorch_model.bin, a .safetensors file or a PyTorch checkpoint: .pth, .bin)",
          path);
   std::optional<io::Json> config;
   tensor::TensorMap tensors;
@@ -265,8 +292,9 @@ InitReport load_init_weights(torch::nn::Module& module, const std::string& path,
     const fs::path config_path = fs::path(path) / "config.json";
     if (fs::exists(config_path, ec)) config = io::read_json_file(config_path.string());
   } else {
-    tensors = tensor::load_safetensors(path);
+    tensors = load_weights_file(path);
   }
+  tensors = with_hf_resnet_names(std::move(tensors), path);  // a torchvision ResNet .pth
   InitReport report = load_init_tensors(module, tensors, path, options);
   report.config = std::move(config);
   return report;

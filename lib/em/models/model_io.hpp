@@ -28,8 +28,9 @@ void load_state_strict(torch::nn::Module& module, const tensor::TensorMap& tenso
 void save_model_dir(const std::filesystem::path& dir, const io::Json& config, const torch::nn::Module& module,
                     const io::Json& preprocessor = nullptr);
 
-// The weights of an HF model folder: dir/model.safetensors, or the shards a model.safetensors.index.json lists.
-// Errors name the folder (with a hint when only a pickled pytorch_model.bin is there, which we cannot read).
+// The weights of an HF model folder, in transformers' order: dir/model.safetensors, the shards a
+// model.safetensors.index.json lists, dir/pytorch_model.bin (torch.save's zip, read without running code:
+// tensor/torch_pickle.hpp), the shards of pytorch_model.bin.index.json. Errors name the folder.
 tensor::TensorMap load_model_weights(const std::filesystem::path& dir);
 
 // load_state_strict(module, load_model_weights(dir)) for a cold start: checks every name, shape and dtype against
@@ -56,8 +57,9 @@ struct InitOptions {
   std::string base_model_prefix;
 };
 
-// Lenient start-from weights for --init: `path` is an HF model folder (config.json + model.safetensors) or a bare
-// .safetensors file. Copies the tensors whose name and shape match; a tensor of another shape (a classifier for
+// Lenient start-from weights for --init: `path` is an HF model folder (config.json + weights as load_model_weights
+// finds them), a bare .safetensors file or a PyTorch checkpoint (.pth/.bin, told apart by content); a torchvision
+// ResNet's names become HF's (models/torchvision_names.hpp). Copies the tensors whose name and shape match; a tensor of another shape (a classifier for
 // another num_labels) keeps the module's fresh initialisation, with a warning naming it and both shapes; tensors
 // the module lacks are ignored with a warning giving their count. Throws when no tensor matches at all.
 InitReport load_init_weights(torch::nn::Module& module, const std::string& path, const InitOptions& options = {});

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "em/core/error.hpp"
+#include "em/io/file.hpp"
 #include "em/tensor/safetensors.hpp"
 #include "em/models/layers.hpp"
 #include "em/models/model_io.hpp"
@@ -221,4 +222,27 @@ TEST_CASE("cold loading fills a channels-last model built without initialisation
   ResNetForImageClassification other(tiny(4));
   CHECK_THAT(error_of([&] { em::models::load_model_weights_strict(*other, dir / "m"); }),
              Contains("model.safetensors: weights do not fit") && Contains("classifier.1.weight (file [3, 32]"));
+}
+
+TEST_CASE("a sharded folder loads its shards, and an index entry outside the folder is refused", "[models][model_io][hostile]") {
+  em::test::TempDir tmp;
+  const auto dir = tmp / "model";
+  std::filesystem::create_directories(dir);
+  em::tensor::save_safetensors(dir / "a.safetensors", {{"x", torch::ones({2})}});
+  em::tensor::save_safetensors(dir / "b.safetensors", {{"y", torch::zeros({3})}});
+  em::io::write_file_atomic(dir / "model.safetensors.index.json",
+                            R"({"weight_map": {"x": "a.safetensors", "y": "b.safetensors"}})");
+  const auto loaded = em::models::load_model_weights(dir);
+  CHECK(loaded.size() == 2);
+  CHECK(loaded.at("y").sizes().vec() == std::vector<int64_t>{3});
+
+  // The index names the file to open: "../" and absolute paths would read outside the model folder.
+  em::tensor::save_safetensors(tmp / "outside.safetensors", {{"y", torch::zeros({3})}});
+  em::io::write_file_atomic(dir / "model.safetensors.index.json",
+                            R"({"weight_map": {"x": "a.safetensors", "y": "../outside.safetensors"}})");
+  CHECK_THROWS_WITH(em::models::load_model_weights(dir),
+                    Contains("\"weight_map\".\"y\"") && Contains("leaves"));
+  em::io::write_file_atomic(dir / "model.safetensors.index.json",
+                            R"({"weight_map": {"x": "/etc/passwd"}})");
+  CHECK_THROWS_WITH(em::models::load_model_weights(dir), Contains("absolute path"));
 }
