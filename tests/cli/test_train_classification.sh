@@ -141,7 +141,7 @@ expect_exit 0 "--overwrite_output_dir replaces a run" -- "$EM_BIN/em-train" "${c
 [[ ! -d $T/b/checkpoint-24 ]] && pass "the old run's checkpoints are gone" || fail "old checkpoint-24 still there"
 
 echo '{"learning_rate": "1e-3", "num_train_epochs": 1, "save_steps": "2"}' >"$T/hp.json"
-expect_exit 0 "string values in a hyperparameters file are accepted" -- "$EM_BIN/em-train" "${base[@]}" --output_dir "$T/h" --hyperparameters "$T/hp.json" --load_best_model_at_end --save_steps 5
+expect_exit 0 "string values in a hyperparameters file are accepted" -- "$EM_BIN/em-train" "${base[@]}" --output_dir "$T/h" --hyperparameters "$T/hp.json" --load_best_model_at_end --save_strategy epoch --save_steps 5
 jq -e '.save_steps == 5 and .learning_rate == 0.001 and .num_train_epochs == 1' "$T/h/hyperparameters.json" >/dev/null &&
   pass "flags win over the file; file strings parsed" || fail "hyperparameters.json: $(cat "$T/h/hyperparameters.json")"
 jq -e '.load_best_model_at_end == true and .bf16 == false' "$T/h/hyperparameters.json" >/dev/null &&

@@ -15,6 +15,17 @@
 namespace em::train {
 namespace fs = std::filesystem;
 
+namespace {
+bool parse_checkpoint_name(const std::string& name, int64_t* step) {
+  const std::string prefix = "checkpoint-";
+  if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size()) return false;
+  for (size_t i = prefix.size(); i < name.size(); ++i)
+    if (!std::isdigit(static_cast<unsigned char>(name[i]))) return false;
+  *step = std::stoll(name.substr(prefix.size()));
+  return true;
+}
+}  // namespace
+
 io::Json TrainerState::to_json() const {
   return io::Json{{"global_step", global_step},
                   {"max_steps", total_steps},
@@ -27,9 +38,13 @@ io::Json TrainerState::to_json() const {
                   {"has_best", has_best},
                   {"best_metric", has_best ? io::Json(best_metric) : io::Json(nullptr)},
                   {"best_step", best_step},
+                  {"best_model_checkpoint", best_checkpoint_step >= 0
+                                                ? io::Json(fmt::format("checkpoint-{}", best_checkpoint_step))
+                                                : io::Json(nullptr)},
                   {"evals_without_improvement", evals_without_improvement},
                   {"world_size", world_size},
                   {"global_batch_size", global_batch_size},
+                  {"gradient_accumulation_steps", gradient_accumulation_steps},
                   {"grad_scaler", grad_scaler},
                   {"log_history", log_history}};
 }
@@ -51,6 +66,13 @@ TrainerState TrainerState::from_json(const io::Json& j, const std::string& what)
     s.evals_without_improvement = j.at("evals_without_improvement").get<int64_t>();
     s.world_size = j.value("world_size", int64_t{1});
     s.global_batch_size = j.value("global_batch_size", int64_t{0});
+    s.gradient_accumulation_steps = j.value("gradient_accumulation_steps", int64_t{1});
+    if (s.gradient_accumulation_steps < 1)
+      fail("{}: gradient_accumulation_steps {} is not >= 1", what, s.gradient_accumulation_steps);
+    const io::Json best_checkpoint = j.value("best_model_checkpoint", io::Json(nullptr));
+    if (best_checkpoint.is_string() &&
+        !parse_checkpoint_name(best_checkpoint.get<std::string>(), &s.best_checkpoint_step))
+      fail("{}: best_model_checkpoint '{}' is not a checkpoint-<step> name", what, best_checkpoint.get<std::string>());
     s.grad_scaler = j.value("grad_scaler", io::Json::object());
     if (!s.grad_scaler.is_object()) fail("{}: grad_scaler is not an object", what);
     s.log_history = j.at("log_history");
@@ -62,30 +84,23 @@ TrainerState TrainerState::from_json(const io::Json& j, const std::string& what)
 
 namespace {
 
-bool parse_checkpoint_name(const std::string& name, int64_t* step) {
-  const std::string prefix = "checkpoint-";
-  if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size()) return false;
-  for (size_t i = prefix.size(); i < name.size(); ++i)
-    if (!std::isdigit(static_cast<unsigned char>(name[i]))) return false;
-  *step = std::stoll(name.substr(prefix.size()));
-  return true;
-}
-
 // What emkit writes at the top of a run directory; --overwrite_output_dir removes these and nothing else.
 bool is_ours(const fs::path& p) {
   std::string name = p.filename().string();
   int64_t step;
   if (parse_checkpoint_name(name, &step)) return fs::exists(p / run_dir::kTrainerState);
-  static const std::vector<std::string> ours{run_dir::kModel,   run_dir::kBestModel,  run_dir::kRuns,
+  static const std::vector<std::string> ours{run_dir::kModel,   run_dir::kBestModel,  run_dir::kRuns, run_dir::kPlots,
                                              run_dir::kMetrics, run_dir::kHyperparameters, run_dir::kTrainResults,
                                              run_dir::kEvalResults, run_dir::kAllResults};
   return std::find(ours.begin(), ours.end(), name) != ours.end();
 }
 
-// The files emkit writes inside its folders (a model, a checkpoint, runs/): anything else there is the user's.
-bool is_our_file(const fs::path& file, bool in_runs) {
+// The files emkit writes inside its folders (a model, a checkpoint, runs/, plots/): anything else there is the
+// user's.
+bool is_our_file(const fs::path& file, bool in_runs, bool in_plots) {
   const std::string name = file.filename().string();
   if (in_runs) return name.rfind("events.out.tfevents.", 0) == 0;
+  if (in_plots) return file.extension() == ".png" || name.find(".tmp-") != std::string::npos;
   static const std::set<std::string> ours{"config.json",           "model.safetensors",     "preprocessor_config.json",
                                           "optimizer.safetensors", "rng_state.safetensors", run_dir::kTrainerState,
                                           run_dir::kHyperparameters};
@@ -94,10 +109,10 @@ bool is_our_file(const fs::path& file, bool in_runs) {
 
 // The first entry of emkit folder `dir` that emkit did not write ("" when there is none).
 std::string foreign_entry(const fs::path& dir) {
-  const bool in_runs = dir.filename() == run_dir::kRuns;
+  const bool in_runs = dir.filename() == run_dir::kRuns, in_plots = dir.filename() == run_dir::kPlots;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (entry.is_directory(ec) || !is_our_file(entry.path(), in_runs)) return entry.path().string();
+    if (entry.is_directory(ec) || !is_our_file(entry.path(), in_runs, in_plots)) return entry.path().string();
   }
   return "";
 }
@@ -217,27 +232,52 @@ TrainerState load_checkpoint(const fs::path& dir, Task& task, AdamW& optimizer) 
   return state;
 }
 
-void rotate_checkpoints(const fs::path& out, int64_t limit, int64_t keep_step) {
-  if (limit <= 0) return;
-  auto all = list_checkpoints(out);
-  int64_t excess = static_cast<int64_t>(all.size()) - limit;
-  for (const auto& [step, path] : all) {
-    if (excess <= 0) break;
-    if (step == keep_step) continue;
-    // Renamed out of the listing first (one atomic step), then removed: a kill during the removal leaves a hidden
-    // leftover (removed at the next start), never a checkpoint-N that looks complete but lacks files.
-    std::error_code ec;
-    const fs::path doomed = out / fmt::format(".tmp-removing-{}", path.filename().string());
-    fs::rename(path, doomed, ec);
-    if (ec) {
-      log::warn("{}: cannot remove old checkpoint ({})", path.string(), ec.message());
-    } else {
-      io::sync_directory(out);
-      fs::remove_all(doomed, ec);
-      if (ec) log::warn("{}: cannot remove old checkpoint ({})", doomed.string(), ec.message());
-    }
-    --excess;
+namespace {
+// Renamed out of the listing first (one atomic step), then removed: a kill during the removal leaves a hidden leftover
+// (removed at the next start), never a checkpoint-N that looks complete but lacks files.
+void remove_checkpoint(const fs::path& out, const fs::path& path) {
+  std::error_code ec;
+  const fs::path doomed = out / fmt::format(".tmp-removing-{}", path.filename().string());
+  fs::rename(path, doomed, ec);
+  if (ec) {
+    log::warn("{}: cannot remove old checkpoint ({})", path.string(), ec.message());
+    return;
   }
+  io::sync_directory(out);
+  fs::remove_all(doomed, ec);
+  if (ec) log::warn("{}: cannot remove old checkpoint ({})", doomed.string(), ec.message());
+  log::debug("removed {} (save_total_limit)", path.string());
+}
+}  // namespace
+
+void rotate_checkpoints(const fs::path& out, int64_t limit, int64_t best_step) {
+  if (limit <= 0) return;
+  auto all = list_checkpoints(out);  // ascending steps
+  if (static_cast<int64_t>(all.size()) <= limit) return;
+  // HF's _sorted_checkpoints: the best one moves to the second-newest place, out of the oldest that go.
+  auto best = std::find_if(all.begin(), all.end(), [&](const auto& c) { return c.first == best_step; });
+  const bool has_best = best != all.end();
+  if (has_best && best + 1 != all.end()) std::rotate(best, best + 1, all.end() - 1);
+  // HF keeps two with limit 1 when the newest is not the best: the best, and the newest to resume from.
+  const int64_t keep = best_step >= 0 && limit == 1 && all.back().first != best_step ? 2 : limit;
+  const int64_t doomed = static_cast<int64_t>(all.size()) - keep;
+  for (int64_t i = 0; i < doomed; ++i) remove_checkpoint(out, all[static_cast<size_t>(i)].second);
+}
+
+void keep_only_checkpoint(const fs::path& out, int64_t best_step) {
+  const auto all = list_checkpoints(out);
+  if (std::none_of(all.begin(), all.end(), [&](const auto& c) { return c.first == best_step; })) return;
+  for (const auto& [step, path] : all)
+    if (step != best_step) remove_checkpoint(out, path);
+}
+
+int64_t best_checkpoint_after_save(const fs::path& out, const TrainerState& state, int64_t saving_step) {
+  if (!state.has_best) return state.best_checkpoint_step;
+  std::error_code ec;
+  if (state.best_step == saving_step || fs::exists(out / fmt::format("checkpoint-{}", state.best_step) /
+                                                   run_dir::kTrainerState, ec))
+    return state.best_step;
+  return state.best_checkpoint_step;
 }
 
 }  // namespace em::train

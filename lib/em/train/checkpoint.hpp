@@ -26,11 +26,16 @@ struct TrainerState {
   bool has_best = false;
   double best_metric = -std::numeric_limits<double>::infinity();
   int64_t best_step = 0;
+  // HF's best_model_checkpoint: the checkpoint of the best evaluation, set when a checkpoint is written and one exists
+  // at best_step (-1: none yet). Rotation never removes it.
+  int64_t best_checkpoint_step = -1;
   int64_t evals_without_improvement = 0;
   // The processes that trained and the global batch (per process x processes): a checkpoint resumes with another
   // world size at the same sample position (0: a checkpoint from before data-parallel training, one process).
   int64_t world_size = 1;
   int64_t global_batch_size = 0;
+  // Batches per optimizer step (gradient_accumulation_steps): a step trains on global_batch_size x this many images.
+  int64_t gradient_accumulation_steps = 1;
   // fp16 training's loss scaler (GradScaler::state(): torch's GradScaler.state_dict() keys); {} without one.
   io::Json grad_scaler = io::Json::object();
   io::Json log_history = io::Json::array();  // HF trainer_state.json field: every logged object
@@ -43,6 +48,7 @@ namespace run_dir {
 constexpr const char* kModel = "model";
 constexpr const char* kBestModel = ".best-model";  // kept up to date with load_best_model_at_end
 constexpr const char* kRuns = "runs";
+constexpr const char* kPlots = "plots";  // em-train's curves at the end of a run (draw::write_run_plots)
 constexpr const char* kMetrics = "metrics.jsonl";
 constexpr const char* kHyperparameters = "hyperparameters.json";
 constexpr const char* kTrainerState = "trainer_state.json";
@@ -71,7 +77,14 @@ void save_checkpoint(const std::filesystem::path& out, Task& task, const AdamW& 
 // Restores model, optimizer, RNG and trainer state from a checkpoint folder.
 TrainerState load_checkpoint(const std::filesystem::path& dir, Task& task, AdamW& optimizer);
 
-// Deletes the oldest checkpoints beyond `limit` (0 = keep all); never the one at `keep_step`.
-void rotate_checkpoints(const std::filesystem::path& out, int64_t limit, int64_t keep_step);
+// HF Trainer's _rotate_checkpoints: deletes the oldest checkpoints beyond `limit` (0 = keep all), never the best one
+// (`best_step`, -1 = none): the best is kept in addition to the newest limit - 1, and with limit 1 the newest is kept
+// beside it (so the run can still resume).
+void rotate_checkpoints(const std::filesystem::path& out, int64_t limit, int64_t best_step);
+// HF's end of training with save_total_limit 1: every checkpoint but the best one (`best_step`) is deleted.
+void keep_only_checkpoint(const std::filesystem::path& out, int64_t best_step);
+// The checkpoint of `state`'s best evaluation as HF's _save_checkpoint records it when checkpoint `saving_step` is
+// written: best_step when a checkpoint exists there (or is this one), else the one recorded before.
+int64_t best_checkpoint_after_save(const std::filesystem::path& out, const TrainerState& state, int64_t saving_step);
 
 }  // namespace em::train

@@ -140,13 +140,18 @@ EvalResult ClassificationTask::evaluate(const EvalOptions& options) {
   if (samples.empty()) fail("split '{}' has no images to evaluate", options.split);
   metrics::ClassificationAccumulator acc(classifier_.config.id2label);
   std::vector<metrics::ClassificationPrediction> predictions;
+  EvalLossMean loss;
   classifier_.model->eval();
   const EvalLoopOptions loop{static_cast<int64_t>(samples.size()), eval_batch_size_, num_workers_, options.split,
                              options.show_progress, options.group};
   run_eval_loop(
       loop, [&](int64_t begin, int64_t end) { return eval_batch(samples, begin, end); },
       [&](const tensor::Batch& batch) {
-        torch::Tensor probs = torch::softmax(classifier_.logits(batch.pixel_values, options.bf16), 1);
+        const torch::Tensor logits = classifier_.logits(batch.pixel_values, options.bf16);
+        // HF's ResNetForImageClassification loss on the batch: cross-entropy, mean over its images.
+        if (options.compute_loss)
+          loss.add(torch::nn::functional::cross_entropy(logits, batch.labels).item<double>(), batch.size());
+        torch::Tensor probs = torch::softmax(logits, 1);
         auto [score, predicted] = probs.max(1);
         auto s = score.accessor<float, 1>();
         auto p = predicted.accessor<int64_t, 1>();
@@ -173,7 +178,12 @@ EvalResult ClassificationTask::evaluate(const EvalOptions& options) {
   EvalResult result;
   result.metrics = m.to_json();
   result.scalars = {{"accuracy", m.accuracy}, {"precision", m.precision}, {"recall", m.recall}, {"f1", m.f1}};
+  if (options.compute_loss) result.set_loss(loss.mean(options.group));
   return result;
+}
+
+std::vector<std::string> ClassificationTask::metric_names() const {
+  return {"accuracy", "precision", "recall", "f1", "loss"};
 }
 
 std::vector<ParamGroup> ClassificationTask::param_groups(double weight_decay) {

@@ -24,9 +24,11 @@ class ClassificationTask : public Task {
   tensor::Batch train_batch(const std::vector<int64_t>& indices, int64_t epoch) override;
   LossOutput loss(const tensor::Batch& batch) override;
   EvalResult evaluate(const EvalOptions& options) override;
+  std::vector<std::string> metric_names() const override;
   std::vector<ParamGroup> param_groups(double weight_decay) override;
   void save_model(const std::filesystem::path& dir) override;
   Algo algo() const override { return Algo::classification; }
+  const std::vector<std::string>& labels() const override { return classifier_.config.id2label; }
   double chance_level() const override { return 1.0 / static_cast<double>(classifier_.config.id2label.size()); }
 
  private:

@@ -8,6 +8,8 @@
 #include "em/io/file.hpp"
 #include "em/models/model_folder.hpp"
 #include "em/train/eval_loop.hpp"
+#include "em/tensor/autocast.hpp"
+#include "em/tensor/finite.hpp"
 
 #include <cstring>
 #include <mutex>
@@ -92,7 +94,10 @@ DetectionTask::DetectionTask(const TrainOptions& opts)
     io_opts.base_model_prefix = models::Detector::kBaseModelPrefix;
     models::load_init_weights(*detector_.model, opts.init, io_opts);
   }
-  for (const auto& c : dataset_.categories) category_of_label_.push_back(c.id);
+  for (const auto& c : dataset_.categories) {
+    label_of_category_[c.id] = static_cast<int64_t>(category_of_label_.size());
+    category_of_label_.push_back(c.id);
+  }
   int64_t boxes = 0, crowd = 0;
   for (const auto& img : dataset_.train.images)
     for (const auto& b : img.boxes) (b.iscrowd ? crowd : boxes) += 1;
@@ -132,7 +137,8 @@ const data::CocoSplit& DetectionTask::split(const std::string& name) {
   return it->second;
 }
 
-data::BoxTargets DetectionTask::targets_of(const data::CocoImageRecord& image, int width, int height) const {
+data::BoxTargets DetectionTask::targets_of(const data::CocoImageRecord& image, int width, int height,
+                                          const std::map<int64_t, int64_t>& label_of) const {
   data::BoxTargets t;
   const double w = width, h = height;
   for (const auto& b : image.boxes) {
@@ -143,8 +149,10 @@ data::BoxTargets DetectionTask::targets_of(const data::CocoImageRecord& image, i
     const double x0 = std::clamp(bb[0], 0.0, w), y0 = std::clamp(bb[1], 0.0, h);
     const double x1 = std::clamp(bb[0] + bb[2], 0.0, w), y1 = std::clamp(bb[1] + bb[3], 0.0, h);
     if (!(x1 > x0 && y1 > y0)) continue;
+    const auto label = label_of.find(b.category_id);
+    if (label == label_of.end()) continue;  // a category the model has no label for
     t.boxes.push_back({static_cast<float>(x0), static_cast<float>(y0), static_cast<float>(x1), static_cast<float>(y1)});
-    t.labels.push_back(dataset_.label_of(b.category_id));
+    t.labels.push_back(label->second);
   }
   return t;
 }
@@ -172,7 +180,7 @@ tensor::Batch DetectionTask::train_batch(const std::vector<int64_t>& indices, in
                   dataset_.train.annotation_path, record.index, record.width, record.height, image.width,
                   image.height);
     }
-    data::BoxTargets t = targets_of(record, image.width, image.height);
+    data::BoxTargets t = targets_of(record, image.width, image.height, label_of_category_);
     data::detection_train_transform(image, t, data::sample_seed(seed_, epoch, index), augmentation_, image_size_);
     images.push_back(detector_.normalize(image));
     targets.push_back(std::move(t));
@@ -207,25 +215,64 @@ LossOutput DetectionTask::loss(const tensor::Batch& batch) {
   return result;
 }
 
-tensor::Batch DetectionTask::eval_batch(const data::CocoSplit& s, int64_t begin, int64_t end) const {
+tensor::Batch DetectionTask::eval_batch(const data::CocoSplit& s, int64_t begin, int64_t end,
+                                        const std::map<int64_t, int64_t>* label_of) const {
   tensor::Batch batch;
   std::vector<torch::Tensor> images;
+  std::vector<data::BoxTargets> targets;
   for (int64_t i = begin; i < end; ++i) {
-    const io::Image image = io::read_image(s.images[static_cast<size_t>(i)].path, 3);
+    const auto& record = s.images[static_cast<size_t>(i)];
+    const io::Image image = io::read_image(record.path, 3);
     images.push_back(detector_.preprocess(image));
-    batch.sizes.push_back({{image.height, image.width},
-                           {static_cast<int>(images.back().size(1)), static_cast<int>(images.back().size(2))}});
+    const int input_h = static_cast<int>(images.back().size(1)), input_w = static_cast<int>(images.back().size(2));
+    batch.sizes.push_back({{image.height, image.width}, {input_h, input_w}});
     batch.indices.push_back(i);
+    if (label_of == nullptr) continue;
+    // The boxes resized with the image (HF's resize_annotation scales them by the size ratios).
+    data::BoxTargets t = targets_of(record, image.width, image.height, *label_of);
+    const float sx = static_cast<float>(input_w) / static_cast<float>(image.width);
+    const float sy = static_cast<float>(input_h) / static_cast<float>(image.height);
+    for (auto& b : t.boxes) b = {b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy};
+    targets.push_back(std::move(t));
   }
   tensor::PaddedBatch padded = tensor::pad_images(images);
   batch.pixel_values = padded.pixel_values;
   batch.pixel_mask = padded.pixel_mask;
+  const int frame_h = static_cast<int>(padded.pixel_values.size(2)), frame_w = static_cast<int>(padded.pixel_values.size(3));
+  for (const auto& t : targets)
+    batch.boxes.push_back({torch::tensor(t.labels, torch::kInt64), tensor::normalized_cxcywh(t, frame_w, frame_h)});
   return batch;
 }
 
 namespace {
 // Every rank's detections, in rank order (= image order, the shards being contiguous), on every rank: the bytes of
 // each CocoDetection as they are, so the scores are bit-exact.
+// Detector::detect's second half, on a forward pass that evaluation also scores with the loss (one forward for both):
+// every query's detection in original pixels (threshold 0, as COCO evaluation takes them).
+std::vector<models::ImageDetections> detections_of(const models::DetrOutput& out, const tensor::Batch& batch) {
+  tensor::require_finite(out.logits, "detection");
+  tensor::require_finite(out.pred_boxes, "detection");
+  const std::array<int, 2> padded{static_cast<int>(batch.pixel_values.size(2)),
+                                  static_cast<int>(batch.pixel_values.size(3))};
+  std::vector<std::array<double, 2>> target_sizes;
+  for (const auto& z : batch.sizes)
+    target_sizes.push_back(models::Detector::frame_in_original_pixels(padded, z.input, z.original));
+  const std::vector<models::DetrDetections> raw = models::post_process_object_detection(
+      out.logits.to(torch::kFloat32), out.pred_boxes.to(torch::kFloat32), 0.0, target_sizes);
+  std::vector<models::ImageDetections> result(raw.size());
+  for (size_t i = 0; i < raw.size(); ++i) {
+    auto s = raw[i].scores.accessor<float, 1>();
+    auto l = raw[i].labels.accessor<int64_t, 1>();
+    auto b = raw[i].boxes.accessor<float, 2>();
+    for (int64_t j = 0; j < raw[i].scores.size(0); ++j) {
+      result[i].scores.push_back(s[j]);
+      result[i].labels.push_back(l[j]);
+      result[i].boxes.push_back({b[j][0], b[j][1], b[j][2], b[j][3]});
+    }
+  }
+  return result;
+}
+
 void gather_over_ranks(dist::Group* group, metrics::CocoResults& results) {
   if (group == nullptr || group->single()) return;
   static_assert(std::is_trivially_copyable_v<metrics::CocoDetection>);
@@ -250,10 +297,17 @@ EvalResult DetectionTask::evaluate(const EvalOptions& options) {
 
   metrics::CocoResults results;
   detector_.model->eval();
+  // With the loss, the boxes become targets with the model's labels: the inverse of category_of_label.
+  std::map<int64_t, int64_t> label_of;
+  for (size_t label = 0; label < category_of_label.size(); ++label)
+    if (category_of_label[label] >= 0) label_of[category_of_label[label]] = static_cast<int64_t>(label);
+  const models::DetrLossOptions loss_options = models::DetrLossOptions::from_config(detector_.config);
+  EvalLossMean loss;
   const EvalLoopOptions loop{static_cast<int64_t>(s.images.size()), eval_batch_size_, num_workers_, options.split,
                              options.show_progress, options.group};
   run_eval_loop(
-      loop, [&](int64_t begin, int64_t end) { return eval_batch(s, begin, end); },
+      loop,
+      [&](int64_t begin, int64_t end) { return eval_batch(s, begin, end, options.compute_loss ? &label_of : nullptr); },
       [&](const tensor::Batch& batch) {
         std::vector<std::array<int, 2>> input_sizes, original_sizes;
         for (const auto& z : batch.sizes) {
@@ -261,19 +315,43 @@ EvalResult DetectionTask::evaluate(const EvalOptions& options) {
           input_sizes.push_back(z.input);
         }
         // Threshold 0: every query, as DETR's PostProcess hands COCO evaluation (maxDets 100 then takes the best).
-        const auto detections = detector_.detect(batch.pixel_values, batch.pixel_mask, input_sizes, original_sizes,
-                                                 0.0, options.bf16);
+        std::vector<models::ImageDetections> detections;
+        if (!options.compute_loss) {
+          detections = detector_.detect(batch.pixel_values, batch.pixel_mask, input_sizes, original_sizes, 0.0,
+                                        options.bf16);
+        } else {
+          // HF's DetrForObjectDetection with labels: the loss (auxiliary decoder layers included) of the same
+          // forward pass whose predictions are scored.
+          models::DetrOutput out;
+          {
+            const torch::Tensor x = detector_.to_model_input(batch.pixel_values);
+            tensor::Bf16Autocast autocast(options.bf16, x.device());
+            out = detector_.model->forward(x, batch.pixel_mask.to(x.device()));
+            std::vector<models::DetrTarget> targets;
+            for (const auto& t : batch.boxes) targets.push_back({t.labels.to(x.device()), t.boxes.to(x.device())});
+            loss.add(models::detr_loss(out, targets, loss_options).total.item<double>(), batch.size());
+          }
+          detections = detections_of(out, batch);
+        }
         for (size_t i = 0; i < detections.size(); ++i)
           add_results(results, s.images[static_cast<size_t>(batch.indices[i])].id, detections[i], category_of_label);
       });
   if (!options.predictions_path.empty()) write_coco_results(options.predictions_path, results);
   gather_over_ranks(options.group, results);
 
-  metrics::CocoEvalResult coco = metrics::coco_evaluate(s, results);  // the split is the ground truth
+  auto coco = std::make_shared<metrics::CocoEvalResult>(metrics::coco_evaluate(s, results));  // truth: the split
   EvalResult result;
-  result.metrics = metrics::to_json(coco);
-  for (size_t i = 0; i < metrics::kCocoStatNames.size(); ++i) result.scalars[metrics::kCocoStatNames[i]] = coco.stats[i];
+  result.metrics = metrics::to_json(*coco);
+  for (size_t i = 0; i < metrics::kCocoStatNames.size(); ++i) result.scalars[metrics::kCocoStatNames[i]] = coco->stats[i];
+  result.coco = std::move(coco);
+  if (options.compute_loss) result.set_loss(loss.mean(options.group));
   return result;
+}
+
+std::vector<std::string> DetectionTask::metric_names() const {
+  std::vector<std::string> names(metrics::kCocoStatNames.begin(), metrics::kCocoStatNames.end());
+  names.push_back("loss");
+  return names;
 }
 
 std::vector<ParamGroup> DetectionTask::param_groups(double weight_decay) {

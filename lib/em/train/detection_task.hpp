@@ -38,11 +38,13 @@ class DetectionTask : public Task {
   // Every query of every image (threshold 0, as DETR's own evaluation), scored with COCO box metrics against the
   // split as read for the batches (one parse of its annotation file). --predictions writes the COCO results list.
   EvalResult evaluate(const EvalOptions& options) override;
+  std::vector<std::string> metric_names() const override;
   // AdamW groups: the backbone's trainable parameters (layer2..4) at 0.1x the learning rate, the rest at 1x; weight
   // decay on every parameter (the original DETR's param_dicts).
   std::vector<ParamGroup> param_groups(double weight_decay) override;
   void save_model(const std::filesystem::path& dir) override;
   Algo algo() const override { return Algo::detection; }
+  const std::vector<std::string>& labels() const override { return detector_.config.id2label; }
 
   // The learning-rate scale of the backbone group.
   static constexpr double kBackboneLrScale = 0.1;
@@ -50,16 +52,20 @@ class DetectionTask : public Task {
  private:
   dist::Group* group_ = nullptr;
   const data::CocoSplit& split(const std::string& name);
-  // Non-crowd boxes of one image as training targets (label indices), clipped to width x height; degenerate ones
-  // dropped.
-  data::BoxTargets targets_of(const data::CocoImageRecord& image, int width, int height) const;
-  // Images [begin, end) of the split, preprocessed and padded, with their original and input sizes.
-  tensor::Batch eval_batch(const data::CocoSplit& split, int64_t begin, int64_t end) const;
+  // Non-crowd boxes of one image as targets (the model's label indices: `label_of` a category id, -1 drops the box),
+  // clipped to width x height; degenerate ones dropped.
+  data::BoxTargets targets_of(const data::CocoImageRecord& image, int width, int height,
+                              const std::map<int64_t, int64_t>& label_of) const;
+  // Images [begin, end) of the split, preprocessed and padded, with their original and input sizes; with
+  // `label_of` (a category id -> the model's label), also their boxes as the loss takes them (batch.boxes).
+  tensor::Batch eval_batch(const data::CocoSplit& split, int64_t begin, int64_t end,
+                           const std::map<int64_t, int64_t>* label_of) const;
 
   data::DetectionDataset dataset_;
   std::map<std::string, data::CocoSplit> eval_splits_;          // splits read for em-eval (model-folder mode)
   models::Detector detector_;
   std::vector<int64_t> category_of_label_;  // training: label -> train's category id (labels are train's categories)
+  std::map<int64_t, int64_t> label_of_category_;  // training: the inverse
   data::DetectionAugmentation augmentation_ = data::DetectionAugmentation::detr;
   int64_t image_size_ = 800;
   uint64_t seed_ = 42;

@@ -5,6 +5,7 @@
 #include "em/tensor/loader.hpp"
 
 #include <algorithm>
+#include <limits>
 
 namespace em::train {
 
@@ -44,6 +45,18 @@ void sum_over_ranks(dist::Group* group, std::vector<int64_t>& counts) {
   group->all_reduce_sum(t);
   t = t.cpu();
   std::copy(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel(), counts.begin());
+}
+
+double EvalLossMean::mean(dist::Group* group) const {
+  double sum = sum_, images = static_cast<double>(images_);
+  if (group != nullptr && !group->single()) {
+    torch::Tensor t = torch::tensor({sum, images}, torch::kFloat64).to(group->device());
+    group->all_reduce_sum(t);
+    t = t.cpu();
+    sum = t[0].item<double>();
+    images = t[1].item<double>();
+  }
+  return images > 0 ? sum / images : std::numeric_limits<double>::quiet_NaN();
 }
 
 }  // namespace em::train

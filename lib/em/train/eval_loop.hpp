@@ -34,4 +34,20 @@ std::pair<int64_t, int64_t> eval_shard(int64_t n, int rank, int world);
 // Counts summed over the ranks of `group` (exact: int64), in place; nothing to do for nullptr or one process.
 void sum_over_ranks(dist::Group* group, std::vector<int64_t>& counts);
 
+// HF Trainer's eval_loss: each batch's mean loss counted once per image of the batch (its evaluation_loop repeats it
+// batch-size times before the mean), over the whole split and every rank's share of it.
+class EvalLossMean {
+ public:
+  void add(double batch_mean, int64_t images) {
+    sum_ += batch_mean * static_cast<double>(images);
+    images_ += images;
+  }
+  // Every rank calls it (an all-reduce); NaN when no batch had a loss.
+  double mean(dist::Group* group) const;
+
+ private:
+  double sum_ = 0;
+  int64_t images_ = 0;
+};
+
 }  // namespace em::train

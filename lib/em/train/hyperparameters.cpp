@@ -120,6 +120,7 @@ static_assert(one_row_per_algo(kLimits), "kLimits: one row per algorithm, in enu
 
 const std::vector<std::string> kSchedules{"linear", "cosine", "constant", "constant_with_warmup"};
 const std::vector<std::string> kEvalStrategies{"no", "epoch", "steps"};
+const std::vector<std::string> kSaveStrategies{"no", "epoch", "steps"};
 const std::vector<std::string> kDetectionAugmentations{"detr", "flip", "none"};
 
 std::vector<Entry> make_table() {
@@ -130,8 +131,25 @@ std::vector<Entry> make_table() {
       EM_INT_PARAM(per_device_train_batch_size, 1, kInf, "[1, inf) ([2, inf) for classification)",
                    "Training batch size", kAll),
       EM_INT_PARAM(per_device_eval_batch_size, 1, kInf, "[1, inf)", "Evaluation batch size", kAll),
+      EM_INT_PARAM(gradient_accumulation_steps, 1, kInf, "[1, inf)",
+                   "Batches whose gradients add up to one optimizer step (each batch's loss divided by their "
+                   "number); steps of logging, evaluation and saving count optimizer steps",
+                   kAll),
       EM_FLOAT_PARAM(num_train_epochs, 0, kInf, true, "(0, inf) (an integer >= 1 for classification)",
                      "Training epochs (fractions allowed for segmentation and detection)", kAll),
+      Entry{{"max_steps", "int", "-1 or [1, inf)",
+             "Optimizer steps to train: a positive N overrides num_train_epochs (-1 = train num_train_epochs)",
+             kAll},
+            [](Hyperparameters& h, const std::string& v) {
+              const std::string expected = "-1 (train num_train_epochs) or an integer in [1, inf)";
+              try {
+                h.max_steps = parse_int("max_steps", v, -1, kInf, expected);
+              } catch (const UsageError&) {
+                bad("max_steps", v, expected);
+              }
+              if (h.max_steps == 0) bad("max_steps", v, expected);
+            },
+            [](const Hyperparameters& h) { return io::Json(h.max_steps); }},
       EM_FLOAT_PARAM(threshold, 0, 1, false, "[0, 1]", "Score threshold of returned detections", kDetection),
       EM_INT_PARAM(save_steps, 1, kInf, "[1, inf)", "Save a checkpoint every N optimizer steps", kAll),
       EM_INT_PARAM(seed, 0, 9.0e15, "[0, 9e15]", "Seed of initialisation, shuffling and augmentation", kAll),
@@ -141,10 +159,38 @@ std::vector<Entry> make_table() {
       EM_INT_PARAM(logging_steps, 1, kInf, "[1, inf)", "Log loss and learning rate every N steps", kAll),
       EM_CHOICE_PARAM(eval_strategy, kEvalStrategies, "When to evaluate on validation"),
       EM_INT_PARAM(eval_steps, 0, kInf, "[0, inf)", "With eval_strategy=steps: every N steps (0 = save_steps)", kAll),
-      EM_INT_PARAM(save_total_limit, 0, kInf, "[0, inf)", "Keep at most N checkpoints (0 = all)", kAll),
+      EM_CHOICE_PARAM(save_strategy, kSaveStrategies,
+                      "When to write checkpoints: steps (every save_steps), epoch (at each epoch end) or no (none; "
+                      "a stop signal still saves one)"),
+      EM_INT_PARAM(save_total_limit, 0, kInf, "[0, inf)",
+                   "Keep at most N checkpoints (0 = all); the best one is never removed", kAll),
       EM_BOOL_PARAM(load_best_model_at_end, "Write the best evaluated checkpoint as model/ instead of the last"),
+      Entry{{"metric_for_best_model", "string", "an evaluation metric, with or without eval_",
+             "The evaluation metric that decides the best model (load_best_model_at_end, early stopping, "
+             "save_total_limit): accuracy, f1, loss, mean_iou, AP, ... (default: the algorithm's main metric)",
+             kAll},
+            [](Hyperparameters& h, const std::string& v) {
+              const std::string name = trim(v);
+              h.metric_for_best_model = name.empty() ? algo_info(h.algo).main_metric : name;
+            },
+            [](const Hyperparameters& h) { return io::Json(h.metric_for_best_model); }},
+      Entry{{"greater_is_better", "bool", "true|false",
+             "Whether a larger metric_for_best_model is better (default: false when its name ends in loss, else "
+             "true)",
+             kAll},
+            [](Hyperparameters& h, const std::string& v) {
+              if (trim(v).empty())
+                h.greater_is_better.reset();  // HF's None: decided by the metric's name
+              else
+                h.greater_is_better = parse_bool("greater_is_better", v);
+            },
+            [](const Hyperparameters& h) { return io::Json(h.best_metric_greater()); }},
       EM_INT_PARAM(early_stopping_patience, 0, kInf, "[0, inf)",
                    "Stop after N evaluations without improvement (0 = off)", kAll),
+      EM_FLOAT_PARAM(early_stopping_threshold, 0, kInf, false, "[0, inf)",
+                     "With early_stopping_patience: the metric must beat the best by more than this to count as an "
+                     "improvement",
+                     kAll),
       EM_FLOAT_PARAM(max_grad_norm, 0, kInf, false, "[0, inf)", "Clip the gradient norm (0 = off)", kAll),
       EM_BOOL_PARAM(bf16, "bf16 autocast for forward passes (AMX/AVX-512 CPUs, GPUs since Ampere)"),
       EM_BOOL_PARAM(fp16, "fp16 autocast with dynamic loss scaling (CUDA only; the scale is kept in checkpoints)"),
@@ -168,7 +214,7 @@ std::vector<Entry> make_table() {
   };
   for (auto& e : t) {
     if (e.spec.name == "lr_scheduler_type") e.spec.range = "linear|cosine|constant|constant_with_warmup";
-    if (e.spec.name == "eval_strategy") e.spec.range = "no|epoch|steps";
+    if (e.spec.name == "eval_strategy" || e.spec.name == "save_strategy") e.spec.range = "no|epoch|steps";
   }
   return t;
 }
@@ -201,6 +247,7 @@ Hyperparameters Hyperparameters::defaults(Algo algo) {
   Hyperparameters h;
   h.algo = algo;
   const AlgoInfo& row = algo_info(algo);
+  h.metric_for_best_model = row.main_metric;
   const io::Json overrides = io::parse_json(row.hyperparameter_defaults, "core/algo.cpp");
   for (auto it = overrides.begin(); it != overrides.end(); ++it)
     h.set_json(it.key(), it.value(), fmt::format("the {} row of core/algo.cpp", row.name));
@@ -265,10 +312,43 @@ void Hyperparameters::validate() const {
     usage_fail("hyperparameter early_stopping_patience {} counts evaluations without improvement, but eval_strategy "
                "is no: set eval_strategy to epoch or steps (HF Trainer refuses this combination too)",
                early_stopping_patience);
+  // HF TrainingArguments: the best model is a checkpoint, so checkpoints must be written where evaluations are.
+  if (load_best_model_at_end && save_strategy != eval_strategy)
+    usage_fail("hyperparameter load_best_model_at_end needs a checkpoint at each evaluation: save_strategy ({}) must "
+               "match eval_strategy ({}); set --save_strategy {} (HF Trainer refuses this combination too)",
+               save_strategy, eval_strategy, eval_strategy);
+  if (load_best_model_at_end && eval_strategy == "steps" && save_steps % eval_interval() != 0)
+    usage_fail("hyperparameter load_best_model_at_end needs save_steps to be a round multiple of the evaluation "
+               "interval, but save_steps {} is not a multiple of eval_steps {} (HF Trainer refuses this too)",
+               save_steps, eval_interval());
+  if (early_stopping_threshold > 0 && early_stopping_patience == 0)
+    usage_fail("hyperparameter early_stopping_threshold {} applies to early stopping, which is off "
+               "(early_stopping_patience 0): set early_stopping_patience too",
+               early_stopping_threshold);
+  if (early_stopping_patience > 0 && !load_best_model_at_end)
+    log::warn("early stopping without load_best_model_at_end: model/ will be the last weights, not the best ones "
+              "(as HF Trainer, which warns too)");
   if (learning_rate >= 0.01)
     log::warn("learning_rate {} is very high for AdamW (the platform's classification default is 0.1, kept for "
               "compatibility); 1e-3 to 1e-4 usually trains better (see docs/training.md)",
               learning_rate);
+}
+
+std::string Hyperparameters::best_metric_key() const {
+  const std::string prefix = "eval_";
+  const std::string& name = metric_for_best_model.empty() ? std::string(algo_info(algo).main_metric)
+                                                          : metric_for_best_model;
+  return name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
+}
+
+bool Hyperparameters::best_metric_greater() const {
+  if (greater_is_better) return *greater_is_better;
+  const std::string key = best_metric_key(), suffix = "loss";
+  return !(key.size() >= suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0);
+}
+
+int64_t Hyperparameters::eval_interval() const {
+  return eval_strategy == "steps" ? (eval_steps > 0 ? eval_steps : save_steps) : 0;
 }
 
 io::Json Hyperparameters::to_json() const {

@@ -3,6 +3,7 @@
 // disagree; each row holds the set of algorithms it applies to, and each algorithm's row in core/algo.cpp the
 // defaults that differ from this struct's.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,7 @@ struct Hyperparameters {
   double num_train_epochs = 3;  // an integer for classification
   double threshold = 0.5;       // detection only
   int64_t save_steps = 500;
-  // Beyond the platform's (HF Trainer names).
+  // Beyond the platform's (HF Trainer names and semantics; docs/training.md, "Trainer options").
   int64_t seed = 42;
   double weight_decay = 0.0;
   double warmup_ratio = 0.0;
@@ -29,9 +30,17 @@ struct Hyperparameters {
   int64_t logging_steps = 10;
   std::string eval_strategy = "epoch";  // no | epoch | steps
   int64_t eval_steps = 0;               // with eval_strategy=steps; 0 = save_steps
+  std::string save_strategy = "steps";  // no | epoch | steps (every save_steps)
   int64_t save_total_limit = 0;         // 0 = keep every checkpoint
+  int64_t gradient_accumulation_steps = 1;  // batches whose gradients add up to one optimizer step
+  int64_t max_steps = -1;               // > 0: train this many optimizer steps (overrides num_train_epochs)
   bool load_best_model_at_end = false;
+  // The evaluation metric that decides "best" (load_best_model_at_end, early stopping, the checkpoint that rotation
+  // keeps), with or without the eval_ prefix; defaults(algo) sets the algorithm's main metric (core/algo.cpp).
+  std::string metric_for_best_model;
+  std::optional<bool> greater_is_better;  // unset: false for a metric whose name ends in "loss", else true (HF)
   int64_t early_stopping_patience = 0;  // evaluations without improvement; 0 = off
+  double early_stopping_threshold = 0;  // how much the metric must improve to count as an improvement
   double max_grad_norm = 1.0;           // 0 = no clipping
   bool bf16 = false;
   bool fp16 = false;                    // CUDA only: fp16 autocast with dynamic loss scaling
@@ -58,6 +67,13 @@ struct Hyperparameters {
   void validate() const;
   // Every parameter that applies to `algo`, by name (hyperparameters.json in the run directory).
   io::Json to_json() const;
+
+  // The key of EvalResult::scalars that decides "best": metric_for_best_model without its eval_ prefix.
+  std::string best_metric_key() const;
+  // greater_is_better as HF resolves it: given, else false for a metric name ending in "loss".
+  bool best_metric_greater() const;
+  // eval_strategy=steps: evaluate every this many optimizer steps (eval_steps, 0 = save_steps); else 0.
+  int64_t eval_interval() const;
 };
 
 // One row of the table: what a parameter is, for the docs, --help and validation.

@@ -146,10 +146,14 @@ void RunDirectory::flush_scalars() {
 
 void RunDirectory::save_checkpoint(Task& task, const AdamW& optimizer, const TrainerState& state,
                                    const io::Json& hyperparameters, const fs::path& model_files,
-                                   int64_t save_total_limit, int64_t keep_step) {
+                                   int64_t save_total_limit) {
   if (!writer_) return;
   train::save_checkpoint(root_, task, optimizer, state, hyperparameters, model_files);
-  rotate_checkpoints(root_, save_total_limit, keep_step);
+  rotate_checkpoints(root_, save_total_limit, state.best_checkpoint_step);
+}
+
+void RunDirectory::keep_only_checkpoint(int64_t step) {
+  if (writer_) train::keep_only_checkpoint(root_, step);
 }
 
 fs::path RunDirectory::stage_model(Task& task, const std::string& name) {

@@ -45,9 +45,11 @@ class RunDirectory {
   void flush_scalars();
 
   // checkpoint-{state.global_step}, written atomically (save_checkpoint), then the oldest beyond `save_total_limit`
-  // removed except the one at `keep_step`.
+  // removed, never state.best_checkpoint_step (rotate_checkpoints).
   void save_checkpoint(Task& task, const AdamW& optimizer, const TrainerState& state, const io::Json& hyperparameters,
-                       const std::filesystem::path& model_files, int64_t save_total_limit, int64_t keep_step);
+                       const std::filesystem::path& model_files, int64_t save_total_limit);
+  // The end of a run with save_total_limit 1 and a best checkpoint: only that one stays (as HF Trainer's train()).
+  void keep_only_checkpoint(int64_t step);
 
   // The best model so far (load_best_model_at_end), replacing the previous best.
   void save_best_model(Task& task);

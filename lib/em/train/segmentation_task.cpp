@@ -39,7 +39,7 @@ models::SegformerConfig training_architecture(const TrainOptions& opts, std::str
   const fs::path init_config = fs::path(opts.init) / "config.json";
   if (!opts.init.empty() && fs::is_directory(opts.init, ec) && fs::exists(init_config, ec)) {
     io::Json j = io::read_json_file(init_config.string());
-    if (j.value("model_type", std::string()) == algo_info(Algo::segmentation).model_type) {
+    if (models::config::model_type_of(j, "", init_config.string()) == algo_info(Algo::segmentation).model_type) {
       described = init_config.string();
       log::info("architecture from --init's {} (give --model_config to choose another)", init_config.string());
       return models::SegformerConfig::from_json(j, init_config.string());
@@ -157,20 +157,48 @@ EvalResult SegmentationTask::evaluate(const EvalOptions& options) {
   if (write_predictions) check_predictions_dir(options.predictions_path, options.split);
   metrics::SegmentationAccumulator acc(static_cast<int>(segmenter_.config.num_labels()), data::kIgnoreLabel);
   segmenter_.model->eval();
+  EvalResult result;
+  EvalLossMean loss;
+  // Pictures show label ids as 8-bit maps (as --predictions writes them): models of more labels get none.
+  const int64_t plot_examples = segmenter_.config.num_labels() <= 255 ? options.plot_examples : 0;
+  if (options.plot_examples > 0 && plot_examples == 0)
+    log::warn("--plots: the model has {} labels; the example pictures show ids 0..254 only, so none are drawn",
+              segmenter_.config.num_labels());
   const EvalLoopOptions loop{static_cast<int64_t>(samples.size()), eval_batch_size_, num_workers_, options.split,
                              options.show_progress, options.group};
   run_eval_loop(
       loop, [&](int64_t begin, int64_t end) { return eval_batch(samples, begin, end); },
       [&](const tensor::Batch& batch) {
         torch::Tensor logits = segmenter_.logits(batch.pixel_values, options.bf16);
+        double loss_sum = 0, loss_pixels = 0;  // the batch's loss over its pixels, as HF's loss pools them
         for (int64_t i = 0; i < batch.size(); ++i) {
           const torch::Tensor& truth = batch.label_maps[static_cast<size_t>(i)];
+          if (options.compute_loss) {
+            // HF's loss with the logits upsampled to the seg map's size (here the original one, the pixels the
+            // metrics count); a mean over the pixels that are not 255 (all of them for a single label's BCE).
+            const double pixels = segmenter_.config.num_labels() == 1
+                                      ? static_cast<double>(truth.numel())
+                                      : static_cast<double>((truth != data::kIgnoreLabel).sum().item<int64_t>());
+            loss_sum += models::segmentation_loss(logits[i].unsqueeze(0), truth.to(logits.device()).unsqueeze(0),
+                                                  data::kIgnoreLabel)
+                            .item<double>() *
+                        pixels;
+            loss_pixels += pixels;
+          }
           torch::Tensor pred = models::label_map_at(logits[i], truth.size(0), truth.size(1));
           tensor::add_label_maps(acc, pred, truth);
+          const int64_t index = batch.indices[static_cast<size_t>(i)];
+          const auto& entry = samples[static_cast<size_t>(index)];
+          if (index < plot_examples) {
+            // Only a few images: decoded again here rather than carried through every batch.
+            data::SegmentationSample s = data::read_segmentation_sample(entry, segmenter_.config.num_labels());
+            result.examples.push_back({fs::path(entry.image).lexically_relative(dataset_.dir).generic_string(),
+                                       std::move(s.image), std::move(s.label_map), models::label_map_image(pred)});
+          }
           if (!write_predictions) continue;
-          const auto& entry = samples[static_cast<size_t>(batch.indices[static_cast<size_t>(i)])];
           io::write_png((pred_dir / entry.seg_map_rel).string(), models::label_map_image(pred));
         }
+        if (loss_pixels > 0) loss.add(loss_sum / loss_pixels, batch.size());
       });
   if (write_predictions) log::info("wrote {} predicted label maps under {}", samples.size(), pred_dir.string());
 
@@ -178,7 +206,6 @@ EvalResult SegmentationTask::evaluate(const EvalOptions& options) {
   sum_over_ranks(options.group, counts);
   acc.set_counts(counts);
   const metrics::SegmentationMetrics m = acc.compute();
-  EvalResult result;
   result.metrics = m.to_json(labels);
   result.scalars = {{"mean_iou", m.mean_iou},
                     {"mean_accuracy", m.mean_accuracy},
@@ -186,7 +213,14 @@ EvalResult SegmentationTask::evaluate(const EvalOptions& options) {
   // Per-class IoU as eval/iou/<label>; a class absent from prediction and truth has none (NaN) and is not logged.
   for (size_t c = 0; c < labels.size(); ++c)
     if (std::isfinite(m.per_category_iou[c])) result.scalars["iou/" + labels[c]] = m.per_category_iou[c];
+  if (options.compute_loss) result.set_loss(loss.mean(options.group));
   return result;
+}
+
+std::vector<std::string> SegmentationTask::metric_names() const {
+  std::vector<std::string> names{"mean_iou", "mean_accuracy", "overall_accuracy", "loss"};
+  for (const auto& label : segmenter_.config.id2label) names.push_back("iou/" + label);
+  return names;
 }
 
 std::vector<ParamGroup> SegmentationTask::param_groups(double weight_decay) {

@@ -29,9 +29,12 @@ class SegmentationTask : public Task {
   // Streams per-image pixel counts (memory does not grow with the split). options.predictions_path: a folder that
   // receives one predicted label PNG per image under its seg_map path (what em-metrics --pred reads).
   EvalResult evaluate(const EvalOptions& options) override;
+  // Per-class IoU (iou/<label>) is left out of an evaluation where the class is absent from prediction and truth.
+  std::vector<std::string> metric_names() const override;
   std::vector<ParamGroup> param_groups(double weight_decay) override;
   void save_model(const std::filesystem::path& dir) override;
   Algo algo() const override { return Algo::segmentation; }
+  const std::vector<std::string>& labels() const override { return segmenter_.config.id2label; }
 
  private:
   void check_predictions_dir(const std::string& predictions_path, const std::string& split) const;

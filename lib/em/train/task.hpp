@@ -13,6 +13,8 @@
 #include "em/dist/group.hpp"
 #include "em/tensor/batch.hpp"
 #include "em/io/json.hpp"
+#include "em/metrics/coco.hpp"
+#include "em/metrics/segmentation.hpp"
 #include "em/train/optimizer.hpp"
 
 namespace em::train {
@@ -30,11 +32,26 @@ struct EvalOptions {
   // Data-parallel evaluation (the trainer's): each rank scores its share of the split and the counts (or, for
   // detection, the detections) are combined over ranks, so every rank gets the metrics of the whole split.
   dist::Group* group = nullptr;
+  // em-eval --plots: segmentation keeps the first plot_examples images of the split with their truth and predicted
+  // label maps (EvalResult::examples); the other algorithms' pictures need only the metrics (and detection's COCO
+  // accumulation, always kept).
+  int64_t plot_examples = 0;
+  // The trainer's evaluations: also the model's loss on the split (EvalResult::set_loss), as HF Trainer's eval_loss.
+  bool compute_loss = false;
 };
 
 struct EvalResult {
   io::Json metrics;                          // the full metrics JSON em-eval prints
   std::map<std::string, double> scalars;     // logged as eval/<name> (TensorBoard) and eval_<name> (metrics.jsonl)
+  std::vector<metrics::SegmentationExample> examples;   // segmentation with EvalOptions::plot_examples > 0
+  std::shared_ptr<const metrics::CocoEvalResult> coco;  // detection: the accumulation (precision[T][R][K][A][M])
+
+  // EvalOptions::compute_loss: the loss as "loss" in both (eval_loss in metrics.jsonl and all_results.json, eval/loss
+  // in TensorBoard, "loss" in eval_results.json).
+  void set_loss(double loss) {
+    scalars["loss"] = loss;
+    metrics["loss"] = loss;
+  }
 };
 
 class Task {
@@ -51,8 +68,13 @@ class Task {
   // Writes a loadable model folder: config.json, model.safetensors, preprocessor_config.json.
   virtual void save_model(const std::filesystem::path& dir) = 0;
   virtual Algo algo() const = 0;
-  // The metric that decides "best" (greater is better): the algorithm's row in core/algo.cpp.
+  // The model's id2label in id order.
+  virtual const std::vector<std::string>& labels() const = 0;
+  // The algorithm's main metric (greater is better): the row in core/algo.cpp; metric_for_best_model's default.
   std::string main_metric() const { return algo_info(algo()).main_metric; }
+  // The keys of EvalResult::scalars that evaluate() logs with compute_loss ("loss" among them), so that
+  // metric_for_best_model is checked before training starts; empty: not known before the first evaluation.
+  virtual std::vector<std::string> metric_names() const { return {}; }
   // The main metric of a model that guesses (classification: 1 / number of labels); <= 0 when there is none.
   virtual double chance_level() const { return 0; }
   // Data-parallel training: the processes' group, for a loss that normalises over all of them (DETR's box count).

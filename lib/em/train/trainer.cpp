@@ -10,20 +10,49 @@
 #include "em/tensor/device.hpp"
 #include "em/tensor/loader.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+
+#include <fmt/ranges.h>
 
 namespace em::train {
 namespace fs = std::filesystem;
 
 namespace {
 
-// The step counts of a fresh run: the last epoch may be a fraction (num_train_epochs 2.5), at least one step.
-TrainerState initial_state(int64_t train_size, int64_t batch_size, double num_train_epochs) {
+int64_t batches_per_epoch(int64_t train_size, int64_t global_batch) {
+  return (train_size + global_batch - 1) / global_batch;
+}
+
+// The step counts of a fresh run, as HF Trainer's set_initial_training_values: an optimizer step per
+// gradient_accumulation_steps batches, the epoch's last step on the batches left (ceil); max_steps > 0 sets the total,
+// else num_train_epochs does (the last epoch may be a fraction: 2.5), at least one step.
+TrainerState initial_state(int64_t train_size, int64_t global_batch, const Hyperparameters& hp) {
   TrainerState state;
-  state.steps_per_epoch = (train_size + batch_size - 1) / batch_size;
-  state.total_steps = static_cast<int64_t>(std::ceil(num_train_epochs * state.steps_per_epoch - 1e-9));
+  const int64_t batches = batches_per_epoch(train_size, global_batch);
+  state.gradient_accumulation_steps = hp.gradient_accumulation_steps;
+  state.steps_per_epoch =
+      std::max<int64_t>(1, (batches + hp.gradient_accumulation_steps - 1) / hp.gradient_accumulation_steps);
+  state.total_steps = hp.max_steps > 0
+                          ? hp.max_steps
+                          : static_cast<int64_t>(std::ceil(hp.num_train_epochs * state.steps_per_epoch - 1e-9));
   if (state.total_steps < 1) state.total_steps = 1;
   return state;
+}
+
+// metric_for_best_model against the metrics the task's evaluations log, when it declares them: a usage error before
+// anything is written, naming them (HF raises its KeyError at the first evaluation).
+std::string checked_best_metric_key(const std::vector<std::string>& names, const Hyperparameters& hp) {
+  const std::string key = hp.best_metric_key();
+  if (!names.empty() && std::find(names.begin(), names.end(), key) == names.end()) {
+    std::vector<std::string> keys;
+    for (const auto& n : names) keys.push_back("eval_" + n);
+    usage_fail("hyperparameter metric_for_best_model: '{}' is not a metric that {} evaluations log (they log {}; "
+               "the eval_ prefix is optional)",
+               hp.metric_for_best_model, algo_name(hp.algo), fmt::join(keys, ", "));
+  }
+  return key;
 }
 
 AdamWOptions adamw_options(const Hyperparameters& hp) {
@@ -53,10 +82,6 @@ GradScalerOptions scaler_options(const TrainOptions& opts, torch::nn::Module& mo
   return o;
 }
 
-int64_t eval_interval(const Hyperparameters& hp) {
-  return hp.eval_strategy == "steps" ? (hp.eval_steps > 0 ? hp.eval_steps : hp.save_steps) : 0;
-}
-
 }  // namespace
 
 Trainer::Trainer(Task& task, const TrainOptions& opts, dist::Group* group, bool writer)
@@ -65,16 +90,21 @@ Trainer::Trainer(Task& task, const TrainOptions& opts, dist::Group* group, bool 
       task_(task),
       opts_(opts),
       hp_(opts_.hp),
+      metric_names_(task.metric_names()),
+      best_key_(checked_best_metric_key(metric_names_, hp_)),
+      best_greater_(hp_.best_metric_greater()),
       scaler_(scaler_options(opts_, task.model())),
       run_(opts_.output_dir, opts_.overwrite_output_dir, opts_.resume_from_checkpoint.has_value(),
            writer && group_.rank() == 0),
       train_size_(task.train_size()),
       batch_size_(hp_.per_device_train_batch_size),
       global_batch_(batch_size_ * group_.size()),
-      state_(initial_state(train_size_, global_batch_, hp_.num_train_epochs)),
+      accumulation_(hp_.gradient_accumulation_steps),
+      batches_per_epoch_(batches_per_epoch(train_size_, global_batch_)),
+      state_(initial_state(train_size_, global_batch_, hp_)),
       warmup_steps_(static_cast<int64_t>(std::ceil(hp_.warmup_ratio * state_.total_steps))),
       schedule_(parse_schedule_type(hp_.lr_scheduler_type)),
-      eval_every_(eval_interval(hp_)),
+      eval_every_(hp_.eval_interval()),
       optimizer_(task.param_groups(hp_.weight_decay), adamw_options(hp_)),
       hp_json_(hp_.to_json()),
       trained_(trained_parameters(task.model())) {
@@ -127,8 +157,10 @@ void Trainer::resume(const fs::path& dir) {
   scaler_.load_state(saved.grad_scaler, (dir / run_dir::kTrainerState).string());
   if (saved.global_batch_size == 0 && saved_hp.contains("per_device_train_batch_size"))
     saved.global_batch_size = saved_hp["per_device_train_batch_size"].get<int64_t>();  // one process then
+  const bool same_step_size =
+      saved.global_batch_size * saved.gradient_accumulation_steps == global_batch_ * accumulation_;
   convert_position(saved);
-  if (saved.steps_per_epoch != state_.steps_per_epoch && saved.global_batch_size == global_batch_)
+  if (saved.steps_per_epoch != state_.steps_per_epoch && same_step_size)
     log::warn("the dataset or batch size changed since {}: {} steps per epoch now, {} then", dir.string(),
               state_.steps_per_epoch, saved.steps_per_epoch);
   // This run's step counts (from its dataset and hyperparameters) win over the checkpoint's.
@@ -136,32 +168,42 @@ void Trainer::resume(const fs::path& dir) {
   saved.steps_per_epoch = state_.steps_per_epoch;
   saved.world_size = state_.world_size;
   saved.global_batch_size = state_.global_batch_size;
+  saved.gradient_accumulation_steps = state_.gradient_accumulation_steps;
   state_ = std::move(saved);
   last_saved_step_ = state_.global_step;
   log::info("resuming from {} (step {} of {})", dir.string(), state_.global_step, state_.total_steps);
 }
 
-// A checkpoint taken with another global batch (another number of processes or batch per process) resumes at the
-// same sample position: the same epoch, and as many of its images as were already trained on (rounded down to a
-// whole step of this run, so at most a step's worth of images are seen again).
+// A checkpoint whose optimizer steps took another number of images (another number of processes, batch per process
+// or gradient_accumulation_steps) resumes at the same sample position: the same epoch, and as many of its images as
+// were already trained on (rounded down to a whole step of this run, so at most a step's worth of images are seen
+// again).
 void Trainer::convert_position(TrainerState& saved) const {
-  if (saved.global_batch_size <= 0 || saved.global_batch_size == global_batch_ || saved.steps_per_epoch <= 0) return;
+  const int64_t saved_step_images = saved.global_batch_size * saved.gradient_accumulation_steps;
+  const int64_t step_images = global_batch_ * accumulation_;
+  if (saved.global_batch_size <= 0 || saved_step_images == step_images || saved.steps_per_epoch <= 0) return;
   const int64_t epoch = saved.global_step / saved.steps_per_epoch;
-  const int64_t seen = std::min(train_size_, (saved.global_step % saved.steps_per_epoch) * saved.global_batch_size);
-  const int64_t step = epoch * state_.steps_per_epoch + seen / global_batch_;
-  log::info("the checkpoint was trained by {} x batch {}, this run is {} x batch {}: step {} (epoch {}, {} of its "
+  const int64_t seen = std::min(train_size_, (saved.global_step % saved.steps_per_epoch) * saved_step_images);
+  const int64_t step = epoch * state_.steps_per_epoch + seen / step_images;
+  // The accumulation is named only where one of the two runs accumulates.
+  const bool accumulating = saved.gradient_accumulation_steps != 1 || accumulation_ != 1;
+  auto accumulated = [&](int64_t n) { return accumulating ? fmt::format(" x {} accumulated", n) : std::string(); };
+  log::info("the checkpoint was trained by {} x batch {}{}, this run is {} x batch {}{}: step {} (epoch {}, {} of its "
             "images) continues as step {}",
-            count_of(saved.world_size, "process", "processes"), saved.global_batch_size / std::max<int64_t>(1, saved.world_size),
-            count_of(group_.size(), "process", "processes"), batch_size_, saved.global_step, epoch, seen, step);
-  if (seen % global_batch_ != 0)
-    log::warn("{} images of epoch {} are trained on again: the global batch changed from {} to {}", seen % global_batch_,
-              epoch, saved.global_batch_size, global_batch_);
+            count_of(saved.world_size, "process", "processes"),
+            saved.global_batch_size / std::max<int64_t>(1, saved.world_size),
+            accumulated(saved.gradient_accumulation_steps), count_of(group_.size(), "process", "processes"),
+            batch_size_, accumulated(accumulation_), saved.global_step, epoch, seen, step);
+  if (seen % step_images != 0)
+    log::warn("{} images of epoch {} are trained on again: an optimizer step took {} images, now {}",
+              seen % step_images, epoch, saved_step_images, step_images);
   saved.global_step = step;
 }
 
 TrainResult Trainer::run() {
-  log::info("training {}, {} ({} per epoch, batch {}), {}", count_of(train_size_, "image"),
+  log::info("training {}, {} ({} per epoch, batch {}{}), {}", count_of(train_size_, "image"),
             count_of(state_.total_steps, "step"), state_.steps_per_epoch, global_batch_,
+            accumulation_ > 1 ? fmt::format(" x {} accumulated", accumulation_) : std::string(),
             count_of(torch::get_num_threads(), "thread"));
   progress_.emplace("train", state_.total_steps, "step");
   progress_->start_at(state_.global_step);  // a resumed run's line starts where it is
@@ -178,10 +220,13 @@ TrainResult Trainer::run() {
 
 // The rest of the current epoch (all of it, unless resuming mid-epoch): the epoch's permutation of the dataset
 // (from seed and epoch alone, so a resumed run sees the same batches), batched and prefetched by worker threads.
+// Optimizer step k of the epoch trains on batches [k N, min((k + 1) N, batches)) with N = gradient_accumulation_steps:
+// the epoch's last step takes the batches left, as HF Trainer's loop does.
 void Trainer::run_epoch() {
   const int64_t epoch_index = state_.global_step / state_.steps_per_epoch;
-  const int64_t first = state_.global_step % state_.steps_per_epoch;
-  const int64_t end = std::min(state_.steps_per_epoch, state_.total_steps - epoch_index * state_.steps_per_epoch);
+  const int64_t first_step = state_.global_step % state_.steps_per_epoch;
+  const int64_t end_step = std::min(state_.steps_per_epoch, state_.total_steps - epoch_index * state_.steps_per_epoch);
+  const int64_t first = first_step * accumulation_, end = std::min(batches_per_epoch_, end_step * accumulation_);
   const std::vector<int64_t> order =
       data::epoch_permutation(train_size_, static_cast<uint64_t>(hp_.seed), epoch_index);
   tensor::PrefetchLoader loader(
@@ -191,19 +236,26 @@ void Trainer::run_epoch() {
       },
       static_cast<int>(hp_.num_workers), std::max<int>(2, static_cast<int>(hp_.num_workers) * 2),
       tensor::pin_memory_available(tensor::device_of(task_.model())));
+  int64_t batch_in_epoch = first;
   while (auto batch = loader.next()) {
-    train_step(*batch);
+    const int64_t step_first = batch_in_epoch / accumulation_ * accumulation_;
+    const int64_t batches_in_step = std::min(accumulation_, batches_per_epoch_ - step_first);
+    const bool last_of_step = batch_in_epoch + 1 == step_first + batches_in_step;
+    accumulate(*batch, batch_in_epoch, batches_in_step, last_of_step);
+    ++batch_in_epoch;
+    if (!last_of_step) continue;
+    optimizer_step();
     after_step();
     if (stop_early_) break;
   }
 }
 
-// Global batch `step_in_epoch` is positions [step * G, min(N, (step + 1) * G)) of the epoch's permutation; this
+// Global batch `batch_in_epoch` is positions [b * G, min(N, (b + 1) * G)) of the epoch's permutation; this
 // rank takes positions rank, rank + W, ... of it (DistributedSampler's interleaving), so the union over ranks is the
 // batch a single process with batch G trains on. A last batch of fewer than W images gives each rank without one a
 // repeat of the batch's first images (DistributedSampler pads the same way).
-std::vector<int64_t> Trainer::local_indices(const std::vector<int64_t>& order, int64_t step_in_epoch) const {
-  const int64_t from = step_in_epoch * global_batch_, to = std::min(train_size_, from + global_batch_);
+std::vector<int64_t> Trainer::local_indices(const std::vector<int64_t>& order, int64_t batch_in_epoch) const {
+  const int64_t from = batch_in_epoch * global_batch_, to = std::min(train_size_, from + global_batch_);
   const int64_t rank = group_.rank(), world = group_.size();
   std::vector<int64_t> indices;
   for (int64_t pos = from + rank; pos < to; pos += world) indices.push_back(order[static_cast<size_t>(pos)]);
@@ -213,17 +265,16 @@ std::vector<int64_t> Trainer::local_indices(const std::vector<int64_t>& order, i
 
 // This rank's share of the global batch relative to an equal share: its loss (a mean over its images) is scaled by
 // it, so that the mean of the ranks' gradients is the gradient of the mean loss over the global batch.
-double Trainer::share_weight(int64_t step_in_epoch, int64_t* share) const {
-  const int64_t from = step_in_epoch * global_batch_, len = std::min(train_size_, from + global_batch_) - from;
+double Trainer::share_weight(int64_t batch_in_epoch, int64_t* share) const {
+  const int64_t from = batch_in_epoch * global_batch_, len = std::min(train_size_, from + global_batch_) - from;
   const int64_t rank = group_.rank(), world = group_.size();
   const int64_t mine = rank < len ? (len - rank + world - 1) / world : 1;
   if (share) *share = mine;
   return static_cast<double>(mine * world) / static_cast<double>(std::max(len, world));
 }
 
-void Trainer::train_step(const tensor::Batch& batch) {
-  const double lr = lr_at(schedule_, hp_.learning_rate, state_.global_step, state_.total_steps, warmup_steps_);
-  optimizer_.set_lr(lr);
+void Trainer::accumulate(const tensor::Batch& batch, int64_t batch_in_epoch, int64_t batches_in_step,
+                         bool last_of_step) {
   sync_buffers();
   LossOutput out;
   {
@@ -233,35 +284,87 @@ void Trainer::train_step(const tensor::Batch& batch) {
     out = task_.loss(tensor::to_device(batch, device));
   }
   int64_t share = 1;
-  double weight = share_weight(state_.global_step % state_.steps_per_epoch, &share);
+  double weight = share_weight(batch_in_epoch, &share);
   if (task_.loss_normalised_over_ranks()) weight = 1.0;
+  // HF Trainer's training_step: each batch's loss divided by the number of batches of this optimizer step (fewer in
+  // an epoch's last step), so the step's gradient is that of the mean of their losses.
+  weight /= static_cast<double>(batches_in_step);
   // fp16: the loss times the scale, so that small gradients do not underflow (divided back in clip_and_step).
   scaler_.scale(weight == 1.0 ? out.loss : out.loss * weight).backward();
-  if (reducer_) reducer_->finish();
+  if (reducer_) {
+    reducer_->finish();
+    keep_accumulated_gradients(last_of_step);
+  }
   const double loss = agree_on_step(out, share, batch.skipped, batch.size());
   skipped_total_ += agreed_skipped_;
   if (skipped_total_ > hp_.max_bad_samples)
     fail("{} unreadable training images (over --max_bad_samples {}); fix or remove them (em-validate lists them)",
          skipped_total_, hp_.max_bad_samples);
+  const double n = static_cast<double>(batches_in_step);
+  step_loss_ += loss / n;
+  for (const auto& [name, value] : out.terms) step_terms_[name] += value / n;
+  step_images_ += agreed_images_;
+}
+
+// Data-parallel accumulation: the reducer all-reduces each batch's gradients and writes their mean over the ranks
+// into .grad, replacing what was there, so the sum of the step's earlier batches is kept aside here and added back
+// after its last batch. (One all-reduce per batch: the reducer has no no_sync mode yet.)
+void Trainer::keep_accumulated_gradients(bool last_of_step) {
+  if (accumulation_ == 1) return;
+  torch::NoGradGuard no_grad;
+  kept_gradients_.resize(trained_.size());
+  for (size_t i = 0; i < trained_.size(); ++i) {
+    torch::Tensor p = trained_[i];
+    torch::Tensor& kept = kept_gradients_[i];
+    if (!last_of_step) {
+      if (!p.grad().defined()) continue;
+      if (kept.defined())
+        kept.add_(p.grad());
+      else
+        kept = p.grad();
+      p.mutable_grad() = torch::Tensor();
+    } else if (kept.defined()) {
+      if (p.grad().defined())
+        p.mutable_grad().add_(kept);
+      else
+        p.mutable_grad() = kept;
+      kept = torch::Tensor();
+    }
+  }
+}
+
+// The step on the accumulated gradients: learning rate of this step, clipping, AdamW; then the step's bookkeeping.
+void Trainer::optimizer_step() {
+  const double lr = lr_at(schedule_, hp_.learning_rate, state_.global_step, state_.total_steps, warmup_steps_);
+  optimizer_.set_lr(lr);
   const double grad_norm = clip_and_step();
+  const double loss = step_loss_;
   if (!std::isfinite(loss))
     fail("training diverged: loss is {} at step {}; lower learning_rate (now {}) — the last checkpoint is still in {}",
          loss, state_.global_step + 1, hp_.learning_rate, run_.root().string());
   ++state_.global_step;
-  images_stepped_ += agreed_images_;
+  images_stepped_ += step_images_;
   step_seconds_ += since_step_.seconds();
   since_step_ = Stopwatch{};
-  state_.epoch = static_cast<double>(state_.global_step) / state_.steps_per_epoch;
+  // HF's epoch: the batches trained in this epoch over its batches (= global_step / steps_per_epoch without
+  // accumulation).
+  const int64_t done = state_.global_step - 1, epoch_index = done / state_.steps_per_epoch;
+  const int64_t batches_done =
+      std::min(batches_per_epoch_, (done % state_.steps_per_epoch + 1) * accumulation_);
+  state_.epoch = static_cast<double>(epoch_index * batches_per_epoch_ + batches_done) / batches_per_epoch_;
   state_.window_loss += loss;
   state_.window_steps += 1;
   state_.total_loss += loss;
   // The line shows the logging window's mean so far: at a logging step, the loss metrics.jsonl gets.
   const double window_mean = state_.window_loss / static_cast<double>(state_.window_steps);
   if (state_.global_step % hp_.logging_steps == 0 || state_.global_step == state_.total_steps)
-    log_step(lr, grad_norm, out.terms);
+    log_step(lr, grad_norm, step_terms_);
   progress_->update(state_.global_step,
                     fmt::format("epoch {:.2f} loss {:.4f} lr {:.3g} {:.1f} img/s", state_.epoch, window_mean, lr,
                                 step_seconds_ > 0 ? images_stepped_ / step_seconds_ : 0.0));
+  step_loss_ = 0;
+  step_terms_.clear();
+  step_images_ = 0;
 }
 
 // What every rank must agree on after a step, in one all-reduce: the global mean loss (and loss terms), the images
@@ -282,7 +385,7 @@ double Trainer::agree_on_step(LossOutput& out, int64_t share, int64_t skipped, i
   const double* s = t.data_ptr<double>();
   agreed_skipped_ = static_cast<int64_t>(s[2]);
   agreed_images_ = static_cast<int64_t>(s[4]);
-  stop_now_ = s[3] > 0;
+  stop_now_ = stop_now_ || s[3] > 0;  // acted on at the end of the optimizer step
   size_t i = 5;
   for (auto& [name, value] : out.terms) value = s[i++] / s[1];
   return s[0] / s[1];
@@ -340,8 +443,11 @@ void Trainer::after_step() {
   const int64_t step = state_.global_step;
   const bool epoch_end = step % state_.steps_per_epoch == 0 || step == state_.total_steps;
   if ((hp_.eval_strategy == "epoch" && epoch_end) || (eval_every_ > 0 && step % eval_every_ == 0)) evaluate();
-  // The last step's checkpoint is written after the loop, with the final model (sharing its files).
-  if (step % hp_.save_steps == 0 && step < state_.total_steps) save_checkpoint();
+  // The last step's checkpoint (and that of a step where early stopping ends the run) is written after the loop, with
+  // the final model (sharing its files).
+  const bool save = (hp_.save_strategy == "steps" && step % hp_.save_steps == 0) ||
+                    (hp_.save_strategy == "epoch" && epoch_end);
+  if (save && step < state_.total_steps && !stop_early_) save_checkpoint();
   stop_if_requested();
 }
 
@@ -351,6 +457,7 @@ void Trainer::evaluate() {
   eo.group = &group_;
   eo.bf16 = hp_.bf16;
   eo.show_progress = false;  // the training progress line is enough
+  eo.compute_loss = true;    // eval_loss, as HF Trainer logs at every evaluation
   EvalResult result = task_.evaluate(eo);
   task_.model().train();
   io::Json record{{"step", state_.global_step}, {"epoch", state_.epoch}};
@@ -362,30 +469,56 @@ void Trainer::evaluate() {
   log(record);
   last_eval_ = result.metrics;
   since_step_ = Stopwatch{};
-  const std::string main = task_.main_metric();
-  auto it = result.scalars.find(main);
-  if (it == result.scalars.end() || !std::isfinite(it->second)) return;
-  update_best(main, it->second);
-  ++evaluations_;
-  last_main_metric_ = it->second;
-  const double chance = task_.chance_level();
-  if (chance > 0 && it->second <= chance * 1.2) ++evaluations_at_chance_;
+  // The end-of-run health check watches the algorithm's main metric, whatever decides "best".
+  auto main = result.scalars.find(task_.main_metric());
+  if (main != result.scalars.end() && std::isfinite(main->second)) {
+    ++evaluations_;
+    last_main_metric_ = main->second;
+    const double chance = task_.chance_level();
+    if (chance > 0 && main->second <= chance * 1.2) ++evaluations_at_chance_;
+  }
+  update_best(best_metric_value(result));
 }
 
-// The best model so far (kept with load_best_model_at_end) and early stopping's count of evaluations without progress.
-void Trainer::update_best(const std::string& metric, double value) {
-  log::info("step {}: eval {} = {:.4f}", state_.global_step, metric, value);
-  if (!state_.has_best || value > state_.best_metric) {
+// metric_for_best_model in this evaluation; NaN when a metric the task declares was not measured this time (a class
+// absent from prediction and truth has no IoU). A name the evaluation does not log at all is a usage error here, when
+// the task could not say its metrics before training (HF raises its KeyError at this point too).
+double Trainer::best_metric_value(const EvalResult& result) const {
+  auto it = result.scalars.find(best_key_);
+  if (it != result.scalars.end()) return it->second;
+  if (std::find(metric_names_.begin(), metric_names_.end(), best_key_) == metric_names_.end()) {
+    std::vector<std::string> keys;
+    for (const auto& [name, value] : result.scalars) keys.push_back("eval_" + name);
+    usage_fail("hyperparameter metric_for_best_model: the evaluation logged no eval_{} (it logged {}; the eval_ "
+               "prefix is optional)",
+               best_key_, fmt::join(keys, ", "));
+  }
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+// The best model so far (kept with load_best_model_at_end, its checkpoint kept by rotation) and early stopping's count
+// of evaluations without improvement, as HF Trainer: EarlyStoppingCallback judges this evaluation against the best
+// before it (an improvement beats it by more than early_stopping_threshold in the metric's direction), then
+// _determine_best_metric takes any strictly better value as the new best. NaN is never better.
+void Trainer::update_best(double value) {
+  const auto better = [this](double a, double b) { return best_greater_ ? a > b : a < b; };
+  log::info("step {}: eval_{} = {:.4f}", state_.global_step, best_key_, value);
+  const bool improved = !state_.has_best || (better(value, state_.best_metric) &&
+                                             std::fabs(value - state_.best_metric) > hp_.early_stopping_threshold);
+  if (improved)
+    state_.evals_without_improvement = 0;
+  else
+    ++state_.evals_without_improvement;
+  if (std::isfinite(value) && (!state_.has_best || better(value, state_.best_metric))) {
     state_.has_best = true;
     state_.best_metric = value;
     state_.best_step = state_.global_step;
-    state_.evals_without_improvement = 0;
     if (hp_.load_best_model_at_end) run_.save_best_model(task_);
-    return;
   }
-  ++state_.evals_without_improvement;
   if (hp_.early_stopping_patience > 0 && state_.evals_without_improvement >= hp_.early_stopping_patience) {
-    log::info("early stopping: {} evaluations without improvement of {}", state_.evals_without_improvement, metric);
+    log::info("early stopping: {} without an improvement of eval_{} (best {:.4f} at step {})",
+              count_of(state_.evals_without_improvement, "evaluation"), best_key_, state_.best_metric,
+              state_.best_step);
     stop_early_ = true;
   }
 }
@@ -393,8 +526,8 @@ void Trainer::update_best(const std::string& metric, double value) {
 void Trainer::save_checkpoint(const fs::path& model_files) {
   state_.runtime_s += clock_.seconds();
   clock_ = Stopwatch{};
-  run_.save_checkpoint(task_, optimizer_, state_, hp_json_, model_files, hp_.save_total_limit,
-                       hp_.load_best_model_at_end ? state_.best_step : -1);
+  state_.best_checkpoint_step = best_checkpoint_after_save(run_.root(), state_, state_.global_step);
+  run_.save_checkpoint(task_, optimizer_, state_, hp_json_, model_files, hp_.save_total_limit);
   last_saved_step_ = state_.global_step;
   since_step_ = Stopwatch{};
 }
@@ -415,18 +548,22 @@ void Trainer::stop_if_requested() {
 }
 
 // The final model: the best evaluated one with load_best_model_at_end, else the last, which the final checkpoint
-// (when this step has none yet) shares by hard links instead of a second copy.
+// (when this step has none yet and save_strategy is not no) shares by hard links instead of a second copy.
 void Trainer::save_final_model() {
+  const bool checkpoint = hp_.save_strategy != "no" && last_saved_step_ != state_.global_step;
   if (hp_.load_best_model_at_end && run_.has_best_model()) {
-    if (last_saved_step_ != state_.global_step) save_checkpoint();
+    if (checkpoint) save_checkpoint();
     run_.use_best_model_as_final();
-    log::info("model/: the best checkpoint (step {}, {} {:.4f})", state_.best_step, task_.main_metric(),
+    log::info("model/: the best evaluated weights (step {}, eval_{} {:.4f})", state_.best_step, best_key_,
               state_.best_metric);
-    return;
+  } else {
+    fs::path staged = run_.stage_final_model(task_);
+    if (checkpoint) save_checkpoint(staged);
+    run_.publish_final_model(staged);
   }
-  fs::path staged = run_.stage_final_model(task_);
-  if (last_saved_step_ != state_.global_step) save_checkpoint(staged);
-  run_.publish_final_model(staged);
+  // HF Trainer's end of train(): with save_total_limit 1, only the best checkpoint stays.
+  if (hp_.save_total_limit == 1 && state_.best_checkpoint_step >= 0)
+    run_.keep_only_checkpoint(state_.best_checkpoint_step);
 }
 
 // How long finish() waited for gradient communication after backward, per step: the engine's visible overhead.
@@ -447,7 +584,7 @@ TrainResult Trainer::finish() {
                                   {"train_loss", state_.total_loss / std::max<int64_t>(1, state_.global_step)},
                                   {"train_runtime", runtime},
                                   {"train_samples_per_second",
-                                   runtime > 0 ? state_.global_step * global_batch_ / runtime : 0.0},
+                                   runtime > 0 ? state_.global_step * global_batch_ * accumulation_ / runtime : 0.0},
                                   {"train_steps_per_second", runtime > 0 ? state_.global_step / runtime : 0.0},
                                   {"skipped_images", skipped_total_}};
   if (scaler_.enabled()) {

@@ -71,17 +71,22 @@ class Trainer {
   void resume(const std::filesystem::path& checkpoint);
   void convert_position(TrainerState& saved) const;
   void run_epoch();
-  std::vector<int64_t> local_indices(const std::vector<int64_t>& order, int64_t step_in_epoch) const;
-  double share_weight(int64_t step_in_epoch, int64_t* share = nullptr) const;
+  std::vector<int64_t> local_indices(const std::vector<int64_t>& order, int64_t batch_in_epoch) const;
+  double share_weight(int64_t batch_in_epoch, int64_t* share = nullptr) const;
   void sync_start();
   void sync_buffers();
-  void train_step(const tensor::Batch& batch);
+  // One batch's forward and backward, its gradients added to the step's; `batches_in_step`: how many batches this
+  // optimizer step takes (gradient_accumulation_steps, or what is left at the end of an epoch).
+  void accumulate(const tensor::Batch& batch, int64_t batch_in_epoch, int64_t batches_in_step, bool last_of_step);
+  void keep_accumulated_gradients(bool last_of_step);
+  void optimizer_step();
   double agree_on_step(LossOutput& out, int64_t share, int64_t skipped, int64_t images);
   double clip_and_step();  // returns the gradient norm (0 without clipping)
   void log_step(double lr, double grad_norm, const std::map<std::string, double>& terms);
   void after_step();
   void evaluate();
-  void update_best(const std::string& metric, double value);
+  double best_metric_value(const EvalResult& result) const;
+  void update_best(double value);
   void save_checkpoint(const std::filesystem::path& model_files = {});
   void stop_if_requested();
   void save_final_model();
@@ -95,11 +100,18 @@ class Trainer {
   Task& task_;
   const TrainOptions opts_;
   const Hyperparameters& hp_;  // opts_.hp
+  // The metrics the task's evaluations log (Task::metric_names; empty: unknown until the first evaluation) and the one
+  // that decides "best" (metric_for_best_model without eval_, checked against them before run_ claims the folder).
+  const std::vector<std::string> metric_names_;
+  const std::string best_key_;
+  const bool best_greater_;
   GradScaler scaler_;          // fp16: loss scaling (disabled otherwise); built before run_ claims the output folder
   RunDirectory run_;
   const int64_t train_size_;
   const int64_t batch_size_;   // per process
-  const int64_t global_batch_; // per process x processes: one optimizer step
+  const int64_t global_batch_; // per process x processes: one batch
+  const int64_t accumulation_;      // batches per optimizer step (gradient_accumulation_steps)
+  const int64_t batches_per_epoch_; // global batches in an epoch
   TrainerState state_;
   const int64_t warmup_steps_;
   const ScheduleType schedule_;
@@ -109,7 +121,13 @@ class Trainer {
   std::unique_ptr<dist::GradientReducer> reducer_;  // data-parallel runs only
   const std::vector<torch::Tensor> trained_;        // the parameters the optimizer steps
   bool stop_now_ = false;  // a stop was requested on some rank (agreed at the last step)
-  int64_t agreed_skipped_ = 0, agreed_images_ = 0;  // this step's, over every rank
+  int64_t agreed_skipped_ = 0, agreed_images_ = 0;  // this batch's, over every rank
+  // The optimizer step being accumulated: its loss and loss terms (means over its batches), its images, and (data-
+  // parallel) the gradients of its earlier batches.
+  double step_loss_ = 0;
+  std::map<std::string, double> step_terms_;
+  int64_t step_images_ = 0;
+  std::vector<torch::Tensor> kept_gradients_;
 
   std::optional<Progress> progress_;
   Stopwatch clock_;       // training time since the last checkpoint (state_.runtime_s holds what came before)

@@ -8,6 +8,8 @@
 #include "em/train/detection_task.hpp"
 #include "test_support.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <set>
 
 namespace fs = std::filesystem;
@@ -144,4 +146,34 @@ TEST_CASE("the backbone trains at 0.1x the learning rate; conv1 and layer1 not a
     CHECK(in_backbone == (p.key().rfind("model.backbone.", 0) == 0));
   }
   CHECK(rest.names.size() + backbone.names.size() == trainable);
+}
+
+TEST_CASE("detection eval_loss is DETR's loss (auxiliary layers included) of the forward pass that evaluation scores, "
+          "the split's boxes resized with their images",
+          "[train][detection]") {
+  TinyDetectionData data;  // train and validation hold the same two images and boxes
+  em::train::DetectionTask task(data.options("none", 64));  // a.png 64x48 -> 85x64: boxes scale too
+  em::train::EvalOptions eo;
+  eo.show_progress = false;
+  eo.compute_loss = true;
+  const em::train::EvalResult with_loss = task.evaluate(eo);  // one batch of both (per_device_eval_batch_size 4)
+  // The same images and targets as a training batch without augmentation, scored in eval mode.
+  task.model().eval();
+  torch::NoGradGuard no_grad;
+  const double expected = task.loss(task.train_batch({0, 1}, 0)).loss.item<double>();
+  REQUIRE(std::isfinite(expected));
+  CHECK(with_loss.scalars.at("loss") == Approx(expected).epsilon(1e-4));
+  CHECK(with_loss.metrics.at("loss").get<double>() == with_loss.scalars.at("loss"));
+  // One forward pass for both: the COCO numbers are those of the evaluation without the loss (em-eval's).
+  eo.compute_loss = false;
+  const em::train::EvalResult plain = task.evaluate(eo);
+  Json metrics = with_loss.metrics;
+  metrics.erase("loss");
+  CHECK(metrics == plain.metrics);
+  CHECK(plain.scalars.count("loss") == 0);
+  const auto names = task.metric_names();
+  for (const auto& [name, value] : with_loss.scalars) {
+    INFO(name);
+    CHECK(std::find(names.begin(), names.end(), name) != names.end());
+  }
 }

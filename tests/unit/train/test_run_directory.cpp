@@ -91,3 +91,42 @@ TEST_CASE("rotating checkpoints never leaves a listed checkpoint without its fil
   CHECK(left[0].first == 6);
   for (const auto& entry : fs::directory_iterator(out)) CHECK(entry.path().filename() == "checkpoint-6");
 }
+
+namespace {
+std::vector<int64_t> steps_in(const fs::path& out) {
+  std::vector<int64_t> steps;
+  for (const auto& [step, path] : em::train::list_checkpoints(out)) steps.push_back(step);
+  return steps;
+}
+fs::path checkpoints(const fs::path& out, std::initializer_list<int> steps) {
+  fs::remove_all(out);
+  for (int step : steps) touch(out / ("checkpoint-" + std::to_string(step)) / "trainer_state.json");
+  return out;
+}
+}  // namespace
+
+TEST_CASE("rotation keeps the best checkpoint besides the newest limit - 1, and with limit 1 the newest beside it (HF's "
+          "_sorted_checkpoints and _rotate_checkpoints)",
+          "[train][run_directory]") {
+  em::test::TempDir tmp;
+  const fs::path out = tmp / "run";
+  using em::train::rotate_checkpoints;
+  rotate_checkpoints(checkpoints(out, {2, 4, 6, 8}), 2, -1);
+  CHECK(steps_in(out) == std::vector<int64_t>{6, 8});
+  rotate_checkpoints(checkpoints(out, {2, 4, 6, 8}), 2, 4);
+  CHECK(steps_in(out) == std::vector<int64_t>{4, 8});
+  rotate_checkpoints(checkpoints(out, {2, 4, 6, 8}), 3, 2);
+  CHECK(steps_in(out) == std::vector<int64_t>{2, 6, 8});
+  rotate_checkpoints(checkpoints(out, {2, 4, 6, 8}), 1, 4);
+  CHECK(steps_in(out) == std::vector<int64_t>{4, 8});
+  rotate_checkpoints(checkpoints(out, {2, 4, 6, 8}), 1, 8);  // the best is the newest
+  CHECK(steps_in(out) == std::vector<int64_t>{8});
+  rotate_checkpoints(checkpoints(out, {2, 4, 6, 8}), 1, -1);
+  CHECK(steps_in(out) == std::vector<int64_t>{8});
+  rotate_checkpoints(checkpoints(out, {2, 4, 6, 8}), 0, 4);  // 0: keep all
+  CHECK(steps_in(out) == std::vector<int64_t>{2, 4, 6, 8});
+  em::train::keep_only_checkpoint(checkpoints(out, {2, 4, 6, 8}), 4);
+  CHECK(steps_in(out) == std::vector<int64_t>{4});
+  em::train::keep_only_checkpoint(checkpoints(out, {2, 4, 6, 8}), 5);  // no such checkpoint: nothing goes
+  CHECK(steps_in(out) == std::vector<int64_t>{2, 4, 6, 8});
+}

@@ -10,6 +10,7 @@
 #include "em/train/segmentation_task.hpp"
 #include "../data/segmentation_test_data.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace fs = std::filesystem;
@@ -173,4 +174,49 @@ TEST_CASE("training with --init from a folder and no --model_config takes the fo
   CHECK(torch::equal(a["segformer.encoder.patch_embeddings.0.proj.weight"],
                      b["segformer.encoder.patch_embeddings.0.proj.weight"]));
   CHECK(torch::equal(a["decode_head.classifier.weight"], b["decode_head.classifier.weight"]));
+}
+
+TEST_CASE("segmentation eval_loss is the model's loss at each seg map's size, pooled over a batch's pixels and weighted "
+          "by batch size as HF's evaluation_loop",
+          "[train][segmentation]") {
+  StripesDataset d;
+  em::train::SegmentationTask task(d.options());
+  task.save_model(d.f.tmp / "model");
+  // Each validation image's loss and counted pixels (not 255), from the model folder's own pieces.
+  const em::models::Segmenter segmenter = em::models::Segmenter::load(d.f.tmp / "model");
+  const auto dataset = em::data::SegmentationDataset::scan(d.f.dir.string());
+  std::vector<double> loss, pixels;
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& entry : dataset.validation) {
+      const auto sample = em::data::read_segmentation_sample(entry, 3);
+      torch::Tensor truth = torch::empty({sample.label_map.height, sample.label_map.width}, torch::kInt64);
+      for (size_t i = 0; i < sample.label_map.pixels.size(); ++i) truth.data_ptr<int64_t>()[i] = sample.label_map.pixels[i];
+      const torch::Tensor logits = segmenter.logits(segmenter.preprocess(sample.image).unsqueeze(0), false);
+      loss.push_back(em::models::segmentation_loss(logits, truth.unsqueeze(0), 255).item<double>());
+      pixels.push_back(static_cast<double>((truth != 255).sum().item<int64_t>()));
+    }
+  }
+  REQUIRE(loss.size() == 4);
+  CHECK(pixels[0] != pixels[3]);
+  em::train::EvalOptions with_loss = eval_options();
+  with_loss.compute_loss = true;
+  em::train::SegmentationTask by_one((d.f.tmp / "model").string(), d.f.dir.string(), 1, 0);
+  const auto one = by_one.evaluate(with_loss);
+  CHECK(one.scalars.at("loss") == Approx((loss[0] + loss[1] + loss[2] + loss[3]) / 4).epsilon(1e-5));
+  CHECK(one.metrics.at("loss").get<double>() == one.scalars.at("loss"));
+  // Batches [0, 1, 2] and [3]: the first batch's loss pools its pixels and counts three times.
+  em::train::SegmentationTask by_three((d.f.tmp / "model").string(), d.f.dir.string(), 3, 1);
+  const double pooled = (loss[0] * pixels[0] + loss[1] * pixels[1] + loss[2] * pixels[2]) /
+                        (pixels[0] + pixels[1] + pixels[2]);
+  CHECK(by_three.evaluate(with_loss).scalars.at("loss") == Approx((3 * pooled + loss[3]) / 4).epsilon(1e-5));
+  // Without compute_loss (em-eval) there is none; every key evaluate() logs is one metric_names() declares.
+  const auto plain = by_one.evaluate(eval_options());
+  CHECK(plain.scalars.count("loss") == 0);
+  CHECK_FALSE(plain.metrics.contains("loss"));
+  const auto names = by_one.metric_names();
+  for (const auto& [name, value] : one.scalars) {
+    INFO(name);
+    CHECK(std::find(names.begin(), names.end(), name) != names.end());
+  }
 }

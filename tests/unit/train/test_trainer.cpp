@@ -6,6 +6,7 @@
 #include "em/io/json.hpp"
 #include "em/tensor/safetensors.hpp"
 #include "em/train/trainer.hpp"
+#include "fake_task.hpp"
 #include "test_support.hpp"
 
 #include <cmath>
@@ -19,57 +20,7 @@ using namespace em::train;
 
 namespace {
 
-class FakeTask : public Task {
- public:
-  // `init_seed` draws the starting weights; `fail_at_call` > 0: the loss() call of that number throws (a crash).
-  explicit FakeTask(uint64_t init_seed, int64_t fail_at_call = 0) : fail_at_call_(fail_at_call) {
-    torch::manual_seed(init_seed);
-    linear_ = torch::nn::Linear(4, 3);
-    auto i = torch::arange(kSize, torch::kFloat32);
-    features_ = torch::stack({torch::sin(i), torch::cos(i), i / kSize, torch::ones({kSize})}, 1);
-    labels_ = torch::arange(kSize, torch::kInt64).remainder(3);
-  }
-  torch::nn::Module& model() override { return *linear_; }
-  int64_t train_size() const override { return kSize; }
-  em::tensor::Batch train_batch(const std::vector<int64_t>& indices, int64_t) override {
-    auto index = torch::tensor(indices, torch::kInt64);
-    em::tensor::Batch batch;
-    batch.pixel_values = features_.index_select(0, index);
-    batch.labels = labels_.index_select(0, index);
-    batch.indices = indices;
-    return batch;
-  }
-  LossOutput loss(const em::tensor::Batch& batch) override {
-    if (++calls_ == fail_at_call_) throw std::runtime_error("simulated crash");
-    return {torch::nn::functional::cross_entropy(linear_(batch.pixel_values), batch.labels), {}};
-  }
-  EvalResult evaluate(const EvalOptions&) override {
-    torch::NoGradGuard no_grad;
-    double accuracy = linear_(features_).argmax(1).eq(labels_).to(torch::kFloat64).mean().item<double>();
-    return {em::io::Json{{"accuracy", accuracy}}, {{"accuracy", accuracy}}};
-  }
-  std::vector<ParamGroup> param_groups(double) override {
-    ParamGroup group;
-    for (const auto& p : linear_->named_parameters()) {
-      group.names.push_back(p.key());
-      group.params.push_back(p.value());
-    }
-    return {group};
-  }
-  void save_model(const fs::path& dir) override {
-    fs::create_directories(dir);
-    em::tensor::TensorMap weights;
-    for (const auto& p : linear_->named_parameters()) weights[p.key()] = p.value().detach().clone();
-    em::tensor::save_safetensors(dir / "model.safetensors", weights);
-  }
-  em::Algo algo() const override { return em::Algo::classification; }  // main metric: accuracy
-
- private:
-  static constexpr int64_t kSize = 20;
-  torch::nn::Linear linear_{nullptr};
-  torch::Tensor features_, labels_;
-  int64_t fail_at_call_ = 0, calls_ = 0;
-};
+using em::test::FakeTask;
 
 // metrics.jsonl's lines without their wall-clock fields (time, elapsed_s), which differ between any two runs.
 std::vector<std::string> metrics_without_times(const fs::path& path) {
@@ -238,7 +189,7 @@ class UnlearningTask : public FakeTask {
     return out;
   }
   EvalResult evaluate(const EvalOptions&) override {
-    return {em::io::Json{{"accuracy", 1.0 / 3}}, {{"accuracy", 1.0 / 3}}};
+    return accuracy_result(1.0 / 3);
   }
   double chance_level() const override { return 1.0 / 3; }
 
