@@ -63,5 +63,9 @@ jq -e 'type == "array" and length == 3 and all(.[]; (.score | type == "number") 
   fail "stdout's last line is no prediction response: $(head -c 400 "$T/answer.json")"
 jq -e '.accuracy | type == "number"' "$demo/metrics.json" >/dev/null && pass "metrics.json has the accuracy" ||
   fail "metrics.json: $(head -c 300 "$demo/metrics.json" 2>&1)"
+for f in "$demo/eval-plots/confusion_matrix.png" "$demo/prediction.png" "$demo/run/plots/results.png"; do
+  [[ $(head -c 8 "$f" 2>/dev/null | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]] && pass "the demo drew ${f#"$demo"/}" ||
+    fail "the demo did not draw ${f#"$demo"/}"
+done
 [[ ! -e $copy/build ]] && pass "EM_DEMO_BIN: nothing was built" || fail "the demo built into $copy/build"
 finish

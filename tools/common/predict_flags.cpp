@@ -1,6 +1,13 @@
 #include "common/predict_flags.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+
 #include <fmt/format.h>
+
+#include "em/core/error.hpp"
+#include "em/infer/segmentation_predictor.hpp"
 
 namespace em::cli {
 
@@ -48,6 +55,34 @@ void bind_predict_options(CLI::App& app, infer::PredictOptions& options) {
       ->check(CLI::Range(0.0, 1.0));
   bind_bf16_flag(app, options.bf16);
   bind_device_flag(app, options.device);
+}
+
+std::vector<std::string> draw_paths(const std::string& out, const std::vector<std::string>& images, size_t num_images,
+                                    const std::string& output_dir) {
+  namespace fs = std::filesystem;
+  if (out.empty()) return {};
+  if (out == "-") usage_fail("--draw: give a PNG file or a folder; stdout carries the response JSON");
+  std::error_code ec;
+  const bool folder = num_images > 1 || fs::is_directory(out, ec) || out.back() == '/';
+  if (!folder) {
+    std::string ext = fs::path(out).extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (ext != ".png") usage_fail("--draw {}: the picture is a PNG; name it NAME.png (or give a folder)", out);
+    for (const auto& image : images)
+      if (fs::weakly_canonical(image, ec) == fs::weakly_canonical(out, ec))
+        usage_fail("--draw {}: this is the input image; choose another name", out);
+    return {out};
+  }
+  if ((fs::exists(out, ec) && !fs::is_directory(out, ec)) || (!fs::is_directory(out, ec) && out.back() != '/' &&
+                                                               fs::path(out).extension() == ".png"))
+    usage_fail("--draw {}: {} images need a folder, and this names a file", out, num_images);
+  if (!output_dir.empty() && fs::weakly_canonical(out, ec) == fs::weakly_canonical(output_dir, ec))
+    usage_fail("--draw {}: the same folder as --output_dir; the pictures and label maps would have the same names",
+               out);
+  std::vector<std::string> paths;
+  for (const auto& name : infer::label_map_file_names(images, num_images, out, "--draw"))
+    paths.push_back((fs::path(out) / name).string());
+  return paths;
 }
 
 }  // namespace em::cli

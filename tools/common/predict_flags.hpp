@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -24,5 +25,12 @@ void bind_batch_size_flag(CLI::App& app, int64_t& batch_size, const std::string&
 void bind_predict_flags(CLI::App& app, std::string& model_dir, infer::PredictOptions& options);
 // The same without --model (em-serve takes several).
 void bind_predict_options(CLI::App& app, infer::PredictOptions& options);
+
+// Where em-predict --draw writes each image's picture: OUT itself for one image (a .png file name), else the folder
+// OUT with one PNG per image named as --output_dir names its label maps (infer::label_map_file_names). UsageError
+// for "-" (stdout carries the response), a non-.png file for one image, and the folder of --output_dir (the
+// label maps and the pictures would have one name).
+std::vector<std::string> draw_paths(const std::string& out, const std::vector<std::string>& images, size_t num_images,
+                                    const std::string& output_dir);
 
 }  // namespace em::cli

@@ -3,6 +3,7 @@
 #include "common/predict_flags.hpp"
 #include "common/torch_cli.hpp"
 #include "em/core/log.hpp"
+#include "em/draw/pictures.hpp"
 #include "em/io/file.hpp"
 #include "em/tensor/device.hpp"
 #include "em/train/tasks.hpp"
@@ -10,10 +11,11 @@
 int main(int argc, char** argv) {
   em::train::EvalTaskOptions task_options;
   em::train::EvalOptions eval;
+  eval.plot_examples = 4;  // used with --plots only
   bool compact = false;
   int nproc_per_node = 1;
   int64_t ddp_timeout = 1800;
-  std::string device_spec = "auto";
+  std::string device_spec = "auto", plots_dir;
   em::cli::ToolInfo info{
       "em-eval",
       "Evaluate a trained model on a split of a dataset folder; prints the metrics JSON on stdout "
@@ -21,7 +23,7 @@ int main(int argc, char** argv) {
       "mean_iou, mean_accuracy, overall_accuracy, per-category IoU and accuracy; detection: the 12 COCO box metrics "
       "of pycocotools and per-class AP).",
       "em-eval --model RUN/model --data DIR [--split validation|test|train] [--predictions FILE] "
-      "[--device auto|cpu|cuda[:N]]",
+      "[--plots DIR] [--device auto|cpu|cuda[:N]]",
       "em-eval --model run/model --data fashion --split test --predictions preds.jsonl | jq .accuracy",
       "em-train(1), em-metrics(1), docs/em-eval.md, docs/metrics.md"};
   return em::cli::run_torch_main(
@@ -35,6 +37,14 @@ int main(int argc, char** argv) {
                        "Also write the predictions (classification: JSONL, one object per image; segmentation: a "
                        "folder of label PNGs at the seg_map paths; detection: the COCO results list [{image_id, "
                        "category_id, bbox, score}]; '-' = stdout is not allowed, stdout carries the metrics)");
+        app.add_option("--plots", plots_dir,
+                       "Also draw the metrics as PNGs in this folder: classification the confusion matrix (counts "
+                       "and row-normalised) and per-class bars; segmentation per-class IoU bars and "
+                       "image | truth | prediction examples; detection precision-recall curves and per-class AP bars "
+                       "(docs/em-eval.md)");
+        app.add_option("--plot_examples", eval.plot_examples,
+                       "Segmentation with --plots: how many images of the split to draw as examples [default 4]")
+            ->check(CLI::Range(0, 1000));
         em::cli::bind_batch_size_flag(app, task_options.batch_size, "--per_device_eval_batch_size");
         app.get_option("--batch_size")
             ->default_str("the algorithm's per_device_eval_batch_size: 16 classification, 4 segmentation/detection");
@@ -49,6 +59,7 @@ int main(int argc, char** argv) {
             ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
       },
       [&] {
+        if (plots_dir.empty()) eval.plot_examples = 0;
         if (eval.predictions_path == "-")
           em::usage_fail("--predictions: give a file; stdout carries the metrics JSON");
         if (auto launched = em::cli::launch_local_workers(nproc_per_node, argc, argv)) return *launched;
@@ -66,6 +77,11 @@ int main(int argc, char** argv) {
         eval.group = group.get();  // each rank scores its share of the split; the counts are summed over ranks
         em::train::EvalResult result = task->evaluate(eval);
         if (group->rank() != 0) return em::ExitCode::ok;  // rank 0 prints the metrics of the whole split
+        if (!plots_dir.empty()) {
+          const auto written = em::draw::write_eval_plots(
+              plots_dir, {task->algo(), result.metrics, task->labels(), result.coco.get(), std::move(result.examples)});
+          em::log::info("drew {} pictures in {}", written.size(), plots_dir);
+        }
         em::io::write_stdout(em::cli::json_output(result.metrics, compact));
         return em::ExitCode::ok;
       });

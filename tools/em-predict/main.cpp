@@ -2,13 +2,14 @@
 // response JSON.
 #include "common/predict_flags.hpp"
 #include "common/torch_cli.hpp"
+#include "em/draw/pictures.hpp"
 #include "em/infer/predictor.hpp"
 #include "em/infer/segmentation_predictor.hpp"
 #include "em/io/request.hpp"
 #include "em/io/file.hpp"
 
 int main(int argc, char** argv) {
-  std::string model_dir, input = "-", output_dir;
+  std::string model_dir, input = "-", output_dir, draw;
   std::vector<std::string> images;
   em::infer::PredictOptions options;
   int64_t batch_size = 16;
@@ -20,8 +21,8 @@ int main(int argc, char** argv) {
       "[{\"score\",\"label\"}], detection [{\"score\",\"label\",\"box\"}], segmentation [{\"score\",\"label\",\"mask\"}]; "
       "one list per instance, wrapped in a list when there are several. For image paths it prints JSONL, one line "
       "{\"image\": PATH, \"predictions\": [...]} per image.",
-      "em-predict --model RUN/model [IMAGE...] [--top_k K] [--threshold T] [--output_dir DIR] [--bf16] "
-      "[--device auto|cpu|cuda[:N]]",
+      "em-predict --model RUN/model [IMAGE...] [--top_k K] [--threshold T] [--output_dir DIR] [--draw OUT] "
+      "[--bf16] [--device auto|cpu|cuda[:N]]",
       "em-b64 cat.png | em-predict --model run/model | jq '.[0].label'\n"
       "  em-predict --model run/model *.png | jq -r '\"\\(.image)\\t\\(.predictions[0].label)\"'",
       "em-b64(1), em-serve(1), em-eval(1), docs/em-predict.md"};
@@ -34,6 +35,11 @@ int main(int argc, char** argv) {
         app.add_option("--output_dir", output_dir,
                        "Segmentation: also write each image's label map (PNG of label ids, original size) here: "
                        "IMAGE's name with .png, or <instance index>.png for a request");
+        app.add_option("--draw", draw,
+                       "Also draw the predictions on the images (detection: boxes with label and score; "
+                       "segmentation: the label overlay with a legend; classification: the top-k bars) as PNG: a "
+                       "file NAME.png for one image, else a folder with one PNG per image named as --output_dir "
+                       "names label maps. The JSON on stdout is unchanged");
         em::cli::bind_batch_size_flag(app, batch_size);
         em::cli::bind_compact_flag(app, compact, "Accepted for uniformity: the output is one line per response already");
       },
@@ -50,6 +56,7 @@ int main(int argc, char** argv) {
         }
         std::vector<std::string> label_map_names;
         if (!output_dir.empty()) label_map_names = em::infer::label_map_file_names(images, payloads.size(), output_dir);
+        const std::vector<std::string> pictures = em::cli::draw_paths(draw, images, payloads.size(), output_dir);
         auto predictor = em::infer::Predictor::load(model_dir, options);
         predictor->check_parameters(parameters);
         std::vector<em::io::Json> results;
@@ -58,6 +65,8 @@ int main(int argc, char** argv) {
         } else {
           results = predictor->predict_bytes_to_folder(payloads, label_map_names, output_dir, batch_size);
         }
+        if (!pictures.empty())
+          em::draw::write_prediction_pictures(pictures, payloads, predictor->algo(), results, predictor->labels());
         if (images.empty()) {
           em::io::write_stdout(em::infer::format_response(em::infer::make_response(std::move(results))));
         } else {

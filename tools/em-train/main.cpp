@@ -7,6 +7,7 @@
 #include "em/tensor/device.hpp"
 #include "em/core/log.hpp"
 #include "em/core/signals.hpp"
+#include "em/draw/pictures.hpp"
 #include "em/io/json.hpp"
 #include "em/io/file.hpp"
 
@@ -19,8 +20,8 @@ int main(int argc, char** argv) {
   em::cli::ToolInfo info{
       "em-train",
       "Train an algorithm (classification: ResNet, segmentation: SegFormer, detection: DETR) on a dataset folder. "
-      "Writes OUT/model (HF-compatible), checkpoints every save_steps, TensorBoard events, metrics.jsonl and "
-      "*_results.json. Ctrl-C saves a checkpoint and exits 130; --resume_from_checkpoint continues exactly.",
+      "Writes OUT/model (HF-compatible), checkpoints every save_steps, TensorBoard events, metrics.jsonl, "
+      "*_results.json and the curves in OUT/plots. Ctrl-C saves a checkpoint and exits 130; --resume_from_checkpoint continues exactly.",
       "em-train --algo ALGO --data DIR --output_dir OUT [--hyperparameters hp.json] [--NAME VALUE ...]",
       "em-train --algo classification --data fashion --output_dir run --learning_rate 1e-3 "
       "--num_train_epochs 2 && em-eval --model run/model --data fashion | jq .accuracy",
@@ -52,7 +53,14 @@ int main(int argc, char** argv) {
         em::io::Json summary = result.train_results;
         if (!result.eval_results.is_null()) summary["eval"] = result.eval_results;
         em::io::write_stdout(em::cli::json_output(summary, true));
-        em::log::info("done: model in {}/model", opts.output_dir);
+        // The curves are a view of metrics.jsonl: a failure to draw them costs the run nothing (em-plot redraws).
+        try {
+          em::draw::write_run_plots(opts.output_dir);
+        } catch (const std::exception& e) {
+          em::log::warn("could not draw {}/plots: {} (em-plot {} draws them again)", opts.output_dir, e.what(),
+                        opts.output_dir);
+        }
+        em::log::info("done: model in {}/model, curves in {}/plots", opts.output_dir, opts.output_dir);
         return em::ExitCode::ok;
       });
 }

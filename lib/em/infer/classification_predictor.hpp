@@ -12,6 +12,7 @@ class ClassificationPredictor : public Predictor {
   ClassificationPredictor(const std::string& model_dir, const PredictOptions& options,
                           const torch::Device& device = torch::kCPU);
   Algo algo() const override { return Algo::classification; }
+  const std::vector<std::string>& labels() const override { return classifier_.config.id2label; }
   Prepared prepare(const io::Image& image) const override;
   int64_t input_pixels(int width, int height) const override;
   std::vector<io::Json> predict(const std::vector<Prepared>& batch) const override;

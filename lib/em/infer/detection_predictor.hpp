@@ -13,6 +13,7 @@ class DetectionPredictor : public Predictor {
   DetectionPredictor(const std::string& model_dir, const PredictOptions& options,
                      const torch::Device& device = torch::kCPU);
   Algo algo() const override { return Algo::detection; }
+  const std::vector<std::string>& labels() const override { return detector_.config.id2label; }
   Prepared prepare(const io::Image& image) const override;
   int64_t input_pixels(int width, int height) const override;
   // Images of different sizes are padded together with a pixel mask. Per image: detections scoring above the

@@ -37,6 +37,8 @@ class Predictor {
   static std::unique_ptr<Predictor> load(const std::string& model_dir, const PredictOptions& options);
 
   virtual Algo algo() const = 0;
+  // The model's id2label in id order (what em-predict --draw colours by).
+  virtual const std::vector<std::string>& labels() const = 0;
   // Thread-safe: em-serve calls these from many threads.
   virtual Prepared prepare(const io::Image& image) const = 0;
   // Pixels (height x width) of the model input prepare() makes of a width x height image, from the preprocessor

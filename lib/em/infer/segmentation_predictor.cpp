@@ -86,7 +86,7 @@ io::Json segmentation_response(const io::Image& label_map, const std::vector<std
 }
 
 std::vector<std::string> label_map_file_names(const std::vector<std::string>& image_paths, size_t num_images,
-                                              const fs::path& output_dir) {
+                                              const fs::path& output_dir, const std::string& flag) {
   std::vector<std::string> names;
   std::map<std::string, size_t> first;
   std::error_code ec;
@@ -96,10 +96,10 @@ std::vector<std::string> label_map_file_names(const std::vector<std::string>& im
     std::string name = image_paths.empty() ? std::to_string(i) + ".png"
                                            : fs::path(image_paths[i]).stem().string() + ".png";
     if (auto [it, fresh] = first.emplace(name, i); !fresh)
-      usage_fail("--output_dir: {} and {} would both be written as {}; predict them in separate runs or rename one",
+      usage_fail("{}: {} and {} would both be written as {}; predict them in separate runs or rename one", flag,
                  image_paths[it->second], image_paths[i], name);
     if (auto input = inputs.find(fs::weakly_canonical(output_dir / name, ec)); input != inputs.end())
-      usage_fail("--output_dir: the label map {} would overwrite the input image {}; choose another folder",
+      usage_fail("{}: {} would overwrite the input image {}; choose another folder", flag,
                  (output_dir / name).string(), input->second);
     names.push_back(std::move(name));
   }

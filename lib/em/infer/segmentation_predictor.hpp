@@ -28,7 +28,7 @@ class SegmentationPredictor : public Predictor {
                                                 const std::vector<std::string>& file_names,
                                                 const std::string& output_dir,
                                                 int64_t max_batch_size = 16) const override;
-  const std::vector<std::string>& labels() const { return segmenter_.config.id2label; }
+  const std::vector<std::string>& labels() const override { return segmenter_.config.id2label; }
 
  private:
   models::Segmenter segmenter_;
@@ -39,11 +39,12 @@ class SegmentationPredictor : public Predictor {
 // "mask": base64 of a one-channel PNG, 255 where the class is and 0 elsewhere}.
 io::Json segmentation_response(const io::Image& label_map, const std::vector<std::string>& labels);
 
-// File names of the label maps em-predict --output_dir writes: for image paths the file name with ".png" for its
-// extension ("street/0001.jpg" -> "0001.png"); for request instances "<index>.png" ("0.png", "1.png", ...). Throws
-// em::UsageError when two inputs would get one name, or when a name in output_dir is one of the input images (which
-// would be overwritten).
+// File names of the per-image PNGs em-predict writes into a folder (--output_dir's label maps, --draw's pictures):
+// for image paths the file name with ".png" for its extension ("street/0001.jpg" -> "0001.png"); for request
+// instances "<index>.png" ("0.png", "1.png", ...). Throws em::UsageError naming `flag` when two inputs would get one
+// name, or when a name in output_dir is one of the input images (which would be overwritten).
 std::vector<std::string> label_map_file_names(const std::vector<std::string>& image_paths, size_t num_images,
-                                              const std::filesystem::path& output_dir);
+                                              const std::filesystem::path& output_dir,
+                                              const std::string& flag = "--output_dir");
 
 }  // namespace em::infer

@@ -7,9 +7,17 @@
 #include <type_traits>
 #include <vector>
 
+#include "em/io/image.hpp"
 #include "em/io/json.hpp"
 
 namespace em::metrics {
+
+// One evaluated image, for pictures (em-eval --plots): the image, its seg map and the predicted map (1 channel of
+// label ids each, the image's size).
+struct SegmentationExample {
+  std::string name;  // the image's path in the dataset folder
+  io::Image image, truth, prediction;
+};
 
 struct SegmentationMetrics {
   double mean_iou = 0.;          // np.nanmean(per_category_iou)

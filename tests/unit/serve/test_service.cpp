@@ -18,6 +18,7 @@ namespace {
 class MeanPredictor : public em::infer::Predictor {
  public:
   em::Algo algo() const override { return em::Algo::classification; }
+  const std::vector<std::string>& labels() const override { return labels_; }
   Prepared prepare(const em::io::Image& image) const override {
     double sum = 0;
     for (uint8_t v : image.pixels) sum += v;
@@ -31,6 +32,9 @@ class MeanPredictor : public em::infer::Predictor {
       out.push_back(Json::array({Json{{"score", p.pixel_values.item<float>()}, {"label", "mean"}}}));
     return out;
   }
+
+ private:
+  std::vector<std::string> labels_{"mean"};
 };
 
 std::string png_of(int width, int height, uint8_t value) {
@@ -71,11 +75,15 @@ TEST_CASE("the inference service answers 503 once stopped and 500 when the model
   class FailingPredictor : public em::infer::Predictor {
    public:
     em::Algo algo() const override { return em::Algo::classification; }
+    const std::vector<std::string>& labels() const override { return labels_; }
     Prepared prepare(const em::io::Image& image) const override {
       return {torch::zeros({1}), image.width, image.height, {}};
     }
     int64_t input_pixels(int, int) const override { return 1; }
     std::vector<Json> predict(const std::vector<Prepared>&) const override { em::fail("out of memory"); }
+
+   private:
+    std::vector<std::string> labels_{"mean"};
   };
   const std::string request = em::io::encode_request({png_of(2, 2, 1)});
   em::serve::InferenceService failing(std::make_unique<FailingPredictor>(), "model-dir", BatcherOptions{16, 1});
