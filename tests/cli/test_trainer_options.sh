@@ -2,7 +2,9 @@
 # HF Trainer's options through em-train's flags and --hyperparameters on a tiny ResNet (24 images, batch 4: 6 batches
 # an epoch): gradient_accumulation_steps and max_steps (step counts), eval_loss in metrics.jsonl, eval_results.json,
 # all_results.json and TensorBoard, metric_for_best_model with load_best_model_at_end and save_total_limit (the best
-# checkpoint stays), early stopping, and the combinations HF Trainer refuses (exit 2 before anything is written).
+# checkpoint stays), early stopping, and the combinations HF Trainer refuses (exit 2 before anything is written);
+# a --hyperparameters file that holds em-train's other options too (a whole run in one file, a run's own
+# hyperparameters.json reused) and threads saved and taken again on resume.
 source "$(dirname "$0")/lib.sh"
 for tool in em-train; do [[ -x $EM_BIN/$tool ]] || skip "$tool is not built"; done
 data=$T/fashion
@@ -112,4 +114,34 @@ refused "an unknown metric_for_best_model" \
 refused "max_steps 0" "max_steps: invalid value '0'" --max_steps 0
 refused "gradient_accumulation_steps 0" "gradient_accumulation_steps: invalid value '0'" --gradient_accumulation_steps 0
 refused "save_strategy best (not supported)" "save_strategy: invalid value 'best' \(expected one of no, epoch, steps\)" --save_strategy best
+# 8. A whole run in one --hyperparameters file: em-train's other options (algo, data, output_dir, model_config,
+#    threads, ...) too; flags win over it; threads saved in hyperparameters.json and taken again on resume.
+cat >"$T/run.json" <<JSON
+{"algo": "classification", "data": "$data", "output_dir": "$T/whole", "model_config": "$cfg", "threads": 1,
+ "num_workers": 1, "per_device_train_batch_size": 4, "num_train_epochs": 1, "learning_rate": "1e-3",
+ "overwrite_output_dir": true, "save_steps": 3}
+JSON
+expect_exit 0 "em-train --hyperparameters FILE alone (algo, data, output_dir, model_config, threads in the file)" -- \
+  "$EM_BIN/em-train" --hyperparameters "$T/run.json" -q
+jq -e '.threads == 1 and .num_train_epochs == 1 and .save_steps == 3' "$T/whole/hyperparameters.json" >/dev/null &&
+  pass "  ... hyperparameters.json saves the threads the run used" ||
+  fail "hyperparameters.json: $(head -c 400 "$T/whole/hyperparameters.json")"
+[[ -f $T/whole/checkpoint-3/trainer_state.json ]] && pass "  ... the run is where the file says" || fail "no $T/whole/checkpoint-3"
+expect_exit 0 "a run's own hyperparameters.json as --hyperparameters, --output_dir given as a flag" -- \
+  "$EM_BIN/em-train" --hyperparameters "$T/whole/hyperparameters.json" --algo classification --data "$data" \
+  --model_config "$cfg" --output_dir "$T/again" --num_workers 1 -q
+jq -e '.threads == 1' "$T/again/hyperparameters.json" >/dev/null && [[ -d $T/again/model ]] &&
+  pass "  ... its threads taken, the flag's output_dir used" || fail "again: $(jq -c '{threads}' "$T/again/hyperparameters.json")"
+# Resumed without --threads (this machine's default would be every CPU): the checkpoint's 1 thread applies.
+expect_exit 0 "--resume_from_checkpoint without --threads" -- "$EM_BIN/em-train" --algo classification --data "$data" \
+  --model_config "$cfg" --output_dir "$T/whole" --resume_from_checkpoint "$T/whole/checkpoint-3" --num_workers 1 \
+  --per_device_train_batch_size 4 --num_train_epochs 1 --learning_rate 1e-3 --save_steps 3
+expect_stderr "--threads 1: the checkpoint's" "  ... takes the checkpoint's threads and says so"
+jq -e '.threads == 1' "$T/whole/hyperparameters.json" >/dev/null && pass "  ... and runs with them" ||
+  fail "resumed threads: $(jq -c '{threads}' "$T/whole/hyperparameters.json")"
+echo '{"threads": -2}' >"$T/bad.json"
+expect_exit 2 "threads -2 in the file" -- "$EM_BIN/em-train" "${base[@]}" --output_dir "$T/refused" --hyperparameters "$T/bad.json"
+expect_stderr '"threads": expected an integer in \[0, 4096\], got -2' "  ... names the field and the range"
+expect_exit 2 "no --data anywhere" -- "$EM_BIN/em-train" --algo classification --output_dir "$T/refused"
+expect_stderr '--data is required \(on the command line, or "data" in a --hyperparameters file\)' "  ... says where it may come from"
 finish

@@ -1,11 +1,17 @@
 #include "common/train_flags.hpp"
 
 #include "em/core/error.hpp"
+#include "em/core/log.hpp"
 #include "em/models/model_folder.hpp"
+#include "em/tensor/threads.hpp"
+#include "em/train/checkpoint.hpp"
 
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <optional>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -49,16 +55,122 @@ std::string defaults_help(const train::ParamSpec& spec) {
   return out;
 }
 
+// em-train's options that are not hyperparameters may be given in a --hyperparameters file too (SPEC lists threads,
+// init and resume_from_checkpoint among the hyperparameters, and a run's hyperparameters.json holds threads): each
+// applies where the command line does not give its flag, and is taken out of the document before the
+// hyperparameters are read from it.
+class FileOptions {
+ public:
+  FileOptions(const CLI::App& app, io::Json doc, std::string path)
+      : app_(app), doc_(std::move(doc)), path_(std::move(path)) {}
+
+  void take_string(const std::string& key, std::string& target) {
+    const auto it = doc_.find(key);
+    if (it == doc_.end()) return;
+    if (!it->is_string()) bad(key, *it, "a string");
+    if (!given(key)) target = it->get<std::string>();
+    doc_.erase(it);
+  }
+  void take_bool(const std::string& key, bool& target) {
+    const auto it = doc_.find(key);
+    if (it == doc_.end()) return;
+    if (!given(key)) target = as_bool(key, *it);
+    doc_.erase(it);
+  }
+  // resume_from_checkpoint: a checkpoint folder, or true (the latest in output_dir) / false (no resume).
+  void take_resume(std::optional<std::string>& target) {
+    const auto it = doc_.find("resume_from_checkpoint");
+    if (it == doc_.end()) return;
+    std::optional<std::string> value;
+    if (it->is_string() && it->get<std::string>() != "true" && it->get<std::string>() != "false")
+      value = it->get<std::string>();
+    else if (as_bool("resume_from_checkpoint", *it))
+      value = "";
+    if (!given("resume_from_checkpoint")) target = value;
+    doc_.erase(it);
+  }
+  // threads: an integer >= 0 (0 = every usable CPU); -1 when the file has none.
+  int take_threads() {
+    const auto it = doc_.find("threads");
+    if (it == doc_.end()) return -1;
+    int64_t n = -1;
+    if (it->is_number_integer()) n = it->get<int64_t>();
+    else if (it->is_string()) n = parse_int(it->get<std::string>());
+    if (n < 0 || n > 4096) bad("threads", *it, "an integer in [0, 4096]");
+    doc_.erase(it);
+    return given("threads") ? -1 : static_cast<int>(n);
+  }
+  const io::Json& rest() const { return doc_; }
+
+ private:
+  bool given(const std::string& key) const { return app_.get_option("--" + key)->count() > 0; }
+  [[noreturn]] void bad(const std::string& key, const io::Json& v, const char* expected) const {
+    usage_fail("{}: \"{}\": expected {}, got {}", path_, key, expected, io::dump_json(v));
+  }
+  bool as_bool(const std::string& key, const io::Json& v) const {
+    if (v.is_boolean()) return v.get<bool>();
+    if (v.is_string() && (v == "true" || v == "True" || v == "1")) return true;
+    if (v.is_string() && (v == "false" || v == "False" || v == "0")) return false;
+    bad(key, v, "true or false");
+  }
+  static int64_t parse_int(const std::string& s) {
+    size_t used = 0;
+    try {
+      const long long n = std::stoll(s, &used);
+      return used == s.size() ? n : -1;
+    } catch (const std::exception&) {
+      return -1;
+    }
+  }
+
+  const CLI::App& app_;
+  io::Json doc_;
+  std::string path_;
+};
+
+io::Json read_hyperparameters_file(const std::string& path) {
+  io::Json doc;
+  try {
+    doc = io::read_json_file(path);
+  } catch (const Error& e) {
+    throw UsageError(std::string("--hyperparameters: ") + e.what());
+  }
+  if (!doc.is_object()) usage_fail("{}: --hyperparameters expects a JSON object {{\"name\": value, ...}}", path);
+  return doc;
+}
+
+// A resumed run computes as the checkpoint's run did only with its number of compute threads (LibTorch's reductions
+// split by thread): without --threads (flag or file) the checkpoint's threads apply. Errors about the checkpoint
+// (none, unreadable) are the trainer's to report.
+void adopt_checkpoint_threads(const train::TrainOptions& opts) {
+  namespace fs = std::filesystem;
+  try {
+    const fs::path dir = opts.resume_from_checkpoint->empty() ? train::latest_checkpoint(opts.output_dir)
+                                                              : fs::path(*opts.resume_from_checkpoint);
+    const io::Json hp = io::read_json_file((dir / "hyperparameters.json").string());
+    if (const auto it = hp.find("threads"); it != hp.end() && it->is_number_integer() && it->get<int64_t>() > 0 &&
+                                            it->get<int64_t>() <= 4096) {
+      tensor::set_compute_threads(it->get<int>());
+      log::info("--threads {}: the checkpoint's (a resumed run is bit-identical with the same threads; give --threads "
+                "to choose another)",
+                it->get<int>());
+    }
+  } catch (const Error&) {
+  }
+}
+
 }  // namespace
 
 void bind_train_flags(CLI::App& app, TrainFlags& flags) {
-  app.add_option("--algo", flags.algo, algo_names(" | ", " | "))->required();
-  app.add_option("--data", flags.options.data_dir, "Dataset folder in the algorithm's layout (docs/datasets.md)")
-      ->required();
-  app.add_option("--output_dir", flags.options.output_dir, "Run directory to write (docs/run-directory.md)")
-      ->required();
+  // Required, on the command line or in the --hyperparameters file (resolve_train_options checks).
+  app.add_option("--algo", flags.algo, algo_names(" | ", " | ") + " (required)");
+  app.add_option("--data", flags.options.data_dir,
+                 "Dataset folder in the algorithm's layout (docs/datasets.md) (required)");
+  app.add_option("--output_dir", flags.options.output_dir, "Run directory to write (docs/run-directory.md) (required)");
   app.add_option("--hyperparameters", flags.hyperparameters_file,
-                 "JSON object of hyperparameters (values may be strings); flags win over it");
+                 "JSON object of hyperparameters and of any other option here (algo, data, output_dir, "
+                 "model_config, init, overwrite_output_dir, resume_from_checkpoint, threads); values may be "
+                 "strings; flags win over it (a run's hyperparameters.json is such a file)");
   app.add_option("--model_config", flags.options.model_config, model_config_help());
   app.add_option("--init", flags.options.init,
                  "Start from these weights: an HF model folder or a .safetensors file (default: random init)");
@@ -84,9 +196,28 @@ void bind_train_flags(CLI::App& app, TrainFlags& flags) {
 }
 
 train::TrainOptions resolve_train_options(const CLI::App& app, TrainFlags& flags) {
-  train::TrainOptions opts = flags.options;
+  const std::string& path = flags.hyperparameters_file;
+  FileOptions file(app, path.empty() ? io::Json::object() : read_hyperparameters_file(path), path);
+  train::TrainOptions& o = flags.options;
+  if (app.get_option("--resume_from_checkpoint")->count() > 0) o.resume_from_checkpoint = flags.resume;
+  file.take_string("algo", flags.algo);
+  file.take_string("data", o.data_dir);
+  file.take_string("output_dir", o.output_dir);
+  file.take_string("model_config", o.model_config);
+  file.take_string("init", o.init);
+  file.take_bool("overwrite_output_dir", o.overwrite_output_dir);
+  file.take_resume(o.resume_from_checkpoint);
+  const int file_threads = file.take_threads();
+  for (const auto& [flag, value, key] : {std::tuple{"--algo", &flags.algo, "algo"},
+                                         std::tuple{"--data", &o.data_dir, "data"},
+                                         std::tuple{"--output_dir", &o.output_dir, "output_dir"}})
+    if (value->empty()) usage_fail("{} is required (on the command line, or \"{}\" in a --hyperparameters file)", flag, key);
+  if (file_threads >= 0) tensor::set_compute_threads(file_threads);
+  else if (o.resume_from_checkpoint && app.get_option("--threads")->count() == 0) adopt_checkpoint_threads(o);
+
+  train::TrainOptions opts = o;
   opts.hp = train::Hyperparameters::defaults(parse_algo(flags.algo));
-  if (!flags.hyperparameters_file.empty()) opts.hp.apply_file(flags.hyperparameters_file);
+  for (const auto& [name, value] : file.rest().items()) opts.hp.set_json(name, value, path);
   for (const auto& [name, value] : flags.values) {
     try {
       opts.hp.set(name, value);
@@ -95,7 +226,6 @@ train::TrainOptions resolve_train_options(const CLI::App& app, TrainFlags& flags
     }
   }
   opts.hp.validate();
-  if (app.get_option("--resume_from_checkpoint")->count() > 0) opts.resume_from_checkpoint = flags.resume;
   return opts;
 }
 

@@ -84,6 +84,17 @@ GradScalerOptions scaler_options(const TrainOptions& opts, torch::nn::Module& mo
 
 }  // namespace
 
+namespace {
+// What hyperparameters.json holds: the hyperparameters and the compute threads, not a hyperparameter but what an
+// exact resume needs too (LibTorch's reductions split by thread); a run resumed without --threads takes the
+// checkpoint's (tools/common/train_flags.cpp).
+io::Json saved_settings(const Hyperparameters& hp) {
+  io::Json j = hp.to_json();
+  j["threads"] = torch::get_num_threads();
+  return j;
+}
+}  // namespace
+
 Trainer::Trainer(Task& task, const TrainOptions& opts, dist::Group* group, bool writer)
     : own_group_(group ? nullptr : std::make_unique<dist::Group>()),
       group_(group ? *group : *own_group_),
@@ -106,7 +117,7 @@ Trainer::Trainer(Task& task, const TrainOptions& opts, dist::Group* group, bool 
       schedule_(parse_schedule_type(hp_.lr_scheduler_type)),
       eval_every_(hp_.eval_interval()),
       optimizer_(task.param_groups(hp_.weight_decay), adamw_options(hp_)),
-      hp_json_(hp_.to_json()),
+      hp_json_(saved_settings(hp_)),
       trained_(trained_parameters(task.model())) {
   state_.world_size = group_.size();
   state_.global_batch_size = global_batch_;
@@ -147,7 +158,7 @@ void Trainer::sync_buffers() {
 
 void Trainer::resume(const fs::path& dir) {
   io::Json saved_hp = io::read_json_file((dir / run_dir::kHyperparameters).string());
-  for (const char* key : {"seed", "num_train_epochs", "learning_rate"})
+  for (const char* key : {"seed", "num_train_epochs", "learning_rate", "threads"})
     if (saved_hp.contains(key) && saved_hp[key] != hp_json_[key])
       log::warn("resuming with {} = {} but the checkpoint was trained with {}: the result will differ from an "
                 "uninterrupted run",
