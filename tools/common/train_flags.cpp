@@ -128,17 +128,6 @@ class FileOptions {
   std::string path_;
 };
 
-io::Json read_hyperparameters_file(const std::string& path) {
-  io::Json doc;
-  try {
-    doc = io::read_json_file(path);
-  } catch (const Error& e) {
-    throw UsageError(std::string("--hyperparameters: ") + e.what());
-  }
-  if (!doc.is_object()) usage_fail("{}: --hyperparameters expects a JSON object {{\"name\": value, ...}}", path);
-  return doc;
-}
-
 // A resumed run computes as the checkpoint's run did only with its number of compute threads (LibTorch's reductions
 // split by thread): without --threads (flag or file) the checkpoint's threads apply. Errors about the checkpoint
 // (none, unreadable) are the trainer's to report.
@@ -197,7 +186,7 @@ void bind_train_flags(CLI::App& app, TrainFlags& flags) {
 
 train::TrainOptions resolve_train_options(const CLI::App& app, TrainFlags& flags) {
   const std::string& path = flags.hyperparameters_file;
-  FileOptions file(app, path.empty() ? io::Json::object() : read_hyperparameters_file(path), path);
+  FileOptions file(app, path.empty() ? io::Json::object() : train::read_hyperparameters_file(path), path);
   train::TrainOptions& o = flags.options;
   if (app.get_option("--resume_from_checkpoint")->count() > 0) o.resume_from_checkpoint = flags.resume;
   file.take_string("algo", flags.algo);

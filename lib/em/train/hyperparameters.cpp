@@ -282,7 +282,7 @@ void Hyperparameters::set_json(const std::string& name, const io::Json& value, c
   }
 }
 
-void Hyperparameters::apply_file(const std::string& path) {
+io::Json read_hyperparameters_file(const std::string& path) {
   io::Json doc;
   try {
     doc = io::read_json_file(path);
@@ -290,7 +290,12 @@ void Hyperparameters::apply_file(const std::string& path) {
     throw UsageError(std::string("--hyperparameters: ") + e.what());
   }
   if (!doc.is_object()) usage_fail("{}: --hyperparameters expects a JSON object {{\"name\": value, ...}}", path);
-  for (auto it = doc.begin(); it != doc.end(); ++it) set_json(it.key(), it.value(), path);
+  return doc;
+}
+
+void Hyperparameters::apply_file(const std::string& path) {
+  const io::Json doc = read_hyperparameters_file(path);
+  for (const auto& [name, value] : doc.items()) set_json(name, value, path);
 }
 
 void Hyperparameters::validate() const {

@@ -86,4 +86,8 @@ struct ParamSpec {
 };
 const std::vector<ParamSpec>& param_specs();
 
+// A --hyperparameters file's JSON object (errors are em::UsageError naming the file): what apply_file applies, and
+// what em-train's CLI reads first for its options that are not hyperparameters (tools/common/train_flags.cpp).
+io::Json read_hyperparameters_file(const std::string& path);
+
 }  // namespace em::train
