@@ -158,11 +158,14 @@ void bind_train_flags(CLI::App& app, TrainFlags& flags) {
   app.add_option("--output_dir", flags.options.output_dir, "Run directory to write (docs/run-directory.md) (required)");
   app.add_option("--hyperparameters", flags.hyperparameters_file,
                  "JSON object of hyperparameters and of any other option here (algo, data, output_dir, "
-                 "model_config, init, overwrite_output_dir, resume_from_checkpoint, threads); values may be "
-                 "strings; flags win over it (a run's hyperparameters.json is such a file)");
+                 "model_config, init, init_partial, overwrite_output_dir, resume_from_checkpoint, threads); values "
+                 "may be strings; flags win over it (a run's hyperparameters.json is such a file)");
   app.add_option("--model_config", flags.options.model_config, model_config_help());
   app.add_option("--init", flags.options.init,
-                 "Start from these weights: an HF model folder or a .safetensors file (default: random init)");
+                 "Start from these weights: an HF model folder (its config.json gives the architecture unless "
+                 "--model_config is given), a .safetensors file or a PyTorch .pth/.bin (default: random init)");
+  app.add_flag("--init_partial", flags.options.init_partial,
+               "Let --init leave tensors beyond the task head freshly initialised (otherwise an error)");
   app.add_flag("--overwrite_output_dir", flags.options.overwrite_output_dir,
                "Replace the run in --output_dir (only files emkit wrote are removed)");
   app.add_option("--resume_from_checkpoint", flags.resume,
@@ -194,6 +197,7 @@ train::TrainOptions resolve_train_options(const CLI::App& app, TrainFlags& flags
   file.take_string("output_dir", o.output_dir);
   file.take_string("model_config", o.model_config);
   file.take_string("init", o.init);
+  file.take_bool("init_partial", o.init_partial);
   file.take_bool("overwrite_output_dir", o.overwrite_output_dir);
   file.take_resume(o.resume_from_checkpoint);
   const int file_threads = file.take_threads();

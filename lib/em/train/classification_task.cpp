@@ -1,4 +1,5 @@
 #include "em/train/classification_task.hpp"
+#include "em/train/init_model.hpp"
 #include "em/data/sampling.hpp"
 #include "em/tensor/image_tensor.hpp"
 
@@ -48,11 +49,14 @@ ClassificationTask::ClassificationTask(const TrainOptions& opts)
       num_workers_(static_cast<int>(opts.hp.num_workers)) {
   if (dataset_.train.empty()) fail("{}/train: no images to train on", opts.data_dir);
   torch::manual_seed(opts.hp.seed);
-  classifier_ = models::Classifier::create(opts.model_config, dataset_.labels, opts.hp.input_size);
+  const std::string architecture = training_model_config(opts.model_config, opts.init, Algo::classification);
+  classifier_ = models::Classifier::create(architecture, dataset_.labels, opts.hp.input_size);
   if (!opts.init.empty()) {
     models::InitOptions io_opts;
     io_opts.base_model_prefix = models::Classifier::kBaseModelPrefix;
-    models::load_init_weights(*classifier_.model, opts.init, io_opts);
+    // ResNetForImageClassification's head: classifier.1 (a Linear after the flatten).
+    init_model(*classifier_.model, opts.init, dataset_.labels, io_opts,
+               {{"classifier."}, {"classifier.1.weight", "classifier.1.bias"}}, opts.init_partial);
   }
   // Training stays NCHW: measured on ResNet-50 (input 28, batch 16, 2 threads) channels-last trains ~10% slower, as
   // LibTorch 1.13's mkldnn convolution backward reorders channels-last 3x3 weights on every step; at 112-224 the two
@@ -61,7 +65,7 @@ ClassificationTask::ClassificationTask(const TrainOptions& opts)
   warn_if_input_size_small(dataset_.train, opts.hp.input_size);
   log::info("classification: {} labels, {} train / {} validation images, {} at {}x{}", dataset_.labels.size(),
             dataset_.train.size(), dataset_.validation.size(),
-            models::model_config_name(opts.model_config, Algo::classification), opts.hp.input_size,
+            models::model_config_name(architecture, Algo::classification), opts.hp.input_size,
             opts.hp.input_size);
 }
 

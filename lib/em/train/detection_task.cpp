@@ -1,4 +1,5 @@
 #include "em/train/detection_task.hpp"
+#include "em/train/init_model.hpp"
 #include "em/data/sampling.hpp"
 #include "em/tensor/detection_tensors.hpp"
 
@@ -88,11 +89,15 @@ DetectionTask::DetectionTask(const TrainOptions& opts)
       num_workers_(static_cast<int>(opts.hp.num_workers)),
       data_dir_(opts.data_dir) {
   torch::manual_seed(opts.hp.seed);
-  detector_ = models::Detector::create(opts.model_config, dataset_.labels(), opts.hp.image_size, opts.hp.threshold);
+  const std::string architecture = training_model_config(opts.model_config, opts.init, Algo::detection);
+  detector_ = models::Detector::create(architecture, dataset_.labels(), opts.hp.image_size, opts.hp.threshold);
   if (!opts.init.empty()) {
     models::InitOptions io_opts;
     io_opts.base_model_prefix = models::Detector::kBaseModelPrefix;
-    models::load_init_weights(*detector_.model, opts.init, io_opts);
+    // DetrForObjectDetection's class head: one row per label, then the no-object row (the box head is not per label).
+    init_model(*detector_.model, opts.init, dataset_.labels(), io_opts,
+               {{"class_labels_classifier."}, {"class_labels_classifier.weight", "class_labels_classifier.bias"}},
+               opts.init_partial);
   }
   for (const auto& c : dataset_.categories) {
     label_of_category_[c.id] = static_cast<int64_t>(category_of_label_.size());
@@ -104,7 +109,7 @@ DetectionTask::DetectionTask(const TrainOptions& opts)
   log::info("detection: {} labels, {} train images ({} boxes, {} crowd regions not trained on) / {} validation, {} "
             "at shortest edge {} (longest {}), augmentation {}",
             dataset_.categories.size(), dataset_.train.images.size(), boxes, crowd, dataset_.validation.images.size(),
-            models::model_config_name(opts.model_config, Algo::detection), image_size_,
+            models::model_config_name(architecture, Algo::detection), image_size_,
             detector_.preprocessor.longest_edge, opts.hp.augmentation);
 }
 

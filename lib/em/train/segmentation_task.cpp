@@ -1,4 +1,5 @@
 #include "em/train/segmentation_task.hpp"
+#include "em/train/init_model.hpp"
 #include "em/data/sampling.hpp"
 #include "em/tensor/image_tensor.hpp"
 
@@ -28,27 +29,6 @@ torch::Tensor label_tensor(const io::Image& map) {
   return t;
 }
 
-// The architecture to train: --model_config, else the config.json of an --init folder (as HF's from_pretrained
-// takes it), else mit-b3.
-models::SegformerConfig training_architecture(const TrainOptions& opts, std::string& described) {
-  if (!opts.model_config.empty()) {
-    described = opts.model_config;
-    return models::Segmenter::resolve_config(opts.model_config);
-  }
-  std::error_code ec;
-  const fs::path init_config = fs::path(opts.init) / "config.json";
-  if (!opts.init.empty() && fs::is_directory(opts.init, ec) && fs::exists(init_config, ec)) {
-    io::Json j = io::read_json_file(init_config.string());
-    if (models::config::model_type_of(j, "", init_config.string()) == algo_info(Algo::segmentation).model_type) {
-      described = init_config.string();
-      log::info("architecture from --init's {} (give --model_config to choose another)", init_config.string());
-      return models::SegformerConfig::from_json(j, init_config.string());
-    }
-  }
-  described = algo_info(Algo::segmentation).default_model;
-  return models::Segmenter::resolve_config("");
-}
-
 }  // namespace
 
 SegmentationTask::SegmentationTask(const TrainOptions& opts)
@@ -57,19 +37,24 @@ SegmentationTask::SegmentationTask(const TrainOptions& opts)
       eval_batch_size_(opts.hp.per_device_eval_batch_size),
       num_workers_(static_cast<int>(opts.hp.num_workers)) {
   torch::manual_seed(opts.hp.seed);
-  std::string architecture_name;
-  models::SegformerConfig architecture = training_architecture(opts, architecture_name);
-  segmenter_ = models::Segmenter::create(architecture, dataset_.labels, opts.hp.image_size);
+  // The architecture: --model_config, else --init's config.json (as HF's from_pretrained takes it), else mit-b3.
+  const std::string architecture = training_model_config(opts.model_config, opts.init, Algo::segmentation);
+  segmenter_ = models::Segmenter::create(models::Segmenter::resolve_config(architecture), dataset_.labels,
+                                         opts.hp.image_size);
   if (!opts.init.empty()) {
     models::InitOptions init;
     init.base_model_prefix = models::Segmenter::kBaseModelPrefix;
-    models::load_init_weights(*segmenter_.model, opts.init, init);
+    // The all-MLP decode head is the task head (a SegformerModel / mit-bN encoder checkpoint has none); its last
+    // convolution has one output channel per label.
+    init_model(*segmenter_.model, opts.init, dataset_.labels, init,
+               {{"decode_head."}, {"decode_head.classifier.weight", "decode_head.classifier.bias"}},
+               opts.init_partial);
   }
   segmenter_.use_channels_last();
   augment_.crop_size = static_cast<int>(opts.hp.image_size);
   log::info("segmentation: {} labels, {} train / {} validation images, {} at {}x{}", dataset_.labels.size(),
-            dataset_.train.size(), dataset_.validation.size(), architecture_name, opts.hp.image_size,
-            opts.hp.image_size);
+            dataset_.train.size(), dataset_.validation.size(),
+            models::model_config_name(architecture, Algo::segmentation), opts.hp.image_size, opts.hp.image_size);
 }
 
 SegmentationTask::SegmentationTask(const std::string& model_dir, const std::string& data_dir, int64_t eval_batch_size,

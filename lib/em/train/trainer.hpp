@@ -26,6 +26,7 @@ struct TrainOptions {
   Hyperparameters hp;
   std::string model_config;                          // built-in name or config.json path; "" = the algorithm's default
   std::string init;                                  // weights to start from ("" = random initialisation)
+  bool init_partial = false;                         // --init may leave tensors beyond the task head fresh
   bool overwrite_output_dir = false;
   std::optional<std::string> resume_from_checkpoint; // set: resume; "" = the latest checkpoint in output_dir
   // Loss scaling (hp.fp16 turns it on with these values). Enabled without fp16, it runs the scaler's bookkeeping in
