@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Goldens for em::data transforms, from the reference implementations: Pillow's Image.resize (BILINEAR, NEAREST;
-what HF image processors call) and torchvision's ToTensor + Normalize (rescale 1/255, ImageNet mean/std).
+"""Goldens for em::data transforms, from the reference implementations: Pillow's Image.resize with every filter
+(NEAREST, LANCZOS, BILINEAR, BICUBIC, BOX, HAMMING; what HF image processors call) and torchvision's ToTensor + Normalize (rescale 1/255, ImageNet mean/std).
 
 Run with Debian's python3 (Pillow, torch, torchvision):  /usr/bin/python3 scripts/golden/image_transforms.py
 Writes tests/golden/image/. Inputs: crops of ../shared/data/images (public-domain skimage photos) stored as PNG
@@ -32,17 +32,22 @@ def main():
         "rgb_37x23": chelsea.crop((200, 60, 237, 83)),  # the cat's face: edges and texture
         "gray_29x31": camera.crop((220, 80, 249, 111)),
         "rgb_60x40": chelsea.resize((60, 40), Image.BILINEAR),
+        "rgb_1x17": chelsea.crop((230, 70, 231, 87)),  # a 1-pixel side
     }
     sizes = {
         "rgb_37x23": [(13, 9), (100, 61), (37, 11), (20, 23), (5, 3), (74, 46), (1, 1)],
         "gray_29x31": [(28, 28), (11, 47)],
         "rgb_60x40": [(28, 28), (24, 16), (7, 5)],
+        "rgb_1x17": [(1, 5), (3, 40), (2, 17)],
     }
+    # PIL's codes 0..5 by name (the names em::data::filter_name gives).
+    filters = (("bilinear", Image.BILINEAR), ("nearest", Image.NEAREST), ("lanczos", Image.LANCZOS),
+               ("bicubic", Image.BICUBIC), ("box", Image.BOX), ("hamming", Image.HAMMING))
     cases = []
     for name, image in inputs.items():
         image.save(os.path.join(OUT, f"{name}.png"))
         for w, h in sizes[name]:
-            for method, resample in (("bilinear", Image.BILINEAR), ("nearest", Image.NEAREST)):
+            for method, resample in filters:
                 out_name = f"{name}_{method}_{w}x{h}.png"
                 image.resize((w, h), resample).save(os.path.join(OUT, out_name))
                 cases.append({"input": f"{name}.png", "method": method, "width": w, "height": h,

@@ -170,6 +170,15 @@ expect_exit 0 "--init from a model folder without --model_config" -- "$EM_BIN/em
   --image_size 64 --threads 1 --num_workers 1 --init "$T/a/model" --output_dir "$T/i" --num_train_epochs 0.1 --eval_strategy no
 expect_stderr "architecture from --init" "the architecture comes from --init's config.json"
 expect_stderr "loaded [0-9]+ of [0-9]+ model tensors" "--init reports what it loaded"
+# An ADE20k-style processor (do_reduce_labels) in the --init folder: the run's own processor keeps the dataset's ids.
+cp -r "$T/a/model" "$T/reduce"
+jq '.do_reduce_labels = true' "$T/a/model/preprocessor_config.json" >"$T/reduce/preprocessor_config.json"
+expect_exit 0 "--init from a folder whose processor reduces labels" -- "$EM_BIN/em-train" --algo segmentation \
+  --data "$camvid" --image_size 64 --threads 1 --num_workers 1 --init "$T/reduce" --output_dir "$T/r" \
+  --max_steps 1 --eval_strategy no
+expect_stderr "its processor says do_reduce_labels; .* says do_reduce_labels false" "the log says the flag is not taken"
+[[ $(jq '.do_reduce_labels' "$T/r/model/preprocessor_config.json") == false ]] &&
+  pass "the run's processor says do_reduce_labels false" || fail "the run took --init's do_reduce_labels"
 expect_exit 2 "an unknown built-in model is a usage error" -- "$EM_BIN/em-train" --algo segmentation --data "$camvid" \
   --model_config mit-b9 --output_dir "$T/x" -q
 expect_stderr "mit-b0, mit-b1" "the message lists the built-in models"

@@ -353,15 +353,26 @@ std::vector<int> unknown_label_values(const io::Image& label_map, int64_t num_la
   return out;
 }
 
-SegmentationSample read_segmentation_sample(const SegmentationEntry& entry, int64_t num_labels) {
+SegmentationSample read_segmentation_sample(const SegmentationEntry& entry, int64_t num_labels, bool reduce_labels) {
   SegmentationSample s;
   s.image = io::read_image(entry.image, 3);
   s.label_map = read_label_map(entry.seg_map);
   if (s.label_map.width != s.image.width || s.label_map.height != s.image.height)
     fail_at(entry.seg_map, "{}", size_mismatch_reason(s.label_map, entry.image, s.image.width, s.image.height));
-  if (const std::string reason = unknown_values_reason(s.label_map, num_labels); !reason.empty())
-    fail_at(entry.seg_map, "{}", reason);
+  // Before a reduction the map holds one value more: 0 (the background that becomes 255) and each id + 1.
+  const int64_t raw_values = reduce_labels ? num_labels + 1 : num_labels;
+  if (const std::string reason = unknown_values_reason(s.label_map, raw_values); !reason.empty())
+    fail_at(entry.seg_map, "{}{}", reason,
+            reduce_labels ? " (the model's processor says do_reduce_labels: 0 is the background, id i is i + 1)" : "");
+  if (reduce_labels) reduce_label_map(s.label_map);
   return s;
+}
+
+void reduce_label_map(io::Image& label_map) {
+  for (uint8_t& v : label_map.pixels) {
+    v = v == 0 ? 254 : static_cast<uint8_t>(v - 1);  // 0 -> 255 - 1, as HF's (label - 1) on 255
+    if (v == 254) v = 255;
+  }
 }
 
 // ------------------------------------------------------------------------------------------ em-validate

@@ -76,8 +76,14 @@ struct SegmentationSample {
   io::Image label_map;  // 1 channel, values in 0..num_labels-1 or 255
 };
 // Throws em::Error naming the file: undecodable image or map, a map of another size than its image, pixel values that
-// are neither a label id (< num_labels) nor 255 (the values are listed).
-SegmentationSample read_segmentation_sample(const SegmentationEntry& entry, int64_t num_labels);
+// are neither a label id (< num_labels) nor 255 (the values are listed). reduce_labels (a model whose processor says
+// do_reduce_labels): the map holds 0 (background) and the ids + 1, so 0..num_labels and 255 are valid, and the map
+// comes back reduced (reduce_label_map).
+SegmentationSample read_segmentation_sample(const SegmentationEntry& entry, int64_t num_labels,
+                                            bool reduce_labels = false);
+// HF's do_reduce_labels (SegformerImageProcessor.reduce_label, evaluate's mean_iou reduce_labels): 0 becomes 255
+// (ignored), every other value drops by one, and 254 (what 255 became) is 255 again.
+void reduce_label_map(io::Image& label_map);
 
 // The pixel values of `label_map` that are neither < num_labels nor 255, ascending ("" check = empty).
 std::vector<int> unknown_label_values(const io::Image& label_map, int64_t num_labels);

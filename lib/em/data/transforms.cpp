@@ -20,16 +20,60 @@ struct Coefficients {
   std::vector<int32_t> weights; // per output pixel: ksize fixed-point weights
 };
 
-double triangle(double x) {
+// Pillow's filter kernels (Resample.c), each with its support at scale 1.
+struct FilterKernel {
+  double (*weight)(double);
+  double support;
+};
+
+double box_kernel(double x) { return x > -0.5 && x <= 0.5 ? 1.0 : 0.0; }
+
+double triangle_kernel(double x) {
   x = std::abs(x);
   return x < 1.0 ? 1.0 - x : 0.0;
 }
 
+double hamming_kernel(double x) {
+  x = std::abs(x);
+  if (x == 0.0) return 1.0;
+  if (x >= 1.0) return 0.0;
+  x *= M_PI;
+  return std::sin(x) / x * (0.54 + 0.46 * std::cos(x));
+}
+
+double bicubic_kernel(double x) {
+  constexpr double a = -0.5;  // Pillow's (Keys' cubic convolution; torchvision's antialiased bicubic uses -0.5 too)
+  x = std::abs(x);
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
+}
+
+double sinc(double x) {
+  if (x == 0.0) return 1.0;
+  x *= M_PI;
+  return std::sin(x) / x;
+}
+
+double lanczos_kernel(double x) { return -3.0 <= x && x < 3.0 ? sinc(x) * sinc(x / 3) : 0.0; }
+
+FilterKernel kernel_of(Filter filter) {
+  switch (filter) {
+    case Filter::box: return {box_kernel, 0.5};
+    case Filter::bilinear: return {triangle_kernel, 1.0};
+    case Filter::hamming: return {hamming_kernel, 1.0};
+    case Filter::bicubic: return {bicubic_kernel, 2.0};
+    case Filter::lanczos: return {lanczos_kernel, 3.0};
+    case Filter::nearest: break;
+  }
+  fail("resize: filter {} has no convolution kernel", static_cast<int>(filter));
+}
+
 // Pillow's precompute_coeffs + normalize_coeffs_8bpc for the whole input range (box = 0..in_size).
-Coefficients precompute(int in_size, int out_size) {
+Coefficients precompute(int in_size, int out_size, const FilterKernel& filter) {
   double scale = static_cast<double>(in_size) / out_size;
   double filterscale = std::max(scale, 1.0);
-  double support = 1.0 * filterscale;
+  double support = filter.support * filterscale;
   Coefficients c;
   c.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
   c.bounds.resize(2 * static_cast<size_t>(out_size));
@@ -42,7 +86,7 @@ Coefficients precompute(int in_size, int out_size) {
     int xmax = std::min(static_cast<int>(center + support + 0.5), in_size) - xmin;
     double ww = 0.0;
     for (int x = 0; x < xmax; ++x) {
-      k[x] = triangle((x + xmin - center + 0.5) * ss);
+      k[x] = filter.weight((x + xmin - center + 0.5) * ss);
       ww += k[x];
     }
     for (int x = 0; x < xmax; ++x) {
@@ -120,21 +164,53 @@ Image vertical_pass(const Image& src, const Coefficients& vert, int height) {
 
 }  // namespace
 
-Image resize_bilinear(const Image& in, int width, int height) {
+Filter pil_filter(int code, const char* what) {
+  if (code < 0 || code > 5)
+    fail("{}: expected a PIL filter code 0..5 (0 nearest, 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming), got {}",
+         what, code);
+  return static_cast<Filter>(code);
+}
+
+const char* filter_name(Filter filter) {
+  static const char* const names[] = {"nearest", "lanczos", "bilinear", "bicubic", "box", "hamming"};
+  return names[static_cast<int>(filter)];
+}
+
+Image resize(const Image& in, int width, int height, Filter filter) {
+  if (filter == Filter::nearest) return resize_nearest(in, width, height);
   check_image(in, "resize");
   if (width <= 0 || height <= 0) fail("resize: target size must be positive, got {}x{}", width, height);
   if (width == in.width && height == in.height) return in;
-  Coefficients horiz = precompute(in.width, width);
-  Coefficients vert = precompute(in.height, height);
+  const FilterKernel kernel = kernel_of(filter);
+  Coefficients horiz = precompute(in.width, width, kernel);
+  Coefficients vert = precompute(in.height, height, kernel);
   if (width == in.width) return vertical_pass(in, vert, height);
 
   // The horizontal pass covers only the rows the vertical pass will read (Pillow's ybox_first..ybox_last).
   const int row_first = vert.bounds[0];
   const int row_last = vert.bounds[2 * (height - 1)] + vert.bounds[2 * (height - 1) + 1];
   Image temp = horizontal_pass(in, horiz, width, row_first, row_last - row_first);
-  if (height == temp.height && row_first == 0) return temp;  // only the width changed
+  if (height == in.height) return temp;  // only the width changed: Pillow skips the vertical pass
   for (int yy = 0; yy < height; ++yy) vert.bounds[2 * yy] -= row_first;
   return vertical_pass(temp, vert, height);
+}
+
+Image resize_bilinear(const Image& in, int width, int height) { return resize(in, width, height, Filter::bilinear); }
+
+Image crop(const Image& in, int left, int top, int width, int height) {
+  check_image(in, "crop");
+  if (width <= 0 || height <= 0 || left < 0 || top < 0 || left + width > in.width || top + height > in.height)
+    fail("crop: the box {}x{} at ({}, {}) does not lie inside the {}x{} image", width, height, left, top, in.width,
+         in.height);
+  Image out;
+  out.width = width;
+  out.height = height;
+  out.channels = in.channels;
+  out.pixels.resize(out.size());
+  const size_t row = static_cast<size_t>(width) * in.channels;
+  for (int y = 0; y < height; ++y)
+    std::memcpy(&out.pixels[y * row], &in.pixels[((static_cast<size_t>(y) + top) * in.width + left) * in.channels], row);
+  return out;
 }
 
 Image resize_nearest(const Image& in, int width, int height) {

@@ -58,7 +58,8 @@ torch::Tensor Detector::normalize(const io::Image& image) const {
 torch::Tensor Detector::preprocess(const io::Image& image) const {
   io::Image rgb = data::to_rgb(image);
   auto [h, w] = preprocessor.output_size(rgb.height, rgb.width);
-  if (h != rgb.height || w != rgb.width) rgb = data::resize_bilinear(rgb, w, h);
+  if (h != rgb.height || w != rgb.width)
+    rgb = data::resize(rgb, w, h, data::pil_filter(preprocessor.common.resample, "preprocessor_config.json: resample"));
   return normalize(rgb);
 }
 

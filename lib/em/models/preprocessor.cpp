@@ -9,8 +9,11 @@ namespace em::models {
 
 torch::Tensor preprocess_image(const PreprocessorConfig& p, const io::Image& image) {
   io::Image rgb = data::to_rgb(image);
-  if (p.do_resize && (rgb.width != p.width || rgb.height != p.height))
-    rgb = data::resize_bilinear(rgb, static_cast<int>(p.width), static_cast<int>(p.height));
+  // HF's resize (PIL, the processor's `resample`), then ConvNext's centre crop; the same size is a copy in PIL.
+  const PreprocessorConfig::Geometry g = p.geometry(rgb.height, rgb.width);
+  if (g.resize_width != rgb.width || g.resize_height != rgb.height)
+    rgb = data::resize(rgb, g.resize_width, g.resize_height, data::pil_filter(p.resample));
+  if (g.width != rgb.width || g.height != rgb.height) rgb = data::crop(rgb, g.crop_left, g.crop_top, g.width, g.height);
   const float scale = p.do_rescale ? static_cast<float>(p.rescale_factor * 255.0) : 255.0f;
   std::array<float, 3> mean{0, 0, 0}, std{1, 1, 1};
   for (int c = 0; c < 3; ++c) {

@@ -35,13 +35,8 @@ Segmenter Segmenter::load(const fs::path& dir, bool channels_last) {
               s.preprocessor.width, s.preprocessor.height);
     return s;
   }
-  // ADE20k-style processors shift every id down by one (0 = background becomes ignore); our label maps and
-  // metrics take the ids as they are, so such a model's ids must be read with that in mind.
-  auto reduce = s.preprocessor.extra.find("do_reduce_labels");
-  if (reduce == s.preprocessor.extra.end()) reduce = s.preprocessor.extra.find("reduce_labels");
-  if (reduce != s.preprocessor.extra.end() && reduce->is_boolean() && reduce->get<bool>())
-    log::warn("{}: do_reduce_labels is true; emkit reads label maps without reducing them (id 0 stays a class)",
-              pre_path);
+  // do_reduce_labels (ADE20k-style: map value i + 1 is id i, 0 ignored) changes only how label maps are read for
+  // evaluation (train/segmentation_task.cpp); predictions are the model's ids either way.
   return s;
 }
 

@@ -6,6 +6,7 @@
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
 #include "em/data/transforms.hpp"
+#include "em/io/file.hpp"
 #include "em/metrics/segmentation.hpp"
 #include "em/tensor/segmentation_counts.hpp"
 #include "em/models/model_folder.hpp"
@@ -49,6 +50,21 @@ SegmentationTask::SegmentationTask(const TrainOptions& opts)
     init_model(*segmenter_.model, opts.init, dataset_.labels, init,
                {{"decode_head."}, {"decode_head.classifier.weight", "decode_head.classifier.bias"}},
                opts.init_partial);
+    // The run's processor is em-train's own (its labels are the dataset's ids), never --init's: say so when --init's
+    // would have reduced the labels (ADE20k-style checkpoints). Read leniently: that file is not used otherwise.
+    const fs::path processor = fs::path(opts.init) / "preprocessor_config.json";
+    std::error_code ec;
+    if (fs::is_regular_file(processor, ec)) {
+      const auto j = io::try_parse_json(io::read_file(processor.string()));
+      auto says = [&](const char* key) {
+        const auto it = j->find(key);
+        return it != j->end() && it->is_boolean() && it->get<bool>();
+      };
+      if (j && j->is_object() && (says("do_reduce_labels") || says("reduce_labels")))
+        log::info("--init {}: its processor says do_reduce_labels; this run's labels are the dataset's ids, so its "
+                  "preprocessor_config.json says do_reduce_labels false",
+                  opts.init);
+    }
   }
   segmenter_.use_channels_last();
   augment_.crop_size = static_cast<int>(opts.hp.image_size);
@@ -65,8 +81,19 @@ SegmentationTask::SegmentationTask(const std::string& model_dir, const std::stri
       num_workers_(num_workers) {
   // Label maps hold ids: the dataset's ids must mean what the model's ids mean.
   const auto& model_labels = segmenter_.config.id2label;
-  bool same = dataset_.labels.size() <= model_labels.size() &&
-              std::equal(dataset_.labels.begin(), dataset_.labels.end(), model_labels.begin());
+  auto names_model_ids_from = [&](size_t first) {
+    return dataset_.labels.size() - first <= model_labels.size() &&
+           std::equal(dataset_.labels.begin() + static_cast<std::ptrdiff_t>(first), dataset_.labels.end(),
+                      model_labels.begin());
+  };
+  // A model whose processor reduces labels (ADE20k-style) reads map value i + 1 as its id i and ignores 0: the
+  // dataset's id2label may name the model's ids (HF's datasets do) or the map values (0 = background, then the model's).
+  const bool reduce = segmenter_.preprocessor.reduce_labels();
+  bool same = names_model_ids_from(0) || (reduce && !dataset_.labels.empty() && names_model_ids_from(1));
+  if (reduce)
+    log::info("{}: the processor says do_reduce_labels: label maps are reduced as HF does (0 -> 255, ignored; every "
+              "other value - 1) before the loss and the metrics",
+              model_dir);
   if (!same)
     fail("{}: the dataset's id2label ({}) does not match the model {}'s ids ({}): label maps hold ids, so id i must "
          "name the same class in both",
@@ -118,14 +145,26 @@ void SegmentationTask::check_predictions_dir(const std::string& predictions_path
                predictions_path);
 }
 
+namespace {
+
+// An evaluated sample: the dataset's ids as they are, or (the model's processor says do_reduce_labels) map values
+// 0..num_labels reduced to the model's ids as HF does.
+data::SegmentationSample read_eval_sample(const data::SegmentationEntry& entry, const models::Segmenter& segmenter,
+                                          const data::SegmentationDataset& dataset) {
+  if (segmenter.preprocessor.reduce_labels())
+    return data::read_segmentation_sample(entry, segmenter.config.num_labels(), /*reduce_labels=*/true);
+  return data::read_segmentation_sample(entry, static_cast<int64_t>(dataset.labels.size()));
+}
+
+}  // namespace
+
 // Each batch carries its images at the model's input size and their label maps at the original size.
 tensor::Batch SegmentationTask::eval_batch(const std::vector<data::SegmentationEntry>& samples, int64_t begin,
                                            int64_t end) const {
   tensor::Batch batch;
   std::vector<torch::Tensor> images;
   for (int64_t i = begin; i < end; ++i) {
-    data::SegmentationSample s =
-        data::read_segmentation_sample(samples[static_cast<size_t>(i)], static_cast<int64_t>(dataset_.labels.size()));
+    data::SegmentationSample s = read_eval_sample(samples[static_cast<size_t>(i)], segmenter_, dataset_);
     images.push_back(segmenter_.preprocess(s.image));
     batch.label_maps.push_back(label_tensor(s.label_map));
     batch.indices.push_back(i);
@@ -176,7 +215,7 @@ EvalResult SegmentationTask::evaluate(const EvalOptions& options) {
           const auto& entry = samples[static_cast<size_t>(index)];
           if (index < plot_examples) {
             // Only a few images: decoded again here rather than carried through every batch.
-            data::SegmentationSample s = data::read_segmentation_sample(entry, segmenter_.config.num_labels());
+            data::SegmentationSample s = read_eval_sample(entry, segmenter_, dataset_);
             result.examples.push_back({fs::path(entry.image).lexically_relative(dataset_.dir).generic_string(),
                                        std::move(s.image), std::move(s.label_map), models::label_map_image(pred)});
           }

@@ -7,6 +7,7 @@
 #include "em/io/json.hpp"
 
 #include <filesystem>
+#include <map>
 
 using em::io::Image;
 namespace fs = std::filesystem;
@@ -21,14 +22,20 @@ Image read_as_stored(const std::string& name) {
 }
 }  // namespace
 
-TEST_CASE("bilinear and nearest resizing equal Pillow's Image.resize exactly", "[data][transforms]") {
+// Goldens: /usr/bin/python3 scripts/golden/image_transforms.py (Pillow 9.4's Image.resize, every filter).
+TEST_CASE("resizing with each PIL filter equals Pillow's Image.resize exactly", "[data][transforms]") {
   em::io::Json golden = em::io::read_json_file((kGolden / "golden.json").string());
-  int cases = 0;
+  std::map<std::string, int> cases;
   for (const auto& c : golden["resize"]) {
     Image input = read_as_stored(c["input"].get<std::string>());
     Image expected = read_as_stored(c["output"].get<std::string>());
     int w = c["width"].get<int>(), h = c["height"].get<int>();
-    Image got = c["method"] == "bilinear" ? em::data::resize_bilinear(input, w, h) : em::data::resize_nearest(input, w, h);
+    const std::string method = c["method"].get<std::string>();
+    em::data::Filter filter = em::data::Filter::bilinear;
+    for (int code = 0; code <= 5; ++code)
+      if (method == em::data::filter_name(em::data::pil_filter(code))) filter = em::data::pil_filter(code);
+    REQUIRE(em::data::filter_name(filter) == method);
+    Image got = em::data::resize(input, w, h, filter);
     INFO(c["output"].get<std::string>());
     REQUIRE(got.width == w);
     REQUIRE(got.height == h);
@@ -37,14 +44,31 @@ TEST_CASE("bilinear and nearest resizing equal Pillow's Image.resize exactly", "
     for (size_t i = 0; i < got.pixels.size(); ++i)
       max_diff = std::max(max_diff, std::abs(int(got.pixels[i]) - int(expected.pixels[i])));
     CHECK(max_diff == 0);
-    ++cases;
+    // The older entry points give the same pixels.
+    if (filter == em::data::Filter::bilinear) CHECK(em::data::resize_bilinear(input, w, h).pixels == got.pixels);
+    if (filter == em::data::Filter::nearest) CHECK(em::data::resize_nearest(input, w, h).pixels == got.pixels);
+    ++cases[method];
   }
-  CHECK(cases == 24);
+  // 15 sizes (up, down, odd, 1-pixel sides; RGB and gray) for each of the six filters.
+  CHECK(cases == std::map<std::string, int>{{"bicubic", 15}, {"bilinear", 15}, {"box", 15}, {"hamming", 15},
+                                            {"lanczos", 15}, {"nearest", 15}});
+}
+
+TEST_CASE("PIL filter codes outside 0..5 are refused, and crop takes a box inside the image", "[data][transforms]") {
+  CHECK(em::data::pil_filter(3) == em::data::Filter::bicubic);
+  CHECK_THROWS_WITH(em::data::pil_filter(6, "p.json: field \"resample\""),
+                    Catch::Contains("p.json: field \"resample\"") && Catch::Contains("got 6"));
+  Image image{3, 2, 1, {1, 2, 3, 4, 5, 6}};
+  CHECK(em::data::crop(image, 1, 1, 2, 1).pixels == std::vector<uint8_t>{5, 6});
+  CHECK(em::data::crop(image, 0, 0, 3, 2).pixels == image.pixels);
+  CHECK_THROWS_AS(em::data::crop(image, 2, 0, 2, 1), em::Error);
+  CHECK_THROWS_AS(em::data::crop(image, 0, 0, 0, 1), em::Error);
 }
 
 TEST_CASE("resizing to the same size copies, and bad sizes are refused", "[data][transforms]") {
   Image input = read_as_stored("rgb_37x23.png");
   CHECK(em::data::resize(input, 37, 23).pixels == input.pixels);
+  CHECK(em::data::resize(input, 37, 23, em::data::Filter::lanczos).pixels == input.pixels);
   CHECK_THROWS_AS(em::data::resize(input, 0, 5), em::Error);
   CHECK_THROWS_AS(em::data::resize_nearest(input, 5, -1), em::Error);
 }

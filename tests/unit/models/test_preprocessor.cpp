@@ -48,11 +48,14 @@ TEST_CASE("preprocessor config reads HF variants and keeps fields it does not in
                 {"image_processor_type", "ConvNextImageProcessor"}, {"resample", 3},
                 {"size", {{"shortest_edge", 224}}}};
   auto p = PreprocessorConfig::from_json(convnext, "p.json");
+  CHECK(p.shortest_edge == 224);  // ConvNext's rule (test_image_processors.cpp): resize, then a 224 x 224 crop
   CHECK(p.height == 224);
   CHECK(p.width == 224);
   CHECK(p.resample == 3);
-  CHECK(p.extra == Json{{"crop_pct", 0.875}});
+  CHECK(p.crop_pct == 0.875);
+  CHECK(p.extra == Json::object());
   CHECK(p.to_json()["crop_pct"] == 0.875);
+  CHECK(p.to_json()["size"] == Json{{"shortest_edge", 224}});
   CHECK(PreprocessorConfig::from_json({{"size", 96}, {"image_mean", 0.5}, {"image_std", {0.5, 0.5, 0.5}}}, "p")
             .image_mean.size() == 3);
 }
