@@ -95,12 +95,22 @@ std::vector<ImageDetections> Detector::detect(const torch::Tensor& pixel_values,
     DetrForObjectDetection shared = model;  // a holder copy shares the module; forward is not const
     out = shared->forward(x, mask);
   }
+  return detections_of(out, {static_cast<int>(pixel_values.size(2)), static_cast<int>(pixel_values.size(3))},
+                       input_sizes, original_sizes, threshold);
+}
+
+std::vector<ImageDetections> Detector::detections_of(const DetrOutput& out, const std::array<int, 2>& padded,
+                                                     const std::vector<std::array<int, 2>>& input_sizes,
+                                                     const std::vector<std::array<int, 2>>& original_sizes,
+                                                     double threshold) {
+  const size_t n = static_cast<size_t>(out.logits.size(0));
+  if (input_sizes.size() != n || original_sizes.size() != n)
+    fail("detections_of: {} images but {} input and {} original sizes", n, input_sizes.size(), original_sizes.size());
   tensor::require_finite(out.logits, "detection");
   tensor::require_finite(out.pred_boxes, "detection");
   // pred_boxes are relative to the padded input: scale by the padded size, then from the resized image back to the
   // original (target size = padded size in original pixels).
   std::vector<std::array<double, 2>> target_sizes;
-  const std::array<int, 2> padded{static_cast<int>(pixel_values.size(2)), static_cast<int>(pixel_values.size(3))};
   for (size_t i = 0; i < n; ++i)
     target_sizes.push_back(frame_in_original_pixels(padded, input_sizes[i], original_sizes[i]));
   std::vector<DetrDetections> raw = post_process_object_detection(out.logits.to(torch::kFloat32),

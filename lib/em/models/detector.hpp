@@ -60,6 +60,13 @@ struct Detector : ModelParts<DetrConfig, DetrForObjectDetection, DetrImageProces
                                       const std::vector<std::array<int, 2>>& input_sizes,
                                       const std::vector<std::array<int, 2>>& original_sizes, double threshold,
                                       bool bf16) const;
+  // detect()'s second half, on an output already computed (evaluation scores the same forward pass with the loss):
+  // the finite check, HF's post_process_object_detection with each image's frame, detections on the host.
+  // `padded` is the batch's (height, width).
+  static std::vector<ImageDetections> detections_of(const DetrOutput& out, const std::array<int, 2>& padded,
+                                                    const std::vector<std::array<int, 2>>& input_sizes,
+                                                    const std::vector<std::array<int, 2>>& original_sizes,
+                                                    double threshold);
 };
 
 }  // namespace em::models

@@ -252,32 +252,6 @@ tensor::Batch DetectionTask::eval_batch(const data::CocoSplit& s, int64_t begin,
 namespace {
 // Every rank's detections, in rank order (= image order, the shards being contiguous), on every rank: the bytes of
 // each CocoDetection as they are, so the scores are bit-exact.
-// Detector::detect's second half, on a forward pass that evaluation also scores with the loss (one forward for both):
-// every query's detection in original pixels (threshold 0, as COCO evaluation takes them).
-std::vector<models::ImageDetections> detections_of(const models::DetrOutput& out, const tensor::Batch& batch) {
-  tensor::require_finite(out.logits, "detection");
-  tensor::require_finite(out.pred_boxes, "detection");
-  const std::array<int, 2> padded{static_cast<int>(batch.pixel_values.size(2)),
-                                  static_cast<int>(batch.pixel_values.size(3))};
-  std::vector<std::array<double, 2>> target_sizes;
-  for (const auto& z : batch.sizes)
-    target_sizes.push_back(models::Detector::frame_in_original_pixels(padded, z.input, z.original));
-  const std::vector<models::DetrDetections> raw = models::post_process_object_detection(
-      out.logits.to(torch::kFloat32), out.pred_boxes.to(torch::kFloat32), 0.0, target_sizes);
-  std::vector<models::ImageDetections> result(raw.size());
-  for (size_t i = 0; i < raw.size(); ++i) {
-    auto s = raw[i].scores.accessor<float, 1>();
-    auto l = raw[i].labels.accessor<int64_t, 1>();
-    auto b = raw[i].boxes.accessor<float, 2>();
-    for (int64_t j = 0; j < raw[i].scores.size(0); ++j) {
-      result[i].scores.push_back(s[j]);
-      result[i].labels.push_back(l[j]);
-      result[i].boxes.push_back({b[j][0], b[j][1], b[j][2], b[j][3]});
-    }
-  }
-  return result;
-}
-
 void gather_over_ranks(dist::Group* group, metrics::CocoResults& results) {
   if (group == nullptr || group->single()) return;
   static_assert(std::is_trivially_copyable_v<metrics::CocoDetection>);
@@ -336,7 +310,9 @@ EvalResult DetectionTask::evaluate(const EvalOptions& options) {
             for (const auto& t : batch.boxes) targets.push_back({t.labels.to(x.device()), t.boxes.to(x.device())});
             loss.add(models::detr_loss(out, targets, loss_options).total.item<double>(), batch.size());
           }
-          detections = detections_of(out, batch);
+          detections = models::Detector::detections_of(
+              out, {static_cast<int>(batch.pixel_values.size(2)), static_cast<int>(batch.pixel_values.size(3))},
+              input_sizes, original_sizes, 0.0);
         }
         for (size_t i = 0; i < detections.size(); ++i)
           add_results(results, s.images[static_cast<size_t>(batch.indices[i])].id, detections[i], category_of_label);
