@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
         app.add_flag("--bf16", options.bf16, "bf16 autocast");
       },
       [&] {
+        options.precision = options.bf16 ? "bf16" : "fp32";  // what was asked, never auto's choice
         auto predictor = em::infer::Predictor::load(model_dir, options);
         em::io::Image image = em::io::read_image(image_path, 3);
         if (size > 0) image = em::data::resize_bilinear(image, static_cast<int>(size), static_cast<int>(size));

@@ -15,8 +15,14 @@ void bind_model_flag(CLI::App& app, std::string& model_dir) {
   app.add_option("--model", model_dir, "Model folder (a run's model/ or checkpoint-N/)")->required();
 }
 
-void bind_bf16_flag(CLI::App& app, bool& bf16) {
-  app.add_flag("--bf16", bf16, "bf16 autocast (faster on AVX-512/AMX CPUs and on GPUs since Ampere)");
+void bind_precision_flags(CLI::App& app, bool& bf16, std::string& precision) {
+  app.add_option("--precision", precision,
+                 "Forward-pass precision: auto (bf16 on a CPU with AMX-BF16 for the algorithms where it was measured "
+                 "faster, else fp32; fp32 on CUDA), fp32 or bf16 (docs/devices.md). The choice is logged at start")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}))
+      ->default_str("auto");
+  app.add_flag("--bf16", bf16,
+               "The same as --precision bf16: bf16 autocast (AVX-512-BF16/AMX CPUs, GPUs since Ampere)");
 }
 
 void bind_device_flag(CLI::App& app, std::string& device) {
@@ -53,7 +59,7 @@ void bind_predict_options(CLI::App& app, infer::PredictOptions& options) {
       ->capture_default_str();
   app.add_option("--threshold", options.threshold, "Detection: score threshold (default: the one saved with the model)")
       ->check(CLI::Range(0.0, 1.0));
-  bind_bf16_flag(app, options.bf16);
+  bind_precision_flags(app, options.bf16, options.precision);
   bind_device_flag(app, options.device);
 }
 

@@ -6,6 +6,7 @@
 #include "em/draw/pictures.hpp"
 #include "em/io/file.hpp"
 #include "em/tensor/device.hpp"
+#include "em/tensor/precision_choice.hpp"
 #include "em/train/tasks.hpp"
 
 int main(int argc, char** argv) {
@@ -15,7 +16,7 @@ int main(int argc, char** argv) {
   bool compact = false;
   int nproc_per_node = 1;
   int64_t ddp_timeout = 1800;
-  std::string device_spec = "auto", plots_dir;
+  std::string device_spec = "auto", plots_dir, precision;
   em::cli::ToolInfo info{
       "em-eval",
       "Evaluate a trained model on a split of a dataset folder; prints the metrics JSON on stdout "
@@ -23,7 +24,7 @@ int main(int argc, char** argv) {
       "mean_iou, mean_accuracy, overall_accuracy, per-category IoU and accuracy; detection: the 12 COCO box metrics "
       "of pycocotools and per-class AP).",
       "em-eval --model RUN/model --data DIR [--split validation|test|train] [--predictions FILE] "
-      "[--plots DIR] [--device auto|cpu|cuda[:N]]",
+      "[--plots DIR] [--precision auto|fp32|bf16] [--device auto|cpu|cuda[:N]]",
       "em-eval --model run/model --data fashion --split test --predictions preds.jsonl | jq .accuracy",
       "em-train(1), em-metrics(1), docs/em-eval.md, docs/metrics.md"};
   return em::cli::run_torch_main(
@@ -50,7 +51,7 @@ int main(int argc, char** argv) {
             ->default_str("the algorithm's per_device_eval_batch_size: 16 classification, 4 segmentation/detection");
         app.add_option("--num_workers", task_options.num_workers, "Data loader threads")
             ->check(CLI::Range(0, 64));
-        em::cli::bind_bf16_flag(app, eval.bf16);
+        em::cli::bind_precision_flags(app, eval.bf16, precision);
         em::cli::bind_compact_flag(app, compact);
         em::cli::bind_device_flag(app, device_spec);
         em::cli::bind_nproc_flag(app, nproc_per_node);
@@ -60,6 +61,7 @@ int main(int argc, char** argv) {
       },
       [&] {
         if (plots_dir.empty()) eval.plot_examples = 0;
+        const em::tensor::PrecisionMode precision_mode = em::tensor::precision_mode_of_flags(precision, eval.bf16);
         if (eval.predictions_path == "-")
           em::usage_fail("--predictions: give a file; stdout carries the metrics JSON");
         if (auto launched = em::cli::launch_local_workers(nproc_per_node, argc, argv)) return *launched;
@@ -71,6 +73,10 @@ int main(int argc, char** argv) {
         task_options.batch_size = em::train::eval_batch_size(task_options);
         em::log::info("{}: {} split, batches of {} images", task_options.model_dir, eval.split, task_options.batch_size);
         auto task = em::train::make_eval_task(task_options);
+        const em::tensor::PrecisionChoice chosen =
+            em::tensor::choose_inference_precision(precision_mode, task->algo(), device, em::host_cpu_features());
+        eval.bf16 = chosen.precision == em::tensor::Precision::bf16;
+        em::log::info("precision: {}", chosen.describe());
         // The model families read their device from the module (models::ModelParts::device), so moving the module
         // is all evaluation needs: batches follow through to_model_input / detect, results come back to the CPU.
         task->model().to(device);

@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
       "one list per instance, wrapped in a list when there are several. For image paths it prints JSONL, one line "
       "{\"image\": PATH, \"predictions\": [...]} per image.",
       "em-predict --model RUN/model [IMAGE...] [--top_k K] [--threshold T] [--output_dir DIR] [--draw OUT] "
-      "[--bf16] [--device auto|cpu|cuda[:N]]",
+      "[--precision auto|fp32|bf16] [--bf16] [--device auto|cpu|cuda[:N]]",
       "em-b64 cat.png | em-predict --model run/model | jq '.[0].label'\n"
       "  em-predict --model run/model *.png | jq -r '\"\\(.image)\\t\\(.predictions[0].label)\"'",
       "em-b64(1), em-serve(1), em-eval(1), docs/em-predict.md"};
@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
         em::cli::bind_compact_flag(app, compact, "Accepted for uniformity: the output is one line per response already");
       },
       [&] {
+        options.validate();
         // Read the input first: a bad request fails fast, before the model loads.
         std::vector<std::string> payloads;
         em::io::RequestParameters parameters;  // the request's "parameters" win over --top_k / --threshold

@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
       "stderr. SIGINT/SIGTERM: finish the requests in flight, exit 0; a second signal kills at once.",
       "em-serve --model [NAME=]RUN/model [--model NAME=DIR ...] [--host 127.0.0.1] [--port 8080] [--batch_size 16] "
       "[--max_batch_delay_ms 5] [--max_queue_images 32] [--request_timeout_ms 0] [--log_format text|json] "
-      "[--device auto|cpu|cuda[:N]]",
+      "[--precision auto|fp32|bf16] [--device auto|cpu|cuda[:N]]",
       "em-serve --model run/model --port 8080 & em-b64 cat.png | curl -s --data-binary @- "
       "http://127.0.0.1:8080/inference",
       "em-predict(1), em-b64(1), docs/em-serve.md, docs/http-api.md"};
@@ -108,6 +108,7 @@ int main(int argc, char** argv) {
       },
       [&] {
         options.validate();
+        predict.validate();
         const auto models = em::serve::parse_model_specs(model_args);
         if (!ceiling_image.empty()) {
           if (models.size() != 1) em::usage_fail("--measure_ceiling: give one --model, not {}", models.size());

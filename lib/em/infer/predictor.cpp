@@ -1,6 +1,7 @@
 #include "em/infer/predictor.hpp"
 
 #include "em/core/chunks.hpp"
+#include "em/core/cpu_features.hpp"
 #include "em/core/error.hpp"
 #include "em/core/log.hpp"
 #include "em/infer/classification_predictor.hpp"
@@ -36,10 +37,19 @@ static_assert(one_row_per_algo(kPredictors), "kPredictors: one Predictor per alg
 
 }  // namespace
 
+void PredictOptions::validate() const { tensor::precision_mode_of_flags(precision, bf16); }
+
 std::unique_ptr<Predictor> Predictor::load(const std::string& model_dir, const PredictOptions& options) {
   const torch::Device device = tensor::resolve_device(options.device, tensor::local_rank_from_env());
-  auto predictor = kPredictors[index_of(models::algo_of_model_dir(model_dir))].load(model_dir, options, device);
+  const Algo algo = models::algo_of_model_dir(model_dir);
+  const tensor::PrecisionChoice precision = tensor::choose_inference_precision(
+      tensor::precision_mode_of_flags(options.precision, options.bf16), algo, device, host_cpu_features());
+  PredictOptions resolved = options;
+  resolved.bf16 = precision.precision == tensor::Precision::bf16;
+  auto predictor = kPredictors[index_of(algo)].load(model_dir, resolved, device);
+  predictor->precision_ = precision;
   if (!device.is_cpu()) log::info("{}: running on {}", model_dir, device.str());
+  log::info("{}: precision: {}", model_dir, precision.describe());
   return predictor;
 }
 

@@ -11,13 +11,20 @@
 #include "em/io/image.hpp"
 #include "em/io/json.hpp"
 #include "em/io/request.hpp"
+#include "em/tensor/precision_choice.hpp"
 
 namespace em::infer {
 
 struct PredictOptions {
   int64_t top_k = 5;        // classification: labels returned per image (HF pipeline default); 0 = all
   double threshold = -1;    // detection: score threshold; < 0 = the model's saved threshold
-  bool bf16 = false;        // bf16 autocast for the forward pass
+  bool bf16 = false;        // --bf16: the same as precision "bf16"
+  // --precision: auto (""), fp32 or bf16 (tensor::choose_inference_precision); Predictor::load resolves it with bf16
+  // and hands the algorithm's predictor bf16 = whether the forward pass runs under bf16 autocast.
+  std::string precision;
+
+  // em::UsageError for a --precision word other than auto/fp32/bf16, or --bf16 with --precision auto/fp32.
+  void validate() const;
   std::string device = "auto";  // --device: auto, cpu, cuda, cuda:N (tensor::resolve_device; LOCAL_RANK applies)
 };
 
@@ -37,6 +44,8 @@ class Predictor {
   static std::unique_ptr<Predictor> load(const std::string& model_dir, const PredictOptions& options);
 
   virtual Algo algo() const = 0;
+  // The precision the forward pass runs in, and why (em-serve reports it; load() logs it).
+  const tensor::PrecisionChoice& precision() const { return precision_; }
   // The model's id2label in id order (what em-predict --draw colours by).
   virtual const std::vector<std::string>& labels() const = 0;
   // Thread-safe: em-serve calls these from many threads.
@@ -66,6 +75,9 @@ class Predictor {
   // once it is prepared: em-predict and em-serve decode requests alike.
   std::vector<Prepared> prepare_bytes(std::vector<std::string> images,
                                       const io::RequestParameters& parameters = {}) const;
+
+ private:
+  tensor::PrecisionChoice precision_;
 };
 
 // The response body: for one instance its list, for several a list of lists.

@@ -950,12 +950,15 @@ struct HttpServer::Impl {
         io::Json input = {{"name", "image"}}, output = {{"name", "predictions"}};
         input.update(tensor_bytes);
         output.update(tensor_bytes);
+        const infer::Predictor& predictor = service->predictor();
+        const io::Json parameters = {{"algo", algo_name(predictor.algo())},
+                                     {"precision", tensor::precision_name(predictor.precision().precision)}};
         return set_reply(res, json_reply(200, {{"name", name},
                                                {"versions", {"1"}},
                                                {"platform", "emkit_libtorch"},
                                                {"inputs", {input}},
                                                {"outputs", {output}},
-                                               {"parameters", {{"algo", algo_name(service->predictor().algo())}}}}));
+                                               {"parameters", parameters}}));
       }
       default: return set_reply(res, error_reply(404, fmt::format("no such endpoint ({})", kEndpoints)));
     }

@@ -140,6 +140,7 @@ io::Json InferenceService::describe() const {
   const BatcherStats s = batcher_.stats();
   return {{"model", model_dir_},
           {"algo", algo_name(predictor_->algo())},
+          {"precision", tensor::precision_name(predictor_->precision().precision)},
           {"stats",
            {{"requests", s.requests},
             {"images", s.images},
