@@ -6,6 +6,8 @@
 
 #include <cmath>
 
+#include <ATen/record_function.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
@@ -38,6 +40,16 @@ torch::Tensor maybe_dropout(const torch::Tensor& x, double p, bool training) {
 
 std::shared_ptr<torch::nn::Module> plain(const std::string& type) { return std::make_shared<torch::nn::Module>(type); }
 
+// The profiler's name for a model part (scripts/bench/bench_models.cpp sums the time per part); free when no profiler
+// runs.
+#define EM_PROFILE_SCOPE(name) RECORD_USER_SCOPE(name)
+
+// LayerNorm with its own profiler scope.
+torch::Tensor norm(torch::nn::LayerNorm& ln, const torch::Tensor& x) {
+  EM_PROFILE_SCOPE("segformer.layer_norm");
+  return layer_norm_in_weight_dtype(ln, x);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- modules
@@ -51,10 +63,14 @@ SegformerOverlapPatchEmbeddingsImpl::SegformerOverlapPatchEmbeddingsImpl(int64_t
 }
 
 std::tuple<torch::Tensor, int64_t, int64_t> SegformerOverlapPatchEmbeddingsImpl::forward(const torch::Tensor& x) {
-  torch::Tensor e = proj->forward(x);
+  torch::Tensor e;
+  {
+    EM_PROFILE_SCOPE("segformer.patch_embeddings");
+    e = proj->forward(x);
+  }
   const int64_t h = e.size(2), w = e.size(3);
   // [N, C, h, w] -> [N, h*w, C]: a view, and already contiguous when the conv ran channels-last.
-  return {layer_norm_in_weight_dtype(layer_norm, e.flatten(2).transpose(1, 2)), h, w};
+  return {norm(layer_norm, e.flatten(2).transpose(1, 2)), h, w};
 }
 
 SegformerAttentionImpl::SegformerAttentionImpl(const SegformerConfig& config, int64_t hidden_size, int64_t heads,
@@ -78,19 +94,31 @@ SegformerAttentionImpl::SegformerAttentionImpl(const SegformerConfig& config, in
 torch::Tensor SegformerAttentionImpl::forward(const torch::Tensor& x, int64_t height, int64_t width) {
   const int64_t n = x.size(0), len = x.size(1), c = x.size(2);
   const int64_t d = c / num_heads;
-  auto heads = [&](const torch::Tensor& t) { return t.reshape({n, -1, num_heads, d}).permute({0, 2, 1, 3}); };
-  torch::Tensor q = heads(query->forward(x));
   torch::Tensor kv = x;
   if (sr) {
     // [N, h*w, C] seen as a channels-last [N, C, h, w] map (no copy), reduced by the strided conv, back to tokens.
     torch::Tensor map = x.permute({0, 2, 1}).reshape({n, c, height, width});
-    kv = layer_norm_in_weight_dtype(sr_norm, sr->forward(map).reshape({n, c, -1}).permute({0, 2, 1}));
+    {
+      EM_PROFILE_SCOPE("segformer.attention.sequence_reduction");
+      map = sr->forward(map);
+    }
+    kv = norm(sr_norm, map.reshape({n, c, -1}).permute({0, 2, 1}));
   }
+  EM_PROFILE_SCOPE("segformer.attention");
+  // [N, L, C] -> [N * heads, L, d]: a view for one head (the first stage), a copy otherwise.
+  auto heads = [&](const torch::Tensor& t) {
+    return t.view({n, -1, num_heads, d}).transpose(1, 2).reshape({n * num_heads, -1, d});
+  };
+  // HF divides the scores by sqrt(d); scaling the query's weight and bias instead costs C * C, not N * L * S.
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  torch::Tensor q = heads(torch::linear(x, query->weight * scale, query->bias * scale));
   torch::Tensor k = heads(key->forward(kv));
   torch::Tensor v = heads(value->forward(kv));
-  torch::Tensor scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(d));
-  torch::Tensor probs = maybe_dropout(torch::softmax(scores, -1), attention_dropout, is_training());
-  torch::Tensor context = torch::matmul(probs, v).permute({0, 2, 1, 3}).reshape({n, len, c});
+  torch::Tensor probs = maybe_dropout(torch::softmax(torch::bmm(q, k.transpose(1, 2)), -1), attention_dropout,
+                                      is_training());
+  torch::Tensor context = torch::bmm(probs, v);  // [N * heads, L, d]
+  if (num_heads > 1) context = context.view({n, num_heads, len, d}).transpose(1, 2);
+  context = context.reshape({n, len, c});
   return maybe_dropout(dense->forward(context), hidden_dropout, is_training());
 }
 
@@ -107,10 +135,22 @@ SegformerMixFFNImpl::SegformerMixFFNImpl(const SegformerConfig& config, int64_t 
 }
 
 torch::Tensor SegformerMixFFNImpl::forward(const torch::Tensor& x, int64_t height, int64_t width) {
-  torch::Tensor h = dense1->forward(x);
+  torch::Tensor h;
+  {
+    EM_PROFILE_SCOPE("segformer.mix_ffn.dense");
+    h = dense1->forward(x);
+  }
   const int64_t n = h.size(0), c = h.size(2);
-  torch::Tensor map = dwconv->forward(h.transpose(1, 2).reshape({n, c, height, width}));
-  h = activate(map.flatten(2).transpose(1, 2), activation);
+  torch::Tensor map;
+  {
+    EM_PROFILE_SCOPE("segformer.mix_ffn.dwconv");
+    map = dwconv->forward(h.transpose(1, 2).reshape({n, c, height, width}));
+  }
+  {
+    EM_PROFILE_SCOPE("segformer.mix_ffn.activation");
+    h = activate(map.flatten(2).transpose(1, 2), activation);
+  }
+  EM_PROFILE_SCOPE("segformer.mix_ffn.dense");
   h = maybe_dropout(h, hidden_dropout, is_training());
   return maybe_dropout(dense2->forward(h), hidden_dropout, is_training());
 }
@@ -126,12 +166,11 @@ SegformerLayerImpl::SegformerLayerImpl(const SegformerConfig& config, int64_t hi
 
 torch::Tensor SegformerLayerImpl::forward(const torch::Tensor& x, int64_t height, int64_t width) {
   const bool training = is_training();
-  torch::Tensor h = models::drop_path(attention->forward(layer_norm_in_weight_dtype(layer_norm_1, x), height, width),
-                                      drop_path, training) +
-                    x;
-  return models::drop_path(mlp->forward(layer_norm_in_weight_dtype(layer_norm_2, h), height, width), drop_path,
-                           training) +
-         h;
+  torch::Tensor a = models::drop_path(attention->forward(norm(layer_norm_1, x), height, width), drop_path, training);
+  EM_PROFILE_SCOPE("segformer.residual");
+  torch::Tensor h = a + x;
+  torch::Tensor f = models::drop_path(mlp->forward(norm(layer_norm_2, h), height, width), drop_path, training);
+  return f + h;
 }
 
 SegformerModelImpl::SegformerModelImpl(const SegformerConfig& config) : num_channels_(config.num_channels) {
@@ -179,8 +218,9 @@ std::vector<torch::Tensor> SegformerModelImpl::forward(const torch::Tensor& pixe
   for (size_t i = 0; i < patch_embeddings.size(); ++i) {
     auto [tokens, h, w] = patch_embeddings[i]->forward(x);
     for (auto& layer : blocks[i]) tokens = layer->forward(tokens, h, w);
-    tokens = layer_norm_in_weight_dtype(stage_norms[i], tokens);
+    tokens = norm(stage_norms[i], tokens);
     x = tokens.reshape({n, h, w, -1}).permute({0, 3, 1, 2});
+    EM_PROFILE_SCOPE("segformer.stage_output");
     if (!channels_last) x = x.contiguous();
     stages.push_back(x);
   }
@@ -210,19 +250,58 @@ torch::Tensor SegformerDecodeHeadImpl::forward(const std::vector<torch::Tensor>&
   if (stages.size() != linear_c.size())
     fail("segformer decode head: expected {} stage maps, got {}", linear_c.size(), stages.size());
   const int64_t out_h = stages[0].size(2), out_w = stages[0].size(3);
-  std::vector<torch::Tensor> parts(stages.size());
-  for (size_t i = 0; i < stages.size(); ++i) {
+  const int64_t k = static_cast<int64_t>(stages.size());
+  const int64_t hidden = linear_fuse->weight.size(0);
+  const bool training = is_training();
+  // HF: linear_fuse (a 1x1 conv, no bias) on the concatenation of every stage's projection resampled to the first
+  // stage's size. The 1x1 conv, the projection and bilinear resampling are all linear per pixel, and resampling keeps
+  // constants, so linear_fuse's slice for stage i folds into that stage's projection, applied at the stage's own
+  // resolution before resampling: the same sum without the [N, k * hidden, H/4, W/4] concatenation and the
+  // k * hidden -> hidden conv on it (about half of mit-b0's multiply-adds). Outside training the BatchNorm (an affine
+  // map per channel then) folds in too. The folded weights are computed in fp32, outside autocast.
+  std::vector<torch::Tensor> weights(stages.size()), biases(stages.size());
+  {
+    EM_PROFILE_SCOPE("segformer.decode_head.fold");
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+    torch::Tensor fuse = linear_fuse->weight.view({hidden, k * hidden});
+    torch::Tensor scale, shift;
+    if (!training) {
+      scale = batch_norm->weight * (batch_norm->running_var + batch_norm->options.eps()).rsqrt();
+      shift = batch_norm->bias - batch_norm->running_mean * scale;
+      fuse = fuse * scale.unsqueeze(1);
+    }
+    for (int64_t i = 0; i < k; ++i) {
+      // HF concatenates the last stage first.
+      torch::Tensor slice = fuse.slice(1, (k - 1 - i) * hidden, (k - i) * hidden);
+      weights[i] = torch::mm(slice, linear_c[i]->weight);
+      biases[i] = torch::mv(slice, linear_c[i]->bias);
+      if (i == 0 && shift.defined()) biases[i] = biases[i] + shift;
+    }
+  }
+  torch::Tensor sum;
+  for (int64_t i = 0; i < k; ++i) {
     const auto& s = stages[i];
     const int64_t n = s.size(0), h = s.size(2), w = s.size(3);
-    torch::Tensor m = linear_c[i]->forward(s.flatten(2).transpose(1, 2)).permute({0, 2, 1}).reshape({n, -1, h, w});
+    torch::Tensor m;
+    {
+      EM_PROFILE_SCOPE("segformer.decode_head.mlp");
+      // [N, C, h, w] -> [N, h*w, C] tokens (a view for channels-last maps) -> [N, hidden, h, w] channels-last.
+      m = torch::linear(s.permute({0, 2, 3, 1}).reshape({n, h * w, s.size(1)}), weights[i], biases[i])
+              .view({n, h, w, hidden})
+              .permute({0, 3, 1, 2});
+    }
+    EM_PROFILE_SCOPE("segformer.decode_head.upsample_sum");
     // Bilinear resampling to the same size is the identity (align_corners false puts every source sample on its
-    // target), so the first stage skips the copy HF's interpolate makes.
-    if (h != out_h || w != out_w)
-      m = torch::upsample_bilinear2d(m, {out_h, out_w}, /*align_corners=*/false);
-    parts[stages.size() - 1 - i] = m;  // HF concatenates the last stage first
+    // target): the first stage needs none.
+    if (h != out_h || w != out_w) m = torch::upsample_bilinear2d(m, {out_h, out_w}, /*align_corners=*/false);
+    // In place: each full-size temporary is a fresh allocation, and on Linux a fresh large block costs page faults
+    // that take longer than the add itself. Safe under autograd (neither the projection's nor the resampling's
+    // backward reads its output).
+    sum = sum.defined() ? sum.add_(m) : m;
   }
-  torch::Tensor h = torch::relu(dist::batch_norm_2d(*batch_norm, linear_fuse->forward(torch::cat(parts, 1))));
-  return classifier->forward(maybe_dropout(h, classifier_dropout, is_training()));
+  EM_PROFILE_SCOPE("segformer.decode_head.classifier");
+  torch::Tensor h = (training ? dist::batch_norm_2d(*batch_norm, sum) : sum).relu_();
+  return classifier->forward(maybe_dropout(h, classifier_dropout, training));
 }
 
 SegformerForSemanticSegmentationImpl::SegformerForSemanticSegmentationImpl(SegformerConfig config)
