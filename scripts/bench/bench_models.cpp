@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
                          "[--size 256] [--bf16] [--profile]",
                          "em-bench-models --model mit-b0 --mode train --threads 2 --profile | jq .scopes",
                          "scripts/bench/bench_models.sh"};
+  info.keep_freed_memory = true;  // many forward passes: see core/allocator.hpp
   return em::cli::run_torch_main(
       argc, argv, info,
       [&](CLI::App& app) {

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
                          "Training steps on in-memory batches (no decoding, no loader): images/s of compute alone.",
                          "em-bench-train-compute --algo ALGO --data DIR --output_dir X [--steps N] [hp flags]",
                          "", "scripts/bench/bench_train_classification.sh, bench_segmentation.sh, bench_detection.sh"};
+  info.keep_freed_memory = true;  // many forward passes: see core/allocator.hpp
   return em::cli::run_torch_main(
       argc, argv, info,
       [&](CLI::App& app) {

@@ -1,11 +1,14 @@
 #!/usr/bin/python3
 """The Python baseline em-train is compared with: the same job in PyTorch (Debian python3-torch + torchvision).
 
-torchvision resnet50 (random init, num_classes from the folders) on an ImageFolder of the classification layout,
-Resize(input_size x input_size, bilinear) + RandomHorizontalFlip + ToTensor + ImageNet Normalize, AdamW
-(weight_decay 0, as em-train's default), linear decay to 0, gradient clipping at 1.0 (HF Trainer's default, as
-em-train), cross-entropy; DataLoader with shuffling and worker processes. Prints one JSON line with images/s.
-Run with /usr/bin/python3 (the python3 first on PATH cannot see Debian's packages).
+torchvision resnet50 (random init, num_classes from the folders, or --init: a state_dict .pth to fine-tune from, the
+file em-train takes as --init too) on an ImageFolder of the classification layout, per image: PIL decode + RGB,
+Resize(input_size x input_size, bilinear), RandomHorizontalFlip, ToTensor, ImageNet Normalize; DataLoader with
+shuffling and --workers worker processes; AdamW (weight_decay 0, as em-train's default; torch's default for-loop
+implementation), linear decay to 0, gradient clipping at 1.0 (HF Trainer's default, as em-train), cross-entropy;
+--bf16: the forward under torch.autocast("cpu", dtype=torch.bfloat16), the loss in fp32, as em-train --bf16.
+--make_init PTH NUM_CLASSES writes seeded random resnet50 weights for --init on both sides and exits.
+Prints one JSON line with images/s. Run with /usr/bin/python3 (the python3 first on PATH cannot see Debian's packages).
 """
 import argparse
 import json
@@ -29,7 +32,16 @@ def main():
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--channels_last", action="store_true")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--init", help="torchvision resnet50 state_dict (.pth) to start from")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast for the forward")
+    p.add_argument("--make_init", nargs=2, metavar=("PTH", "NUM_CLASSES"),
+                   help="write seeded random resnet50 weights to PTH and exit (DATA is ignored)")
     a = p.parse_args()
+
+    if a.make_init:
+        torch.manual_seed(a.seed)
+        torch.save(torchvision.models.resnet50(num_classes=int(a.make_init[1])).state_dict(), a.make_init[0])
+        return 0
 
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
@@ -43,6 +55,8 @@ def main():
     dl = torch.utils.data.DataLoader(ds, batch_size=a.batch_size, shuffle=True, num_workers=a.workers,
                                      persistent_workers=a.workers > 0)
     model = torchvision.models.resnet50(num_classes=len(ds.classes))
+    if a.init:
+        model.load_state_dict(torch.load(a.init, map_location="cpu"))
     if a.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=a.learning_rate, weight_decay=0.0)
@@ -55,7 +69,9 @@ def main():
         for x, y in dl:
             if a.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            loss = F.cross_entropy(model(x), y)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -63,8 +79,8 @@ def main():
             sched.step()
             images += x.shape[0]
     dt = time.perf_counter() - t0
-    print(json.dumps({"images": images, "steps": total, "seconds": dt, "images_per_second": images / dt,
-                      "final_loss": float(loss)}))
+    print(json.dumps({"images": images, "bf16": a.bf16, "init": a.init, "steps": total, "seconds": dt,
+                      "images_per_second": images / dt, "final_loss": float(loss)}))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ struct ToolInfo {
   std::string see_also;  // "em-eval(1), em-predict(1)"
   // --threads' help; empty: the tool has no worker threads and no --threads flag.
   std::string threads_help = "Worker threads (0 = every CPU this process may use)";
+  // Run many forward passes (em-train, em-eval, em-serve): keep freed memory for the next pass instead of giving it
+  // back to the kernel (core/allocator.hpp); LibTorch tools only.
+  bool keep_freed_memory = false;
 };
 
 // Flags every tool has: --quiet, --verbose, --version, --max_image_pixels, and --threads where the tool runs threads.

@@ -6,6 +6,8 @@
 
 #include <c10/util/Exception.h>
 
+#include "em/core/allocator.hpp"
+#include "em/core/log.hpp"
 #include "em/tensor/threads.hpp"
 
 namespace em::cli {
@@ -15,6 +17,8 @@ int run_torch_main(int argc, char** argv, ToolInfo info, const std::function<voi
   info.threads_help = "Compute threads for LibTorch (0 = every CPU this process may use, or OMP_NUM_THREADS when set)";
   const int code = run_main(argc, argv, info, bind, [&]() -> ExitCode {
     tensor::set_compute_threads(common_options().threads);
+    if (info.keep_freed_memory && core::keep_freed_memory())
+      log::debug("malloc: freed memory kept for the next forward pass (MALLOC_*_ variables turn this off)");
     try {
       return body();
     } catch (const c10::Error& e) {

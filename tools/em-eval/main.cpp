@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
       "[--plots DIR] [--precision auto|fp32|bf16] [--device auto|cpu|cuda[:N]]",
       "em-eval --model run/model --data fashion --split test --predictions preds.jsonl | jq .accuracy",
       "em-train(1), em-metrics(1), docs/em-eval.md, docs/metrics.md"};
+  info.keep_freed_memory = true;  // many forward passes: see core/allocator.hpp
   return em::cli::run_torch_main(
       argc, argv, info,
       [&](CLI::App& app) {

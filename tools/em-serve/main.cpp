@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
       "em-serve --model run/model --port 8080 & em-b64 cat.png | curl -s --data-binary @- "
       "http://127.0.0.1:8080/inference",
       "em-predict(1), em-b64(1), docs/em-serve.md, docs/http-api.md"};
+  info.keep_freed_memory = true;  // many forward passes: see core/allocator.hpp
   return em::cli::run_torch_main(
       argc, argv, info,
       [&](CLI::App& app) {

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
       "em-train --algo classification --data fashion --output_dir run --learning_rate 1e-3 "
       "--num_train_epochs 2 && em-eval --model run/model --data fashion | jq .accuracy",
       "em-validate(1), em-eval(1), em-predict(1), docs/em-train.md, docs/training.md"};
+  info.keep_freed_memory = true;  // many forward passes: see core/allocator.hpp
   return em::cli::run_torch_main(
       argc, argv, info,
       [&](CLI::App& app) {

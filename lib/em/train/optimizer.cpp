@@ -4,7 +4,10 @@
 
 #include <ATen/Parallel.h>
 
+#include <sys/mman.h>
+
 #include <cmath>
+#include <memory>
 #include <set>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -91,6 +94,44 @@ bool can_fuse(const torch::Tensor& p, const torch::Tensor& g, const torch::Tenso
   return true;
 }
 
+// The moments' memory: one anonymous mapping for all of them, which the kernel hands out zero-filled (no memset) and,
+// asked with MADV_HUGEPAGE, in 2 MiB pages. ResNet-50's 200 MB of AdamW state is then ~100 page faults at the first
+// step instead of ~50,000 at start-up (about 0.3 s on a 2-vCPU VM, more under load); the values are the same zeros.
+// Each moment keeps its param's strides (channels_last stays so); the tensors hold the mapping alive (a checkpoint
+// writer may still hold state(false) after the optimizer is gone).
+class MomentArena {
+ public:
+  // Bytes for a tensor shaped and strided like p, 64-byte aligned; 0 where p is not one dense block.
+  static size_t bytes_for(const torch::Tensor& p) {
+    if (!p.device().is_cpu() || !p.is_non_overlapping_and_dense()) return 0;
+    return (static_cast<size_t>(p.numel()) * p.element_size() + 63) / 64 * 64;
+  }
+  explicit MomentArena(size_t bytes) : size_(std::max<size_t>(bytes, 1)) {
+    void* m = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) throw std::bad_alloc();
+    base_ = static_cast<char*>(m);
+#ifdef MADV_HUGEPAGE
+    ::madvise(base_, size_, MADV_HUGEPAGE);  // advice only: without transparent huge pages, 4 KiB pages as usual
+#endif
+  }
+  ~MomentArena() { ::munmap(base_, size_); }
+  MomentArena(const MomentArena&) = delete;
+  MomentArena& operator=(const MomentArena&) = delete;
+  // Zeros like p (its sizes, strides and dtype) at the next free offset.
+  static torch::Tensor zeros_like(const std::shared_ptr<MomentArena>& arena, const torch::Tensor& p) {
+    const size_t bytes = bytes_for(p);
+    char* at = arena->base_ + arena->used_;
+    arena->used_ += bytes;
+    std::shared_ptr<MomentArena> keep = arena;
+    return torch::from_blob(at, p.sizes(), p.strides(), [keep](void*) {}, p.options().requires_grad(false));
+  }
+
+ private:
+  char* base_ = nullptr;
+  size_t size_ = 0;
+  size_t used_ = 0;
+};
+
 torch::Tensor int64_scalar(int64_t v) { return torch::tensor(v, torch::kInt64); }
 
 int64_t read_int64_scalar(const torch::Tensor& t, const std::string& name) {
@@ -111,6 +152,11 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions opts) : opts_(opts) {
   check(opts.beta2 >= 0 && opts.beta2 < 1, "beta2", opts.beta2, "[0, 1)");
   check(opts.eps >= 0, "eps", opts.eps, ">= 0");
   check(opts.weight_decay >= 0, "weight_decay", opts.weight_decay, ">= 0");
+  size_t arena_bytes = 0;
+  for (const ParamGroup& group : groups)
+    for (const torch::Tensor& p : group.params)
+      if (p.defined()) arena_bytes += 2 * MomentArena::bytes_for(p);
+  const auto arena = std::make_shared<MomentArena>(arena_bytes);
   std::set<std::string> seen;
   for (size_t gi = 0; gi < groups.size(); ++gi) {
     ParamGroup& group = groups[gi];
@@ -129,9 +175,14 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions opts) : opts_(opts) {
       Slot slot;
       slot.name = name;
       slot.param = p;
-      // zeros_like keeps the param's strides (MemoryFormat::Preserve), which the fused path relies on.
-      slot.exp_avg = torch::zeros_like(p, torch::MemoryFormat::Preserve);
-      slot.exp_avg_sq = torch::zeros_like(p, torch::MemoryFormat::Preserve);
+      // The param's strides (as zeros_like's MemoryFormat::Preserve), which the fused path relies on.
+      if (MomentArena::bytes_for(p) > 0) {
+        slot.exp_avg = MomentArena::zeros_like(arena, p);
+        slot.exp_avg_sq = MomentArena::zeros_like(arena, p);
+      } else {
+        slot.exp_avg = torch::zeros_like(p, torch::MemoryFormat::Preserve);
+        slot.exp_avg_sq = torch::zeros_like(p, torch::MemoryFormat::Preserve);
+      }
       slot.lr_scale = group.lr_scale;
       slot.weight_decay = wd;
       slots_.push_back(std::move(slot));
