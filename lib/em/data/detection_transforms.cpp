@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <random>
 
 namespace em::data {
@@ -68,18 +67,7 @@ void resize_with_boxes(Image& image, BoxTargets& targets, int width, int height)
 }
 
 void crop_with_boxes(Image& image, BoxTargets& targets, int top, int left, int height, int width) {
-  if (top < 0 || left < 0 || height <= 0 || width <= 0 || top + height > image.height || left + width > image.width)
-    fail("crop: region {}x{} at ({}, {}) is outside the {}x{} image", width, height, left, top, image.width,
-         image.height);
-  Image out;
-  out.width = width;
-  out.height = height;
-  out.channels = image.channels;
-  out.pixels.resize(out.size());
-  const size_t row = static_cast<size_t>(width) * image.channels;
-  for (int y = 0; y < height; ++y)
-    std::memcpy(&out.pixels[static_cast<size_t>(y) * row], &image.at(top + y, left, 0), row);
-  image = std::move(out);
+  image = crop(image, left, top, width, height);  // fails for a region outside the image
 
   BoxTargets kept;
   const float fw = static_cast<float>(width), fh = static_cast<float>(height);
