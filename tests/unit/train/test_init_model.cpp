@@ -51,7 +51,7 @@ torch::Tensor logits(ResNetForImageClassification& m, const torch::Tensor& x) {
 
 }  // namespace
 
-TEST_CASE("--init with the same labels keeps the whole checkpoint, head included", "[train][init]") {
+TEST_CASE("init with the same labels keeps the whole checkpoint, head included", "[train][init]") {
   em::test::TempDir dir;
   auto pretrained = save_pretrained(dir / "pre");
   torch::manual_seed(2);
@@ -63,7 +63,7 @@ TEST_CASE("--init with the same labels keeps the whole checkpoint, head included
   CHECK(torch::allclose(logits(model, x), logits(pretrained, x), 0, 0));
 }
 
-TEST_CASE("--init with the same labels in another order reorders the head's rows to the dataset's ids",
+TEST_CASE("init with the same labels in another order reorders the head's rows to the dataset's ids",
           "[train][init]") {
   em::test::TempDir dir;
   auto pretrained = save_pretrained(dir / "pre");
@@ -80,7 +80,7 @@ TEST_CASE("--init with the same labels in another order reorders the head's rows
   CHECK(torch::equal(ours.select(1, 2), theirs.select(1, 1)));
 }
 
-TEST_CASE("--init with other labels of the same count leaves the head fresh and loads the rest", "[train][init]") {
+TEST_CASE("init with other labels of the same count leaves the head fresh and loads the rest", "[train][init]") {
   em::test::TempDir dir;
   auto pretrained = save_pretrained(dir / "pre");
   torch::manual_seed(2);
@@ -95,7 +95,7 @@ TEST_CASE("--init with other labels of the same count leaves the head fresh and 
   CHECK(torch::equal(model->named_parameters()[body], pretrained->named_parameters()[body]));
 }
 
-TEST_CASE("--init of another architecture is an error unless --init_partial", "[train][init]") {
+TEST_CASE("init of another architecture is an error unless --init_partial", "[train][init]") {
   em::test::TempDir dir;
   save_pretrained(dir / "pre");
   ResNetForImageClassification wider(tiny({"a", "b", "c"}, {16, 48}));
