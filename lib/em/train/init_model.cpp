@@ -28,13 +28,6 @@ std::string listed(const std::vector<std::string>& names, size_t limit = 6) {
   return out;
 }
 
-std::map<std::string, torch::Tensor> named_tensors(torch::nn::Module& module) {
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& p : module.named_parameters(/*recurse=*/true)) out.emplace(p.key(), p.value());
-  for (const auto& b : module.named_buffers(/*recurse=*/true)) out.emplace(b.key(), b.value());
-  return out;
-}
-
 enum class LabelMatch { same, reordered, different, unknown };
 
 }  // namespace
@@ -61,7 +54,7 @@ models::InitReport init_model(torch::nn::Module& module, const std::string& init
   // The label rows as built (fresh), to put back when the checkpoint's head is for other labels.
   std::map<std::string, torch::Tensor> fresh;
   {
-    const auto tensors = named_tensors(module);
+    const auto tensors = models::state_of(module);
     for (const auto& name : head.label_rows)
       if (auto it = tensors.find(name); it != tensors.end()) fresh.emplace(name, it->second.detach().clone());
   }
@@ -94,7 +87,7 @@ models::InitReport init_model(torch::nn::Module& module, const std::string& init
                                        [&](const std::string& n) { return loaded.count(n) > 0; });
   if (head_loaded && (match == LabelMatch::reordered || match == LabelMatch::different)) {
     torch::NoGradGuard no_grad;
-    const auto tensors = named_tensors(module);
+    const auto tensors = models::state_of(module);
     if (match == LabelMatch::reordered) {
       const torch::Tensor index = torch::tensor(order, torch::kInt64);
       for (const auto& name : head.label_rows) {
